@@ -1,0 +1,72 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let swiftSettings: [SwiftSetting] = [
+    .swiftLanguageMode(.v6),
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+    .enableUpcomingFeature("InternalImportsByDefault"),
+]
+
+let package = Package(
+    name: "conveyor",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "RedisClient", targets: ["RedisClient"]),
+        .library(name: "Conveyor", targets: ["Conveyor"]),
+        .library(name: "ConveyorTesting", targets: ["ConveyorTesting"]),
+        .executable(name: "conveyor", targets: ["conveyor"]),
+        .executable(name: "conveyor-bench", targets: ["ConveyorBench"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "CHiredis",
+            pkgConfig: "hiredis",
+            providers: [.apt(["libhiredis-dev"])]
+        ),
+        .target(
+            name: "RedisClient",
+            dependencies: [
+                "CHiredis",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .target(name: "LocalRedis", dependencies: ["RedisClient"]),
+        .target(
+            name: "Conveyor",
+            dependencies: [
+                "RedisClient",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .target(name: "ConveyorTesting", dependencies: ["RedisClient", "LocalRedis"]),
+        .executableTarget(
+            name: "conveyor",
+            dependencies: [
+                "Conveyor",
+                "RedisClient",
+                "LocalRedis",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .executableTarget(
+            name: "ConveyorBench",
+            dependencies: [
+                "RedisClient",
+                "LocalRedis",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Benchmarks/ConveyorBench"
+        ),
+        .testTarget(name: "RedisClientTests", dependencies: ["RedisClient", "ConveyorTesting"]),
+        .testTarget(name: "ConveyorTests", dependencies: ["Conveyor", "ConveyorTesting"]),
+    ]
+)
+
+for target in package.targets where target.type != .system {
+    target.swiftSettings = (target.swiftSettings ?? []) + swiftSettings
+}

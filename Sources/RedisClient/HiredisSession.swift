@@ -1,0 +1,275 @@
+internal import CHiredis
+import Foundation
+
+/// One hiredis context and everything done with it: connect, handshake, send, read, reconnect.
+///
+/// A session is confined to the thread of the ``RedisConnection`` that owns it: it is created on that thread and
+/// never leaves it, so it needs no lock. Every hiredis call is blocking and happens here, never on Swift's
+/// cooperative thread pool.
+final class HiredisSession {
+    private let configuration: RedisClient.Configuration
+    /// Tells the owner which socket is live (or -1), so another thread can `shutdown(2)` it to interrupt a call.
+    private let publishSocket: (Int32) -> Void
+    private var context: UnsafeMutablePointer<redisContext>?
+    private var hasEverConnected = false
+    private var socketTimeout: Duration?
+
+    init(configuration: RedisClient.Configuration, publishSocket: @escaping (Int32) -> Void) {
+        self.configuration = configuration
+        self.publishSocket = publishSocket
+    }
+
+    deinit {
+        disconnect()
+    }
+
+    private var url: RedisURL { configuration.url }
+
+    /// Frees the context; the next call connects again.
+    func disconnect() {
+        guard let context else { return }
+        publishSocket(-1)
+        redisFree(context)
+        self.context = nil
+    }
+
+    /// Sends already encoded commands and reads `replyCount` replies, in order.
+    ///
+    /// - Parameters:
+    ///   - buffer: One or more commands in RESP format.
+    ///   - replyCount: How many replies to read.
+    ///   - blockingFor: For a blocking command, the longest the server may hold it (0: forever); the socket timeout
+    ///     becomes this plus the command timeout for this call.
+    ///   - wasInterrupted: Tells whether a failure was caused by ``RedisConnection/interrupt()``.
+    func execute(
+        _ buffer: [UInt8],
+        replyCount: Int,
+        blockingFor: Duration?,
+        wasInterrupted: () -> Bool
+    ) throws(RedisClientError) -> [RedisReply] {
+        let context = try connectedContext()
+        let wanted: Duration =
+            if let blockingFor {
+                blockingFor == .zero ? .zero : blockingFor + configuration.commandTimeout
+            } else {
+                configuration.commandTimeout
+            }
+        if socketTimeout != wanted {
+            redisSetTimeout(context, Self.timeval(wanted))
+            socketTimeout = wanted
+        }
+        let appended = buffer.withUnsafeBufferPointer { bytes in
+            bytes.withMemoryRebound(to: CChar.self) { chars in
+                redisAppendFormattedCommand(context, chars.baseAddress, chars.count)
+            }
+        }
+        guard appended == REDIS_OK else {
+            throw failure(context, doing: "sending a command", wasInterrupted: wasInterrupted)
+        }
+        var replies: [RedisReply] = []
+        replies.reserveCapacity(replyCount)
+        for _ in 0..<replyCount {
+            var raw: UnsafeMutableRawPointer?
+            guard redisGetReply(context, &raw) == REDIS_OK, let raw else {
+                throw failure(context, doing: "reading a reply", wasInterrupted: wasInterrupted)
+            }
+            let reply = raw.assumingMemoryBound(to: redisReply.self)
+            defer { freeReplyObject(raw) }
+            guard let converted = Self.convert(reply) else {
+                disconnect()
+                throw RedisClientError(
+                    .protocolError,
+                    "Redis at \(url) sent a reply of unknown type \(reply.pointee.type); "
+                        + "the connection was reset (is this a Redis-compatible server speaking RESP2?)"
+                )
+            }
+            replies.append(converted)
+        }
+        return replies
+    }
+
+    // MARK: - Connecting
+
+    private func connectedContext() throws(RedisClientError) -> UnsafeMutablePointer<redisContext> {
+        if let context {
+            if !Self.isStale(context) { return context }
+            disconnect()
+        }
+        guard hasEverConnected else {
+            let context = try connectOnce()
+            hasEverConnected = true
+            return context
+        }
+        // Reconnect with backoff, bounded by the connect timeout, so a dead server fails the call in bounded time.
+        let clock = ContinuousClock()
+        let deadline = clock.now + configuration.connectTimeout
+        var delay = Duration.milliseconds(10)
+        while true {
+            do {
+                return try connectOnce()
+            } catch {
+                guard error.code == .connectionFailed, clock.now + delay < deadline else { throw error }
+                Thread.sleep(forTimeInterval: Double(delay.components.attoseconds) / 1e18 + Double(delay.components.seconds))
+                delay = min(delay * 2, .milliseconds(500))
+            }
+        }
+    }
+
+    /// A connection whose socket is readable while no reply is expected was closed by the server (or it pushed
+    /// something unexpected): reconnect before sending, instead of failing the next command.
+    private static func isStale(_ context: UnsafeMutablePointer<redisContext>) -> Bool {
+        var descriptor = pollfd(fd: context.pointee.fd, events: Int16(POLLIN), revents: 0)
+        return poll(&descriptor, 1, 0) != 0
+    }
+
+    private func connectOnce() throws(RedisClientError) -> UnsafeMutablePointer<redisContext> {
+        let timeout = Self.timeval(configuration.connectTimeout)
+        let made: UnsafeMutablePointer<redisContext>? =
+            switch url.endpoint {
+            case .tcp(let host, let port): redisConnectWithTimeout(host, Int32(port), timeout)
+            case .unix(let path): redisConnectUnixWithTimeout(path, timeout)
+            }
+        guard let made else {
+            throw RedisClientError(.connectionFailed, "cannot connect to Redis at \(url): out of memory")
+        }
+        if made.pointee.err != 0 {
+            let reason = Self.errorText(made)
+            redisFree(made)
+            throw RedisClientError(.connectionFailed, "cannot connect to Redis at \(url): \(reason); \(Self.advice(reason))")
+        }
+        context = made
+        socketTimeout = nil
+        publishSocket(made.pointee.fd)
+        try handshake(made)
+        return made
+    }
+
+    private static func advice(_ reason: String) -> String {
+        if reason.localizedCaseInsensitiveContains("refused") || reason.localizedCaseInsensitiveContains("no such file") {
+            return "check that redis-server is running and listening there"
+        }
+        if reason.localizedCaseInsensitiveContains("timed out") || reason.localizedCaseInsensitiveContains("temporarily") {
+            return "the server did not accept the connection in time; check the address, firewalls and server load"
+        }
+        return "check the host, port and that the server is reachable"
+    }
+
+    /// AUTH, SELECT and CLIENT SETNAME, in one round trip.
+    private func handshake(_ context: UnsafeMutablePointer<redisContext>) throws(RedisClientError) {
+        var commands: [(RedisCommand, String)] = []
+        if let password = url.password {
+            let command =
+                if let username = url.username {
+                    RedisCommand("AUTH", username, password)
+                } else {
+                    RedisCommand("AUTH", password)
+                }
+            commands.append((command, "check the user and password in the URL"))
+        }
+        if url.database != 0 {
+            commands.append((RedisCommand("SELECT", url.database), "check the database number in the URL"))
+        }
+        if let name = configuration.clientName {
+            commands.append((RedisCommand("CLIENT", "SETNAME", name), "use a client name without spaces"))
+        }
+        guard !commands.isEmpty else { return }
+        var buffer: [UInt8] = []
+        for (command, _) in commands { command.encode(into: &buffer) }
+        let replies: [RedisReply]
+        do {
+            replies = try execute(buffer, replyCount: commands.count, blockingFor: nil, wasInterrupted: { false })
+        } catch {
+            disconnect()
+            throw RedisClientError(.connectionFailed, "cannot set up the connection to Redis at \(url): \(error.message)")
+        }
+        for ((command, advice), reply) in zip(commands, replies) {
+            if let message = reply.errorMessage {
+                disconnect()
+                throw RedisClientError(
+                    .connectionFailed,
+                    "Redis at \(url) refused \(command.name): \(message); \(advice)"
+                )
+            }
+        }
+    }
+
+    // MARK: - Errors and conversions
+
+    private func failure(
+        _ context: UnsafeMutablePointer<redisContext>,
+        doing what: String,
+        wasInterrupted: () -> Bool
+    ) -> RedisClientError {
+        let kind = context.pointee.err
+        let reason = Self.errorText(context)
+        disconnect()
+        if wasInterrupted() {
+            return RedisClientError(.closed, "the call to Redis at \(url) was interrupted (connection closed or task cancelled)")
+        }
+        switch kind {
+        case REDIS_ERR_IO where reason.contains("temporarily unavailable") || reason.contains("timed out"):
+            return RedisClientError(
+                .timeout,
+                "Redis at \(url) did not answer within \(configuration.commandTimeout) while \(what); "
+                    + "the server may be overloaded or blocked (check SLOWLOG), or raise the command timeout"
+            )
+        case REDIS_ERR_EOF, REDIS_ERR_IO:
+            return RedisClientError(
+                .connectionLost,
+                "lost the connection to Redis at \(url) while \(what): \(reason); it reconnects on the next call"
+            )
+        case REDIS_ERR_PROTOCOL:
+            return RedisClientError(.protocolError, "Redis at \(url) sent a malformed reply: \(reason)")
+        default:
+            return RedisClientError(.connectionLost, "error talking to Redis at \(url) while \(what): \(reason)")
+        }
+    }
+
+    private static func errorText(_ context: UnsafeMutablePointer<redisContext>) -> String {
+        withUnsafeBytes(of: context.pointee.errstr) { raw in
+            let bytes = raw.prefix { $0 != 0 }
+            let text = String(decoding: bytes, as: UTF8.self)
+            return text.isEmpty ? "unknown error" : text
+        }
+    }
+
+    private static func timeval(_ duration: Duration) -> timeval {
+        let (seconds, attoseconds) = duration.components
+        return CHiredis.timeval(tv_sec: Int(seconds), tv_usec: Int(attoseconds / 1_000_000_000_000))
+    }
+
+    /// Copies a hiredis reply into Swift; `nil` for a reply type this client does not know.
+    private static func convert(_ reply: UnsafeMutablePointer<redisReply>) -> RedisReply? {
+        let value = reply.pointee
+        switch value.type {
+        case REDIS_REPLY_STATUS:
+            return .status(string(value.str, value.len))
+        case REDIS_REPLY_ERROR:
+            return .error(string(value.str, value.len))
+        case REDIS_REPLY_INTEGER:
+            return .integer(Int(value.integer))
+        case REDIS_REPLY_NIL:
+            return .null
+        case REDIS_REPLY_STRING:
+            guard let pointer = value.str, value.len > 0 else { return .bulkString([]) }
+            return .bulkString(
+                Array(UnsafeRawBufferPointer(start: UnsafeRawPointer(pointer), count: Int(value.len)))
+            )
+        case REDIS_REPLY_ARRAY:
+            var elements: [RedisReply] = []
+            elements.reserveCapacity(value.elements)
+            for index in 0..<value.elements {
+                guard let element = value.element[index], let converted = convert(element) else { return nil }
+                elements.append(converted)
+            }
+            return .array(elements)
+        default:
+            return nil
+        }
+    }
+
+    private static func string(_ pointer: UnsafeMutablePointer<CChar>?, _ length: Int) -> String {
+        guard let pointer, length > 0 else { return "" }
+        return String(decoding: UnsafeRawBufferPointer(start: UnsafeRawPointer(pointer), count: length), as: UTF8.self)
+    }
+}

@@ -1,0 +1,201 @@
+public import Foundation
+
+/// Where a Redis server is and how to log in to it, parsed from a URL.
+///
+/// Accepted forms:
+/// - `redis://[[user]:password@]host[:port][/db]` (port 6379 and database 0 by default; IPv6 hosts in brackets)
+/// - `unix:///path/to/redis.sock[?db=N]` (`password`, `user` and `db` may also be given as query items)
+///
+/// ``description`` masks the password, so the value can be logged and shown in errors.
+public struct RedisURL: Sendable, Hashable, CustomStringConvertible {
+    /// How the server is reached.
+    public enum Endpoint: Sendable, Hashable {
+        /// A TCP host name or address and a port.
+        case tcp(host: String, port: Int)
+        /// A Unix domain socket path.
+        case unix(path: String)
+    }
+
+    /// The default URL when none is given and `REDIS_URL` is not set.
+    public static let defaultURL = "redis://127.0.0.1:6379"
+
+    /// How the server is reached.
+    public var endpoint: Endpoint
+    /// The ACL user to log in as; `nil` logs in as the `default` user (`AUTH password`).
+    public var username: String?
+    /// The password for `AUTH`; `nil` sends no `AUTH`.
+    public var password: String?
+    /// The database number selected after connecting.
+    public var database: Int
+
+    /// Creates a URL from its parts.
+    ///
+    /// - Parameters:
+    ///   - endpoint: How the server is reached.
+    ///   - username: The ACL user, or `nil`.
+    ///   - password: The password, or `nil`.
+    ///   - database: The database number (0 by default).
+    public init(endpoint: Endpoint, username: String? = nil, password: String? = nil, database: Int = 0) {
+        self.endpoint = endpoint
+        self.username = username
+        self.password = password
+        self.database = database
+    }
+
+    /// Parses a Redis URL.
+    ///
+    /// - Parameter string: A `redis://` or `unix://` URL.
+    /// - Throws: ``RedisClientError`` with code ``RedisClientError/Code/invalidURL`` and a message saying what is
+    ///   wrong and how a valid URL looks.
+    public init(_ string: String) throws(RedisClientError) {
+        let trimmed = string.trimmingCharacters(in: .whitespaces)
+        guard !trimmed.isEmpty else {
+            throw Self.invalid(string, "the URL is empty")
+        }
+        guard let schemeEnd = trimmed.range(of: "://") else {
+            throw Self.invalid(string, "it has no scheme")
+        }
+        let scheme = trimmed[..<schemeEnd.lowerBound].lowercased()
+        switch scheme {
+        case "redis":
+            self = try Self.parseTCP(string, trimmed)
+        case "unix":
+            self = try Self.parseUnix(string, trimmed)
+        case "rediss":
+            throw Self.invalid(string, "TLS (rediss://) is not supported by hiredis 0.14; use a TLS tunnel or redis://")
+        default:
+            throw Self.invalid(string, "the scheme '\(scheme)' is not redis:// or unix://")
+        }
+    }
+
+    /// The URL from the `REDIS_URL` environment variable, else ``defaultURL``.
+    ///
+    /// - Parameter environment: The environment to read (the process environment by default).
+    /// - Throws: ``RedisClientError`` when `REDIS_URL` is set but invalid.
+    public static func fromEnvironment(
+        _ environment: [String: String] = ProcessInfo.processInfo.environment
+    ) throws(RedisClientError) -> RedisURL {
+        if let value = environment["REDIS_URL"], !value.isEmpty {
+            return try RedisURL(value)
+        }
+        return try RedisURL(defaultURL)
+    }
+
+    /// The URL with its password replaced by `***`.
+    public var description: String {
+        var credentials = ""
+        if password != nil {
+            credentials = "\(username ?? ""):***@"
+        }
+        switch endpoint {
+        case .tcp(let host, let port):
+            let shownHost = host.contains(":") ? "[\(host)]" : host
+            return "redis://\(credentials)\(shownHost):\(port)" + (database == 0 ? "" : "/\(database)")
+        case .unix(let path):
+            var query: [String] = []
+            if database != 0 { query.append("db=\(database)") }
+            if let username { query.append("user=\(username)") }
+            if password != nil { query.append("password=***") }
+            return "unix://\(path)" + (query.isEmpty ? "" : "?" + query.joined(separator: "&"))
+        }
+    }
+
+    private static let example = "expected redis://[[user]:password@]host[:port][/db] or unix:///path/to.sock[?db=N]"
+
+    private static func invalid(_ original: String, _ reason: String) -> RedisClientError {
+        RedisClientError(.invalidURL, "invalid Redis URL '\(masked(original))': \(reason); \(example)")
+    }
+
+    /// Masks whatever sits between the last `:` of the user info and `@`, for error messages about unparsable URLs.
+    static func masked(_ string: String) -> String {
+        guard let schemeEnd = string.range(of: "://"),
+            let at = string.range(of: "@", options: .backwards, range: schemeEnd.upperBound..<string.endIndex),
+            let colon = string.range(of: ":", range: schemeEnd.upperBound..<at.lowerBound)
+        else {
+            guard let passwordItem = string.range(of: "password=") else { return string }
+            let end = string[passwordItem.upperBound...].firstIndex(of: "&") ?? string.endIndex
+            return string.replacingCharacters(in: passwordItem.upperBound..<end, with: "***")
+        }
+        return string.replacingCharacters(in: colon.upperBound..<at.lowerBound, with: "***")
+    }
+
+    private static func parseDatabase(_ original: String, _ text: String) throws(RedisClientError) -> Int {
+        guard let database = Int(text), database >= 0 else {
+            throw invalid(original, "the database '\(text)' is not a number from 0 up")
+        }
+        return database
+    }
+
+    private static func parseTCP(_ original: String, _ string: String) throws(RedisClientError) -> RedisURL {
+        guard let components = URLComponents(string: string) else {
+            throw invalid(original, "it is not a well-formed URL (percent-encode special characters in the password)")
+        }
+        guard let host = components.host, !host.isEmpty else {
+            throw invalid(original, "it has no host")
+        }
+        var port = 6379
+        if let given = components.port {
+            guard (1...65535).contains(given) else {
+                throw invalid(original, "the port \(given) is not between 1 and 65535")
+            }
+            port = given
+        } else if let authority = string.split(separator: "/", omittingEmptySubsequences: true).dropFirst().first,
+            authority.hasSuffix(":")
+        {
+            throw invalid(original, "the port is empty")
+        }
+        var database = 0
+        let path = components.percentEncodedPath
+        if !path.isEmpty && path != "/" {
+            let segment = String(path.dropFirst())
+            guard !segment.contains("/") else {
+                throw invalid(original, "the path '\(path)' has more than a database number")
+            }
+            database = try parseDatabase(original, segment)
+        }
+        var username = components.user.flatMap { $0.isEmpty ? nil : $0 }
+        var password = components.password
+        for item in components.queryItems ?? [] {
+            switch item.name {
+            case "db": database = try parseDatabase(original, item.value ?? "")
+            case "password": password = item.value
+            case "user", "username": username = item.value
+            default: throw invalid(original, "the query item '\(item.name)' is not known (db, user, password are)")
+            }
+        }
+        if username != nil && password == nil {
+            throw invalid(original, "the user '\(username!)' has no password (write redis://user:password@host)")
+        }
+        let bareHost = host.hasPrefix("[") ? String(host.dropFirst().dropLast()) : host
+        return RedisURL(endpoint: .tcp(host: bareHost, port: port), username: username, password: password, database: database)
+    }
+
+    private static func parseUnix(_ original: String, _ string: String) throws(RedisClientError) -> RedisURL {
+        let rest = string.dropFirst("unix://".count)
+        let pathPart = rest.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)
+        let path = pathPart.first.map(String.init) ?? ""
+        guard path.hasPrefix("/"), path.count > 1 else {
+            throw invalid(original, "the socket path must be absolute, as in unix:///var/run/redis.sock")
+        }
+        var database = 0
+        var username: String?
+        var password: String?
+        if pathPart.count == 2 {
+            for pair in pathPart[1].split(separator: "&") {
+                let keyValue = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+                let name = String(keyValue[0])
+                let value = keyValue.count == 2 ? String(keyValue[1]).removingPercentEncoding ?? String(keyValue[1]) : ""
+                switch name {
+                case "db": database = try parseDatabase(original, value)
+                case "password": password = value
+                case "user", "username": username = value
+                default: throw invalid(original, "the query item '\(name)' is not known (db, user, password are)")
+                }
+            }
+        }
+        if let username, password == nil {
+            throw invalid(original, "the user '\(username)' has no password (add &password=...)")
+        }
+        return RedisURL(endpoint: .unix(path: path), username: username, password: password, database: database)
+    }
+}
