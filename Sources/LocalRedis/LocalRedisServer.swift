@@ -198,7 +198,13 @@ public final class LocalRedisServer: Sendable {
         defer { posix_spawn_file_actions_destroy(&fileActions) }
         posix_spawn_file_actions_addopen(&fileActions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_addopen(&fileActions, 1, "/dev/null", O_WRONLY, 0)
-        posix_spawn_file_actions_addopen(&fileActions, 2, directory + "/stderr.log", O_WRONLY | O_CREAT | O_APPEND, 0o644)
+        posix_spawn_file_actions_addopen(
+            &fileActions,
+            2,
+            directory + "/stderr.log",
+            O_WRONLY | O_CREAT | O_APPEND,
+            0o644
+        )
         // The child must not inherit an ignored SIGPIPE or a blocked SIGTERM from the (Swift concurrency) thread
         // that starts it.
         var attributes = posix_spawnattr_t()
@@ -215,7 +221,7 @@ public final class LocalRedisServer: Sendable {
         posix_spawnattr_setsigmask(&attributes, &emptyMask)
         posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK))
         let cStrings = arguments.map { strdup($0) }
-        defer { cStrings.forEach { free($0) } }
+        defer { for cString in cStrings { free(cString) } }
         var argv = cStrings + [nil]
         var pid: pid_t = 0
         let result = posix_spawnp(&pid, arguments[0], &fileActions, &attributes, &argv, environ)
@@ -229,9 +235,12 @@ public final class LocalRedisServer: Sendable {
     }
 
     private static func makeTemporaryDirectory() throws -> String {
-        var template = Array((NSTemporaryDirectory() + "/conveyor-redis-XXXXXX").utf8CString)
+        let base = NSTemporaryDirectory().hasSuffix("/") ? NSTemporaryDirectory() : NSTemporaryDirectory() + "/"
+        var template = Array((base + "conveyor-redis-XXXXXX").utf8CString)
         guard let made = mkdtemp(&template) else {
-            throw LocalRedisServerError(message: "cannot create a temporary directory: \(String(cString: strerror(errno)))")
+            throw LocalRedisServerError(
+                message: "cannot create a temporary directory: \(String(cString: strerror(errno)))"
+            )
         }
         return String(cString: made)
     }

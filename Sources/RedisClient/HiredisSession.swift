@@ -13,6 +13,10 @@ final class HiredisSession {
     private var context: UnsafeMutablePointer<redisContext>?
     private var hasEverConnected = false
     private var socketTimeout: Duration?
+    /// When the last reply was read; a connection busy within the last millisecond skips the stale check.
+    private var lastUsed: ContinuousClock.Instant?
+    /// Commands left to send without spinning for their reply, after a spin that did not pay off.
+    private var spinSkips = 0
 
     init(configuration: RedisClient.Configuration, publishSocket: @escaping (Int32) -> Void) {
         self.configuration = configuration
@@ -66,6 +70,13 @@ final class HiredisSession {
         guard appended == REDIS_OK else {
             throw failure(context, doing: "sending a command", wasInterrupted: wasInterrupted)
         }
+        if configuration.replySpin > .zero && blockingFor == nil {
+            if spinSkips > 0 {
+                spinSkips -= 1
+            } else {
+                try awaitReplyBySpinning(context, wasInterrupted: wasInterrupted)
+            }
+        }
         var replies: [RedisReply] = []
         replies.reserveCapacity(replyCount)
         for _ in 0..<replyCount {
@@ -85,13 +96,40 @@ final class HiredisSession {
             }
             replies.append(converted)
         }
+        lastUsed = ContinuousClock.now
         return replies
+    }
+
+    /// Writes the queued commands, then polls the socket without sleeping for up to
+    /// ``RedisClient/Configuration/replySpin`` before the blocking read: a thread that sleeps for each reply pays a
+    /// wake-up (on a VM, a vCPU wake-up), often more than the round trip itself. When the reply did not come within
+    /// the window (a distant or busy server), the next 64 commands do not spin, so the CPU cost stays bounded.
+    private func awaitReplyBySpinning(
+        _ context: UnsafeMutablePointer<redisContext>,
+        wasInterrupted: () -> Bool
+    ) throws(RedisClientError) {
+        var done: Int32 = 0
+        while done == 0 {
+            guard redisBufferWrite(context, &done) == REDIS_OK else {
+                throw failure(context, doing: "sending a command", wasInterrupted: wasInterrupted)
+            }
+        }
+        let clock = ContinuousClock()
+        let deadline = clock.now + configuration.replySpin
+        var descriptor = pollfd(fd: context.pointee.fd, events: Int16(POLLIN), revents: 0)
+        while poll(&descriptor, 1, 0) == 0 {
+            if clock.now >= deadline {
+                spinSkips = 64
+                return
+            }
+        }
     }
 
     // MARK: - Connecting
 
     private func connectedContext() throws(RedisClientError) -> UnsafeMutablePointer<redisContext> {
         if let context {
+            if let lastUsed, ContinuousClock.now - lastUsed < .milliseconds(1) { return context }
             if !Self.isStale(context) { return context }
             disconnect()
         }
@@ -109,7 +147,9 @@ final class HiredisSession {
                 return try connectOnce()
             } catch {
                 guard error.code == .connectionFailed, clock.now + delay < deadline else { throw error }
-                Thread.sleep(forTimeInterval: Double(delay.components.attoseconds) / 1e18 + Double(delay.components.seconds))
+                Thread.sleep(
+                    forTimeInterval: Double(delay.components.attoseconds) / 1e18 + Double(delay.components.seconds)
+                )
                 delay = min(delay * 2, .milliseconds(500))
             }
         }
@@ -135,20 +175,27 @@ final class HiredisSession {
         if made.pointee.err != 0 {
             let reason = Self.errorText(made)
             redisFree(made)
-            throw RedisClientError(.connectionFailed, "cannot connect to Redis at \(url): \(reason); \(Self.advice(reason))")
+            throw RedisClientError(
+                .connectionFailed,
+                "cannot connect to Redis at \(url): \(reason); \(Self.advice(reason))"
+            )
         }
         context = made
         socketTimeout = nil
+        lastUsed = nil
         publishSocket(made.pointee.fd)
         try handshake(made)
         return made
     }
 
     private static func advice(_ reason: String) -> String {
-        if reason.localizedCaseInsensitiveContains("refused") || reason.localizedCaseInsensitiveContains("no such file") {
+        if reason.localizedCaseInsensitiveContains("refused") || reason.localizedCaseInsensitiveContains("no such file")
+        {
             return "check that redis-server is running and listening there"
         }
-        if reason.localizedCaseInsensitiveContains("timed out") || reason.localizedCaseInsensitiveContains("temporarily") {
+        if reason.localizedCaseInsensitiveContains("timed out")
+            || reason.localizedCaseInsensitiveContains("temporarily")
+        {
             return "the server did not accept the connection in time; check the address, firewalls and server load"
         }
         return "check the host, port and that the server is reachable"
@@ -180,7 +227,10 @@ final class HiredisSession {
             replies = try execute(buffer, replyCount: commands.count, blockingFor: nil, wasInterrupted: { false })
         } catch {
             disconnect()
-            throw RedisClientError(.connectionFailed, "cannot set up the connection to Redis at \(url): \(error.message)")
+            throw RedisClientError(
+                .connectionFailed,
+                "cannot set up the connection to Redis at \(url): \(error.message)"
+            )
         }
         for ((command, advice), reply) in zip(commands, replies) {
             if let message = reply.errorMessage {
@@ -204,7 +254,10 @@ final class HiredisSession {
         let reason = Self.errorText(context)
         disconnect()
         if wasInterrupted() {
-            return RedisClientError(.closed, "the call to Redis at \(url) was interrupted (connection closed or task cancelled)")
+            return RedisClientError(
+                .closed,
+                "the call to Redis at \(url) was interrupted (connection closed or task cancelled)"
+            )
         }
         switch kind {
         case REDIS_ERR_IO where reason.contains("temporarily unavailable") || reason.contains("timed out"):

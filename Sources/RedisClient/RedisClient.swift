@@ -28,9 +28,14 @@ public final class RedisClient: Sendable {
         public var maximumConnections: Int
         /// The name set with `CLIENT SETNAME` on every connection, shown by `CLIENT LIST`; `nil` sets none.
         public var clientName: String?
-        /// How many times a connection's idle thread checks for new work before it sleeps; spinning saves a
-        /// thread wake-up per command for callers that send back to back, at the cost of some CPU.
-        public var spinIterations: Int
+        /// How long a connection's thread keeps checking for the next command before it sleeps, for callers that
+        /// send back to back (learnt per connection from the gap between commands; callers with longer gaps never
+        /// cause spinning). Saves a thread wake-up per command; `.zero` turns spinning off.
+        public var idleSpin: Duration
+        /// How long a connection's thread polls for a reply before it sleeps in a blocking read (not for blocking
+        /// commands). Trades a little CPU for much lower latency; when replies take longer than this, the connection
+        /// stops spinning for a while. `.zero` always sleeps.
+        public var replySpin: Duration
 
         /// Creates a configuration.
         ///
@@ -40,21 +45,24 @@ public final class RedisClient: Sendable {
         ///   - commandTimeout: Reply timeout (5 s by default).
         ///   - maximumConnections: Pool size limit (16 by default).
         ///   - clientName: `CLIENT SETNAME` value, or `nil`.
-        ///   - spinIterations: Checks for new work before an idle connection thread sleeps (2 000 by default).
+        ///   - idleSpin: Spin window of an idle connection thread for quick callers (50 µs by default).
+        ///   - replySpin: How long to poll for a reply before sleeping (100 µs by default).
         public init(
             url: RedisURL,
             connectTimeout: Duration = .seconds(2),
             commandTimeout: Duration = .seconds(5),
             maximumConnections: Int = 16,
             clientName: String? = nil,
-            spinIterations: Int = 2_000
+            idleSpin: Duration = .microseconds(50),
+            replySpin: Duration = .microseconds(100)
         ) {
             self.url = url
             self.connectTimeout = connectTimeout
             self.commandTimeout = commandTimeout
             self.maximumConnections = max(1, maximumConnections)
             self.clientName = clientName
-            self.spinIterations = max(0, spinIterations)
+            self.idleSpin = max(.zero, idleSpin)
+            self.replySpin = max(.zero, replySpin)
         }
     }
 

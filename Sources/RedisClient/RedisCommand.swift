@@ -26,16 +26,28 @@ extension Double: RedisArgumentConvertible {
     public var redisArgument: [UInt8] { Array(String(self).utf8) }
 }
 
-/// One Redis command: its name and arguments, as bytes.
+/// One Redis command: its name and arguments, kept encoded in RESP, ready to write.
+///
+/// Encoding happens once, when the command is made, so a command (or a batch) built once and sent many times costs
+/// only a copy.
 public struct RedisCommand: Sendable, Hashable {
-    /// The command name followed by its arguments, each as raw bytes.
-    public var arguments: [[UInt8]]
+    /// The command in RESP wire format (`*N`, then `$len` and the bytes of each argument).
+    public let encoded: [UInt8]
+    /// The command name as given, for logs and errors.
+    private let rawName: [UInt8]
 
     /// Creates a command from raw byte arguments, the first being the command name.
     ///
     /// - Parameter arguments: The command name and its arguments.
     public init(arguments: [[UInt8]]) {
-        self.arguments = arguments
+        var buffer: [UInt8] = []
+        buffer.reserveCapacity(16 + arguments.reduce(0) { $0 + $1.count + 16 })
+        Self.appendHeader(UInt8(ascii: "*"), arguments.count, to: &buffer)
+        for argument in arguments {
+            Self.appendBulk(argument, to: &buffer)
+        }
+        encoded = buffer
+        rawName = arguments.first ?? []
     }
 
     /// Creates a command from a name and arguments.
@@ -53,40 +65,44 @@ public struct RedisCommand: Sendable, Hashable {
     ///   - name: The command name, for example `"RPUSH"`.
     ///   - arguments: The arguments, each a string, bytes or number.
     public init(_ name: String, _ arguments: [any RedisArgumentConvertible]) {
-        var all: [[UInt8]] = [Array(name.utf8)]
-        all.reserveCapacity(arguments.count + 1)
-        for argument in arguments { all.append(argument.redisArgument) }
-        self.arguments = all
+        var buffer: [UInt8] = []
+        buffer.reserveCapacity(32 + arguments.count * 24)
+        Self.appendHeader(UInt8(ascii: "*"), arguments.count + 1, to: &buffer)
+        let nameBytes = Array(name.utf8)
+        Self.appendBulk(nameBytes, to: &buffer)
+        for argument in arguments {
+            Self.appendBulk(argument.redisArgument, to: &buffer)
+        }
+        encoded = buffer
+        rawName = nameBytes
     }
 
     /// The command name, upper-cased, for logs and errors.
-    public var name: String { String(decoding: arguments.first ?? [], as: UTF8.self).uppercased() }
+    public var name: String { String(decoding: rawName, as: UTF8.self).uppercased() }
 
-    /// Appends this command in RESP wire format (`*N`, then `$len` and the bytes of each argument).
+    /// Appends this command's RESP bytes to a buffer.
     func encode(into buffer: inout [UInt8]) {
-        buffer.append(UInt8(ascii: "*"))
-        Self.appendDecimal(arguments.count, to: &buffer)
-        buffer.append(contentsOf: [13, 10])
-        for argument in arguments {
-            buffer.append(UInt8(ascii: "$"))
-            Self.appendDecimal(argument.count, to: &buffer)
-            buffer.append(contentsOf: [13, 10])
-            buffer.append(contentsOf: argument)
-            buffer.append(contentsOf: [13, 10])
-        }
+        buffer.append(contentsOf: encoded)
     }
 
-    private static func appendDecimal(_ value: Int, to buffer: inout [UInt8]) {
-        if value < 10 {
-            buffer.append(UInt8(ascii: "0") + UInt8(value))
-            return
-        }
-        var digits: [UInt8] = []
+    private static func appendBulk(_ bytes: [UInt8], to buffer: inout [UInt8]) {
+        appendHeader(UInt8(ascii: "$"), bytes.count, to: &buffer)
+        buffer.append(contentsOf: bytes)
+        buffer.append(13)
+        buffer.append(10)
+    }
+
+    private static func appendHeader(_ marker: UInt8, _ value: Int, to buffer: inout [UInt8]) {
+        buffer.append(marker)
+        var divisor = 1
+        while divisor <= value / 10 { divisor *= 10 }
         var rest = value
-        while rest > 0 {
-            digits.append(UInt8(ascii: "0") + UInt8(rest % 10))
-            rest /= 10
+        while divisor > 0 {
+            buffer.append(UInt8(ascii: "0") + UInt8(rest / divisor))
+            rest %= divisor
+            divisor /= 10
         }
-        buffer.append(contentsOf: digits.reversed())
+        buffer.append(13)
+        buffer.append(10)
     }
 }

@@ -167,7 +167,12 @@ public struct RedisURL: Sendable, Hashable, CustomStringConvertible {
             throw invalid(original, "the user '\(username!)' has no password (write redis://user:password@host)")
         }
         let bareHost = host.hasPrefix("[") ? String(host.dropFirst().dropLast()) : host
-        return RedisURL(endpoint: .tcp(host: bareHost, port: port), username: username, password: password, database: database)
+        return RedisURL(
+            endpoint: .tcp(host: bareHost, port: port),
+            username: username,
+            password: password,
+            database: database
+        )
     }
 
     private static func parseUnix(_ original: String, _ string: String) throws(RedisClientError) -> RedisURL {
@@ -184,7 +189,8 @@ public struct RedisURL: Sendable, Hashable, CustomStringConvertible {
             for pair in pathPart[1].split(separator: "&") {
                 let keyValue = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
                 let name = String(keyValue[0])
-                let value = keyValue.count == 2 ? String(keyValue[1]).removingPercentEncoding ?? String(keyValue[1]) : ""
+                let value =
+                    keyValue.count == 2 ? String(keyValue[1]).removingPercentEncoding ?? String(keyValue[1]) : ""
                 switch name {
                 case "db": database = try parseDatabase(original, value)
                 case "password": password = value

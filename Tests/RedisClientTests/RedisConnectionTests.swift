@@ -23,7 +23,9 @@ struct RedisConnectionTests {
             #expect(try await redis.send("SET", "empty", "") == .status("OK"))
             #expect(try await redis.send("GET", "empty") == .bulkString([]))
             let nested = try await redis.evaluate(RedisScript("return {1, {'a', {2}}, redis.status_reply('fine')}"))
-            #expect(nested == .array([.integer(1), .array([.bulkString([97]), .array([.integer(2)])]), .status("fine")]))
+            #expect(
+                nested == .array([.integer(1), .array([.bulkString([97]), .array([.integer(2)])]), .status("fine")])
+            )
             #expect(try await redis.send("BLPOP", "none", "0.01") == .null)
         }
     }
@@ -141,7 +143,10 @@ struct RedisConnectionTests {
             let clock = ContinuousClock()
             let started = clock.now
             // The command blocks longer than the command timeout: the socket timeout must cover it.
-            let reply = try await connection.send(RedisCommand("BLPOP", "empty", "0.8"), blockingFor: .milliseconds(800))
+            let reply = try await connection.send(
+                RedisCommand("BLPOP", "empty", "0.8"),
+                blockingFor: .milliseconds(800)
+            )
             #expect(reply == .null)
             #expect(clock.now - started >= .milliseconds(750))
             #expect(try await connection.send("PING") == .status("PONG"))
@@ -225,7 +230,9 @@ struct RedisConnectionTests {
     @Test func aclUserRightAndWrongPassword() async throws {
         try await withRedisServer { server in
             let admin = server.makeClient()
-            #expect(try await admin.send("ACL", "SETUSER", "alice", "on", ">wonderland", "~*", "+@all") == .status("OK"))
+            #expect(
+                try await admin.send("ACL", "SETUSER", "alice", "on", ">wonderland", "~*", "+@all") == .status("OK")
+            )
             let alice = try RedisClient(url: "redis://alice:wonderland@127.0.0.1:\(server.port)")
             #expect(try await alice.send("ACL", "WHOAMI").string == "alice")
             let intruder = try RedisClient(url: "redis://alice:guess@127.0.0.1:\(server.port)")
@@ -239,7 +246,9 @@ struct RedisConnectionTests {
 
     @Test func passwordOnlyAuthSelectAndClientName() async throws {
         try await withRedisServer(.init(arguments: ["--requirepass", "s3cret"])) { server in
-            var configuration = RedisClient.Configuration(url: try RedisURL("redis://:s3cret@127.0.0.1:\(server.port)/3"))
+            var configuration = RedisClient.Configuration(
+                url: try RedisURL("redis://:s3cret@127.0.0.1:\(server.port)/3")
+            )
             configuration.clientName = "conveyor-test"
             let redis = RedisClient(configuration: configuration)
             #expect(try await redis.send("CLIENT", "GETNAME").string == "conveyor-test")

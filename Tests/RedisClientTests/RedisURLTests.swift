@@ -82,8 +82,13 @@ struct RedisURLTests {
     }
 
     @Test func encodesRESP() {
-        var buffer: [UInt8] = []
-        RedisCommand("SET", "k", [0, 13, 10]).encode(into: &buffer)
+        let buffer = RedisCommand("SET", "k", [0, 13, 10]).encoded
+        #expect(RedisCommand(arguments: [Array("SET".utf8), [107], [0, 13, 10]]).encoded == buffer)
+        #expect(RedisCommand("set").name == "SET")
+        #expect(
+            Array(RedisCommand("ECHO", String(repeating: "x", count: 12_345)).encoded.prefix(22))
+                == Array("*2\r\n$4\r\nECHO\r\n$12345\r\n".utf8)
+        )
         #expect(buffer == Array("*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$3\r\n".utf8) + [0, 13, 10] + [13, 10])
     }
 }

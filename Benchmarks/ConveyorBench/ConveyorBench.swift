@@ -1,0 +1,58 @@
+import ArgumentParser
+import Foundation
+import LocalRedis
+import RedisClient
+
+/// `conveyor-bench`: measures Conveyor against a real Redis and prints one line of JSON with the figures last.
+@main
+struct ConveyorBench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "conveyor-bench",
+        abstract: "Benchmarks for Conveyor (build with -c release).",
+        subcommands: [RedisBenchmark.self]
+    )
+}
+
+/// Where to run: a given server, or a private one started for the run.
+struct ServerOptions: ParsableArguments {
+    @Option(help: "Redis URL; without it a private redis-server is started for the run.")
+    var redis: String?
+
+    /// Runs `body` against the chosen server, starting and stopping a private one when no URL was given.
+    func withServer(_ body: (RedisURL) async throws -> Void) async throws {
+        if let redis {
+            try await body(try RedisURL(redis))
+            return
+        }
+        let server = try await LocalRedisServer.start()
+        do {
+            try await body(server.url)
+            await server.stop()
+        } catch {
+            await server.stop()
+            throw error
+        }
+    }
+}
+
+/// Formats a rate with thousands separators.
+func formatRate(_ value: Double) -> String {
+    let formatter = NumberFormatter()
+    formatter.numberStyle = .decimal
+    formatter.maximumFractionDigits = 0
+    return formatter.string(from: NSNumber(value: value)) ?? String(Int(value))
+}
+
+/// Prints the figures as one line of JSON (sorted keys), the last line of every subcommand's output.
+func printJSON(_ figures: [String: any Sendable]) throws {
+    let data = try JSONSerialization.data(withJSONObject: figures, options: [.sortedKeys])
+    print(String(decoding: data, as: UTF8.self))
+}
+
+extension Duration {
+    /// This duration in seconds, as a `Double`.
+    var seconds: Double {
+        let (seconds, attoseconds) = components
+        return Double(seconds) + Double(attoseconds) / 1e18
+    }
+}

@@ -1,0 +1,94 @@
+import ArgumentParser
+import Conveyor
+import Foundation
+import RedisClient
+
+/// The `conveyor` command-line tool.
+@main
+struct ConveyorCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "conveyor",
+        abstract: "Conveyor: a distributed job scheduler for Swift, backed by Redis.",
+        discussion: """
+            Exit codes: 0 success; 1 the operation failed (for example Redis is unreachable); \
+            64 the command line or a value in it is invalid.
+            """,
+        version: "conveyor \(Conveyor.version)",
+        subcommands: [PingCommand.self, DemoCommand.self]
+    )
+
+    static func main() async {
+        ignoreBrokenPipes()
+        do {
+            var command = try parseAsRoot()
+            if var command = command as? any AsyncParsableCommand {
+                try await command.run()
+            } else {
+                try command.run()
+            }
+        } catch let error as RedisClientError {
+            fail(error.message, code: error.code == .invalidURL ? .validationFailure : .failure)
+        } catch let error as CommandFailure {
+            fail(error.message, code: error.exitCode)
+        } catch {
+            exit(withError: error)
+        }
+    }
+
+    /// Prints `conveyor: <message>` on one line to standard error and exits.
+    static func fail(_ message: String, code: ExitCode) -> Never {
+        let line = "conveyor: " + message.replacingOccurrences(of: "\n", with: " ") + "\n"
+        FileHandle.standardError.write(Data(line.utf8))
+        Foundation.exit(code.rawValue)
+    }
+}
+
+/// A failure that ends a command with a one-line message and an exit code.
+struct CommandFailure: Error {
+    var message: String
+    var exitCode: ExitCode = .failure
+}
+
+/// Ignores SIGPIPE: a write to a closed socket or pipe must fail, not kill the process.
+func ignoreBrokenPipes() {
+    signal(SIGPIPE, SIG_IGN)
+}
+
+/// Options every command that talks to Redis takes.
+struct ConnectionOptions: ParsableArguments {
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "The Redis server: redis://[[user]:password@]host[:port][/db] or unix:///path?db=N.",
+            discussion: "Defaults to $REDIS_URL, else redis://127.0.0.1:6379.",
+            valueName: "url"
+        )
+    )
+    var redis: String?
+
+    @Option(help: ArgumentHelp("Seconds to wait for a connection or a reply.", valueName: "seconds"))
+    var timeout: Double = 2
+
+    /// The URL from `--redis`, else `REDIS_URL`, else the default.
+    func url() throws -> RedisURL {
+        if let redis { return try RedisURL(redis) }
+        return try RedisURL.fromEnvironment()
+    }
+
+    /// Client settings for the chosen server and timeout.
+    func clientConfiguration() throws -> RedisClient.Configuration {
+        guard timeout > 0, timeout.isFinite else {
+            throw CommandFailure(
+                message: "--timeout must be a positive number of seconds",
+                exitCode: .validationFailure
+            )
+        }
+        let duration = Duration.milliseconds(Int64(timeout * 1000))
+        return RedisClient.Configuration(
+            url: try url(),
+            connectTimeout: duration,
+            commandTimeout: duration,
+            clientName: "conveyor-cli"
+        )
+    }
+}

@@ -1,0 +1,108 @@
+import ConveyorTesting
+import Foundation
+import LocalRedis
+import Testing
+
+/// Runs the real `conveyor` executable, built next to the test bundle.
+struct ConveyorExecutable {
+    struct Output {
+        var status: Int32
+        var standardOutput: String
+        var standardError: String
+    }
+
+    static var path: String {
+        let testBinary = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+        return testBinary.deletingLastPathComponent().appendingPathComponent("conveyor").path
+    }
+
+    static func run(_ arguments: [String], environment: [String: String] = [:]) throws -> Output {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: path)
+        process.arguments = arguments
+        var merged = ProcessInfo.processInfo.environment
+        merged["REDIS_URL"] = nil
+        for (key, value) in environment { merged[key] = value }
+        process.environment = merged
+        let output = Pipe()
+        let error = Pipe()
+        process.standardOutput = output
+        process.standardError = error
+        try process.run()
+        let outData = output.fileHandleForReading.readDataToEndOfFile()
+        let errData = error.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return Output(
+            status: process.terminationStatus,
+            standardOutput: String(decoding: outData, as: UTF8.self),
+            standardError: String(decoding: errData, as: UTF8.self)
+        )
+    }
+}
+
+@Suite("conveyor executable")
+struct CommandLineTests {
+    @Test func printsItsVersion() throws {
+        let result = try ConveyorExecutable.run(["--version"])
+        #expect(result.status == 0)
+        #expect(result.standardOutput.hasPrefix("conveyor "))
+    }
+
+    @Test func pingsARealServer() async throws {
+        try await withRedisServer { server in
+            let result = try ConveyorExecutable.run(["ping", "--redis", "redis://127.0.0.1:\(server.port)"])
+            #expect(result.status == 0, "\(result.standardError)")
+            #expect(result.standardOutput.hasPrefix("PONG from redis://127.0.0.1:\(server.port) (Redis 7."))
+            #expect(result.standardOutput.contains(" ms"))
+        }
+    }
+
+    @Test func pingReadsREDIS_URLAndPrintsJSON() async throws {
+        try await withRedisServer { server in
+            let result = try ConveyorExecutable.run(
+                ["ping", "--json"],
+                environment: ["REDIS_URL": "redis://127.0.0.1:\(server.port)"]
+            )
+            #expect(result.status == 0, "\(result.standardError)")
+            let object = try JSONSerialization.jsonObject(with: Data(result.standardOutput.utf8)) as? [String: Any]
+            #expect(object?["reply"] as? String == "PONG")
+            #expect((object?["version"] as? String)?.hasPrefix("7.") == true)
+        }
+    }
+
+    @Test func pingWithABadURLFailsWithOneClearLine() throws {
+        let result = try ConveyorExecutable.run(["ping", "--redis", "redis://:hunter2@host:99999"])
+        #expect(result.status == 64)
+        #expect(result.standardOutput.isEmpty)
+        let lines = result.standardError.split(separator: "\n")
+        #expect(lines.count == 1)
+        #expect(result.standardError.contains("invalid Redis URL 'redis://:***@host:99999'"))
+        #expect(result.standardError.contains("port 99999"))
+        #expect(!result.standardError.contains("hunter2"))
+    }
+
+    @Test func pingAnUnreachableServerFailsWithOneClearLine() throws {
+        let port = try LocalRedisServer.freeLoopbackPort()
+        let result = try ConveyorExecutable.run(["ping", "--redis", "redis://app:hunter2@127.0.0.1:\(port)"])
+        #expect(result.status == 1)
+        #expect(result.standardError.split(separator: "\n").count == 1)
+        #expect(result.standardError.contains("redis://app:***@127.0.0.1:\(port)"))
+        #expect(result.standardError.contains("check that redis-server is running"))
+        #expect(!result.standardError.contains("hunter2"))
+    }
+
+    @Test func demoStartsAPrivateServerPingsItAndStopsIt() throws {
+        let result = try ConveyorExecutable.run(["demo"])
+        #expect(result.status == 0, "\(result.standardError)")
+        #expect(result.standardOutput.contains("PONG from redis://127.0.0.1:"))
+        #expect(result.standardOutput.contains("Stopped the private redis-server."))
+        let pidLine = result.standardOutput.split(separator: "\n").first { $0.contains("(pid ") }
+        let pid = try #require(
+            pidLine.flatMap { line -> Int32? in
+                guard let start = line.range(of: "(pid ") else { return nil }
+                return Int32(line[start.upperBound...].prefix { $0.isNumber })
+            }
+        )
+        #expect(kill(pid, 0) != 0, "the private redis-server \(pid) is still running")
+    }
+}

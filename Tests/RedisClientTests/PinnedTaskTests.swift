@@ -1,0 +1,59 @@
+import ConveyorTesting
+import LocalRedis
+import Testing
+
+@testable import RedisClient
+
+@Suite("RedisConnection.withPinnedTask")
+struct PinnedTaskTests {
+    @Test func commandsRunInlineOnTheConnectionThreadAndInterleaveWithOtherCallers() async throws {
+        try await withRedisServer { server in
+            let connection = RedisConnection(configuration: .init(url: server.url))
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    try await connection.withPinnedTask {
+                        for _ in 0..<500 { _ = try await connection.send("INCR", "pinned") }
+                        let replies = try await connection.pipeline(
+                            (0..<100).map { _ in RedisCommand("INCR", "pinned") }
+                        )
+                        #expect(replies.last == .integer(600))
+                    }
+                }
+                group.addTask {
+                    for _ in 0..<500 { _ = try await connection.send("INCR", "unpinned") }
+                }
+                try await group.waitForAll()
+            }
+            let counts = try await connection.pipeline([RedisCommand("GET", "pinned"), RedisCommand("GET", "unpinned")])
+            #expect(counts.map(\.int) == [600, 500])
+        }
+    }
+
+    @Test func pinnedBlockingCallIsInterruptedByCancellation() async throws {
+        try await withRedisServer { server in
+            let observer = server.makeClient()
+            let connection = RedisConnection(configuration: .init(url: server.url))
+            let blocked = Task {
+                try await connection.withPinnedTask {
+                    try await connection.send(RedisCommand("BLPOP", "never", 0), blockingFor: .zero)
+                }
+            }
+            try await eventually("BLPOP to block") { try await blockedClients(observer) == 1 }
+            blocked.cancel()
+            let error = await #expect(throws: RedisClientError.self) { try await blocked.value }
+            #expect(error?.code == .closed)
+        }
+    }
+
+    @Test func pinnedTaskOnAClosedConnectionStillRunsAndFailsCleanly() async throws {
+        try await withRedisServer { server in
+            let connection = RedisConnection(configuration: .init(url: server.url))
+            _ = try await connection.send("PING")
+            connection.close()
+            let error = try await #require(throws: RedisClientError.self) {
+                try await connection.withPinnedTask { try await connection.send("PING") }
+            }
+            #expect(error.code == .closed)
+        }
+    }
+}

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs what Conveyor needs to build and test on Debian (bookworm) as root, skipping what is already there:
+# hiredis (the C Redis client Conveyor wraps), redis-server and redis-tools (redis-cli, redis-benchmark).
+set -euo pipefail
+
+missing=()
+dpkg -s libhiredis-dev >/dev/null 2>&1 || missing+=(libhiredis-dev)
+command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+command -v redis-cli >/dev/null 2>&1 && command -v redis-benchmark >/dev/null 2>&1 || missing+=(redis-tools)
+command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
+
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "setup: installing ${missing[*]}"
+    if [ "$(id -u)" -ne 0 ]; then
+        echo "setup: run as root (or install these yourself): apt-get install -y ${missing[*]}" >&2
+        exit 1
+    fi
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+if ! command -v swift >/dev/null 2>&1; then
+    if [ -x /opt/swift/usr/bin/swift ]; then
+        echo "setup: add /opt/swift/usr/bin to PATH" >&2
+    fi
+    echo "setup: Swift 6.1 or newer is needed (swift.org/install)" >&2
+    exit 1
+fi
