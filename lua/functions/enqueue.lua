@@ -1,0 +1,166 @@
+-- conveyor_enqueue: creates one job (pending, or scheduled when it runs later).
+--
+-- KEYS[1]  queue prefix, e.g. conveyor:{emails}
+-- ARGV[1]  job id within the queue (e.g. order-42; "emails/order-42" is accepted too); enqueuing an id that
+--          exists creates nothing (producers may retry safely)
+-- ARGV[2]  job type, e.g. send_email
+-- ARGV[3]  payload: JSON text
+-- ARGV[4…] options as name value pairs:
+--          run_at (epoch ms) | delay_ms; priority (-100…100, higher runs first, default 0);
+--          max_retries (default 3); timeout_ms; reference_type + reference_id; unique_key;
+--          max_payload_bytes (default 1048576)
+-- Reply    {outcome, full id, status}: outcome "created", "exists" (same id already there) or "duplicate" (a live
+--          job holds unique_key; the id and status are that job's)
+
+local ENQUEUE_OPTIONS = {
+    run_at = true, delay_ms = true, priority = true, max_retries = true, timeout_ms = true,
+    reference_type = true, reference_id = true, unique_key = true, max_payload_bytes = true,
+}
+
+-- Checks one job's arguments; returns what enqueue_checked needs. Raises INVALID on bad input.
+local function check_enqueue(queue, id, job_type, payload, opts, now)
+    id = local_id(queue, id)
+    if type(job_type) ~= 'string' or #job_type == 0 or #job_type > 128 or not string.match(job_type, '^[%w_%.%-:/]+$') then
+        raise('INVALID', 'job type "' .. tostring(job_type) .. '" must be 1-128 letters, digits or _ . - : /')
+    end
+    local max_payload = opts.max_payload_bytes and parse_int('max_payload_bytes', opts.max_payload_bytes, 1, 536870912) or DEFAULT_MAX_PAYLOAD
+    if type(payload) ~= 'string' then
+        raise('INVALID', 'the payload is missing')
+    end
+    if #payload > max_payload then
+        raise('INVALID', 'the payload is ' .. #payload .. ' bytes, over the limit of ' .. max_payload .. ' bytes')
+    end
+    if not is_json(payload) then
+        raise('INVALID', 'the payload is not valid JSON')
+    end
+    local run_at = now
+    if opts.run_at and opts.delay_ms then
+        raise('INVALID', 'give run_at or delay_ms, not both')
+    elseif opts.delay_ms then
+        run_at = now + parse_int('delay_ms', opts.delay_ms, 0, MAX_FUTURE_MS)
+    elseif opts.run_at then
+        run_at = math.max(now, parse_int('run_at', opts.run_at, 0, now + MAX_FUTURE_MS))
+    end
+    local checked = {
+        id = id, type = job_type, payload = payload, run_at = run_at,
+        priority = opts.priority and parse_int('priority', opts.priority, -MAX_PRIORITY, MAX_PRIORITY) or 0,
+        max_retries = opts.max_retries and parse_int('max_retries', opts.max_retries, 0, 10000) or DEFAULT_MAX_RETRIES,
+        timeout_ms = opts.timeout_ms and parse_int('timeout_ms', opts.timeout_ms, 0, 30 * 86400000) or 0,
+    }
+    if (opts.reference_type or '') ~= '' or (opts.reference_id or '') ~= '' then
+        local ref_type, ref_id = opts.reference_type or '', opts.reference_id or ''
+        if #ref_type == 0 or #ref_type > 64 or not string.match(ref_type, '^[%w_%.%-]+$') then
+            raise('INVALID', 'reference_type "' .. ref_type .. '" must be 1-64 letters, digits or _ . -')
+        end
+        if #ref_id == 0 or #ref_id > 256 or string.match(ref_id, '%c') then
+            raise('INVALID', 'reference_id must be 1-256 characters without control characters')
+        end
+        checked.reference_type, checked.reference_id = ref_type, ref_id
+    end
+    if opts.unique_key then
+        if #opts.unique_key == 0 or #opts.unique_key > 256 or string.match(opts.unique_key, '%c') then
+            raise('INVALID', 'unique_key must be 1-256 characters without control characters')
+        end
+        checked.unique_key = opts.unique_key
+    end
+    return checked
+end
+
+-- Writes one checked job; returns {outcome, full id, status}.
+local function enqueue_checked(prefix, queue, job, now)
+    local id = job.id
+    local existing = redis.call('HGET', job_key(prefix, id), 'status')
+    if existing then
+        return {'exists', full_id(queue, id), existing}
+    end
+    if job.unique_key then
+        local unique_key = key(prefix, 'unique:' .. job.unique_key)
+        local holder = redis.call('GET', unique_key)
+        if holder then
+            local holder_queue, holder_id = string.match(holder, '^([^/]+)/(.+)$')
+            local holder_status = holder_id and redis.call('HGET', job_key(prefix, holder_id), 'status')
+            if holder_status and not FINISHED[holder_status] then
+                return {'duplicate', holder, holder_status}
+            end
+        end
+        redis.call('SET', unique_key, full_id(queue, id))
+    end
+    local status = job.run_at > now and 'scheduled' or 'pending'
+    local fields = {
+        'id', full_id(queue, id), 'queue', queue, 'type', job.type, 'status', status, 'payload', job.payload,
+        'retry_count', '0', 'max_retries', str(job.max_retries), 'priority', str(job.priority),
+        'attempts', '0', 'stalls', '0', 'timeout_ms', str(job.timeout_ms),
+        'run_at', str(job.run_at), 'created_at', str(now), 'updated_at', str(now),
+    }
+    if job.reference_type then
+        table.insert(fields, 'reference_type'); table.insert(fields, job.reference_type)
+        table.insert(fields, 'reference_id'); table.insert(fields, job.reference_id)
+        redis.call('SADD', key(prefix, 'ref:' .. job.reference_type .. ':' .. job.reference_id), full_id(queue, id))
+    end
+    if job.unique_key then
+        table.insert(fields, 'unique_key'); table.insert(fields, job.unique_key)
+    end
+    redis.call('HSET', job_key(prefix, id), unpack(fields))
+    if status == 'scheduled' then
+        redis.call('ZADD', key(prefix, 'scheduled'), str(job.run_at), id)
+    else
+        make_pending(prefix, id, job.priority, false)
+    end
+    count(prefix, 'enqueued')
+    emit(prefix, full_id(queue, id), job.type, '', status, now)
+    return {'created', full_id(queue, id), status}
+end
+
+redis.register_function('conveyor_enqueue', guarded(function(keys, argv)
+    local prefix = keys[1]
+    local queue = queue_of(prefix)
+    local now = now_ms()
+    local job = check_enqueue(queue, argv[1], argv[2], argv[3], options(argv, 4, ENQUEUE_OPTIONS), now)
+    return enqueue_checked(prefix, queue, job, now)
+end))
+
+-- conveyor_enqueue_many: creates many jobs atomically; when any job is invalid, nothing is written.
+--
+-- KEYS[1]  queue prefix
+-- ARGV[1]  number of jobs N (1…10000)
+-- ARGV[2…] for each job: id, type, payload, the number K of option pairs, then K name value pairs (as for
+--          conveyor_enqueue)
+-- Reply    one {outcome, full id, status} per job, in order
+redis.register_function('conveyor_enqueue_many', guarded(function(keys, argv)
+    local prefix = keys[1]
+    local queue = queue_of(prefix)
+    local now = now_ms()
+    local total = parse_int('the job count', argv[1], 1, 10000)
+    local jobs = {}
+    local index = 2
+    for position = 1, total do
+        local pairs_count = tonumber(argv[index + 3])
+        if not argv[index + 2] or not pairs_count or pairs_count < 0 then
+            raise('INVALID', 'job ' .. position .. ': expected id, type, payload and an option pair count')
+        end
+        local opts = {}
+        for option = 0, pairs_count - 1 do
+            local name = argv[index + 4 + option * 2]
+            if not ENQUEUE_OPTIONS[name] then
+                raise('INVALID', 'job ' .. position .. ': unknown option "' .. tostring(name) .. '"')
+            end
+            opts[name] = argv[index + 5 + option * 2]
+        end
+        local ok, checked = pcall(check_enqueue, queue, argv[index], argv[index + 1], argv[index + 2], opts, now)
+        if not ok then
+            local message = type(checked) == 'table' and checked.err or tostring(checked)
+            if not string.match(message, '^INVALID ') then error(checked, 0) end
+            raise('INVALID', 'job ' .. position .. ': ' .. string.sub(message, 9))
+        end
+        table.insert(jobs, checked)
+        index = index + 4 + pairs_count * 2
+    end
+    if index <= #argv then
+        raise('INVALID', 'more arguments than the ' .. total .. ' jobs announced')
+    end
+    local replies = {}
+    for _, job in ipairs(jobs) do
+        table.insert(replies, enqueue_checked(prefix, queue, job, now))
+    end
+    return replies
+end))

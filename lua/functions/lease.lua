@@ -1,0 +1,72 @@
+-- conveyor_heartbeat: extends the leases a worker holds, and tells it which it lost and which to cancel.
+--
+-- KEYS[1]  queue prefix
+-- ARGV[1]  new lease length in ms, from now
+-- ARGV[2…] job id, lease token, job id, lease token, …
+-- Reply    one status per job: "ok" (extended), "cancel" (extended; a cancel was requested: stop the handler and
+--          report with conveyor_fail), "lost" (the lease is gone: another worker or a reclaim took the job; do not
+--          write a result)
+redis.register_function('conveyor_heartbeat', guarded(function(keys, argv)
+    local prefix = keys[1]
+    local queue = queue_of(prefix)
+    local lease_ms = parse_int('lease_ms', argv[1], 1, 86400000)
+    if (#argv - 1) % 2 ~= 0 then
+        raise('INVALID', 'expected job id and lease token pairs after the lease length')
+    end
+    local now = now_ms()
+    local replies = {}
+    for index = 2, #argv, 2 do
+        local id = local_id(queue, argv[index])
+        local job = redis.call('HMGET', job_key(prefix, id), 'status', 'lease', 'cancel_requested')
+        if job[1] == 'processing' and job[2] == argv[index + 1] then
+            redis.call('ZADD', key(prefix, 'active'), 'XX', str(now + lease_ms), id)
+            table.insert(replies, job[3] == '1' and 'cancel' or 'ok')
+        else
+            table.insert(replies, 'lost')
+        end
+    end
+    return replies
+end))
+
+-- conveyor_reclaim: returns jobs whose lease expired (their worker died or stalled) to pending.
+--
+-- KEYS[1]  queue prefix
+-- ARGV[1]  how many expired leases to handle at most (1…10000)
+-- ARGV[2]  how many lease expiries a job may have before it fails (default 3)
+-- Reply    {handled, next_expiry_ms}: how many jobs were handled, and when the next lease expires (-1 if none).
+--          Each goes back to the front of pending (error says which worker lost it), or to failed after too many
+--          expiries, or to cancelled when a cancel was requested.
+redis.register_function('conveyor_reclaim', guarded(function(keys, argv)
+    local prefix = keys[1]
+    local queue = queue_of(prefix)
+    local limit = parse_int('limit', argv[1], 1, 10000)
+    local max_stalls = argv[2] and parse_int('max stalls', argv[2], 0, 1000) or 3
+    local now = now_ms()
+    local active = key(prefix, 'active')
+    local expired = redis.call('ZRANGEBYSCORE', active, '-inf', '(' .. str(now), 'LIMIT', 0, limit)
+    for _, id in ipairs(expired) do
+        local job = load_job(prefix, id)
+        if not job or job.status ~= 'processing' then
+            redis.call('ZREM', active, id)
+        else
+            local stalls = (tonumber(job.stalls) or 0) + 1
+            local message = 'lease expired while worker "' .. tostring(job.worker) .. '" held the job (stall '
+                .. stalls .. ' of at most ' .. max_stalls .. ')'
+            redis.call('HSET', job_key(prefix, id), 'stalls', str(stalls))
+            count(prefix, 'stalled')
+            if job.cancel_requested == '1' then
+                finish(prefix, queue, id, job, 'cancelled', now, {error = 'cancelled; ' .. message})
+            elseif stalls > max_stalls then
+                finish(prefix, queue, id, job, 'failed', now, {error = message})
+            else
+                redis.call('ZREM', active, id)
+                redis.call('HSET', job_key(prefix, id), 'status', 'pending', 'error', message, 'updated_at', str(now))
+                redis.call('HDEL', job_key(prefix, id), 'lease')
+                make_pending(prefix, id, job.priority, true)
+                emit(prefix, full_id(queue, id), job.type, 'processing', 'pending', now, message)
+            end
+        end
+    end
+    local first = redis.call('ZRANGE', active, 0, 0, 'WITHSCORES')
+    return {#expired, first[2] and tonumber(first[2]) or -1}
+end))
