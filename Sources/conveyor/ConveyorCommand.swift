@@ -13,7 +13,7 @@ struct ConveyorCommand: AsyncParsableCommand {
             Exit codes: 0 success; 1 the operation failed (for example Redis is unreachable); \
             64 the command line or a value in it is invalid.
             """,
-        version: "conveyor \(Conveyor.version)",
+        version: "conveyor \(ConveyorVersion.current)",
         subcommands: [PingCommand.self, DemoCommand.self]
     )
 

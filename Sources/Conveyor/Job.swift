@@ -1,0 +1,150 @@
+public import Foundation
+
+/// One job as stored in Redis: its definition, state and outcome.
+///
+/// Read with ``JobQueue/get(_:)``; the fields mirror the job hash (`redis-cli HGETALL <namespace>:{<queue>}:job:<id>`).
+public struct Job: Sendable, Hashable, Identifiable {
+    /// The full id, `<queue>/<id within the queue>`: enough to find the job in one lookup.
+    public var id: String
+    /// The queue the job is in.
+    public var queue: String
+    /// The job type, which selects the handler.
+    public var type: String
+    /// The current state.
+    public var status: JobStatus
+    /// The payload as JSON text.
+    public var payload: String
+    /// The result as JSON text, once completed with one.
+    public var result: String?
+    /// The last error, after a failed attempt or a lost lease.
+    public var error: String?
+    /// How many times the job was put back to retry after a failure.
+    public var retryCount: Int
+    /// How many retries are allowed before the job fails for good.
+    public var maxRetries: Int
+    /// Higher runs first (-100…100, default 0).
+    public var priority: Int
+    /// The entity the job is about, if any (the origin's `reference_type`/`reference_id`).
+    public var reference: JobReference?
+    /// When the job is (or was) due to run.
+    public var runAt: Date?
+    /// When the job was created.
+    public var createdAt: Date?
+    /// When the job last changed.
+    public var updatedAt: Date?
+    /// When the current or last attempt started.
+    public var startedAt: Date?
+    /// When the job finished (completed, failed or cancelled).
+    public var finishedAt: Date?
+    /// How many times a worker took the job.
+    public var attempts: Int
+    /// How many times a worker lost the job's lease (died or stalled).
+    public var stalls: Int
+    /// The worker that holds or last held the job.
+    public var worker: String?
+    /// The lease token of the current or last claim; needed to complete or fail the job.
+    public var leaseToken: String?
+    /// How long one attempt may take, if limited.
+    public var timeout: Duration?
+    /// The uniqueness key the job holds while it is live, if any.
+    public var uniqueKey: String?
+    /// Whether a cancel was requested while the job was processing.
+    public var cancelRequested: Bool
+
+    /// Decodes the payload as JSON into a value.
+    ///
+    /// - Parameter type: The type to decode.
+    /// - Returns: The decoded payload.
+    /// - Throws: `DecodingError` when the payload does not match the type.
+    public func decodePayload<Payload: Decodable>(as type: Payload.Type = Payload.self) throws -> Payload {
+        try JSONDecoder().decode(Payload.self, from: Data(payload.utf8))
+    }
+
+    /// Decodes the result as JSON into a value; `nil` when there is no result.
+    ///
+    /// - Parameter type: The type to decode.
+    /// - Returns: The decoded result, or `nil`.
+    /// - Throws: `DecodingError` when the result does not match the type.
+    public func decodeResult<Result: Decodable>(as type: Result.Type = Result.self) throws -> Result? {
+        guard let result else { return nil }
+        return try JSONDecoder().decode(Result.self, from: Data(result.utf8))
+    }
+
+    /// Reads a job from the fields of its hash.
+    ///
+    /// - Throws: ``ConveyorError`` with code ``ConveyorError/Code/malformedJob`` naming the bad field.
+    init(fields: [String: String], fallbackID: String) throws {
+        func require(_ name: String) throws -> String {
+            guard let value = fields[name], !value.isEmpty else {
+                throw ConveyorError(.malformedJob, "job \(fallbackID) has no '\(name)' field", jobID: fallbackID)
+            }
+            return value
+        }
+        func integer(_ name: String, default value: Int) throws -> Int {
+            guard let text = fields[name], !text.isEmpty else { return value }
+            guard let number = Int(text) else {
+                throw ConveyorError(
+                    .malformedJob,
+                    "job \(fallbackID) has a non-integer '\(name)' field: \(text)",
+                    jobID: fallbackID
+                )
+            }
+            return number
+        }
+        func date(_ name: String) -> Date? {
+            fields[name].flatMap(Int.init).map { Date(timeIntervalSince1970: Double($0) / 1000) }
+        }
+        id = fields["id"].flatMap { $0.isEmpty ? nil : $0 } ?? fallbackID
+        queue = fields["queue"] ?? String(id.prefix { $0 != "/" })
+        type = try require("type")
+        let statusText = try require("status")
+        guard let status = JobStatus(rawValue: statusText) else {
+            throw ConveyorError(
+                .malformedJob,
+                "job \(fallbackID) has an unknown status '\(statusText)'",
+                jobID: fallbackID
+            )
+        }
+        self.status = status
+        payload = fields["payload"] ?? "null"
+        result = fields["result"]
+        error = fields["error"].flatMap { $0.isEmpty ? nil : $0 }
+        retryCount = try integer("retry_count", default: 0)
+        maxRetries = try integer("max_retries", default: 3)
+        priority = try integer("priority", default: 0)
+        if let referenceType = fields["reference_type"], !referenceType.isEmpty {
+            reference = JobReference(type: referenceType, id: fields["reference_id"] ?? "")
+        }
+        runAt = date("run_at")
+        createdAt = date("created_at")
+        updatedAt = date("updated_at")
+        startedAt = date("started_at")
+        finishedAt = date("finished_at")
+        attempts = try integer("attempts", default: 0)
+        stalls = try integer("stalls", default: 0)
+        worker = fields["worker"]
+        leaseToken = fields["lease"]
+        let timeoutMilliseconds = try integer("timeout_ms", default: 0)
+        timeout = timeoutMilliseconds > 0 ? .milliseconds(timeoutMilliseconds) : nil
+        uniqueKey = fields["unique_key"]
+        cancelRequested = fields["cancel_requested"] == "1"
+    }
+}
+
+/// The entity a job is about, such as `file_upload` `42` (the origin's `reference_type`/`reference_id`).
+public struct JobReference: Sendable, Hashable, Codable {
+    /// The kind of entity, such as `file_upload` (letters, digits, `_ . -`).
+    public var type: String
+    /// The entity's id, such as `42`.
+    public var id: String
+
+    /// Creates a reference.
+    ///
+    /// - Parameters:
+    ///   - type: The kind of entity.
+    ///   - id: The entity's id.
+    public init(type: String, id: String) {
+        self.type = type
+        self.id = id
+    }
+}

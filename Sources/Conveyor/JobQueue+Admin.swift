@@ -1,0 +1,304 @@
+public import Foundation
+import RedisClient
+
+/// The order of a listing.
+public enum ListOrder: Sendable, Hashable {
+    /// Oldest first (for pending: the order in which jobs will run).
+    case oldestFirst
+    /// Newest first.
+    case newestFirst
+}
+
+extension JobQueue {
+    /// Cancels a job that has not finished.
+    ///
+    /// - Parameter id: The full job id.
+    /// - Returns: ``JobStatus/cancelled``, or ``JobStatus/processing`` when the job is running: its worker learns of
+    ///   the cancel at its next heartbeat, stops the handler, and the job ends cancelled.
+    /// - Throws: ``ConveyorError``: ``ConveyorError/Code/invalidState`` for a completed or failed job,
+    ///   ``ConveyorError/Code/jobNotFound``.
+    @discardableResult
+    public func cancel(_ id: String) async throws -> JobStatus {
+        let (queue, localID) = try split(id)
+        let reply = try await invoke("conveyor_cancel", queue: queue, [localID], jobID: id)
+        return reply.string == "cancelling" ? .processing : .cancelled
+    }
+
+    /// Runs a failed, cancelled, scheduled or retrying job again now (a failed or cancelled job gets its full
+    /// retries again).
+    ///
+    /// - Parameter id: The full job id.
+    /// - Throws: ``ConveyorError``: ``ConveyorError/Code/invalidState`` for a processing or completed job,
+    ///   ``ConveyorError/Code/duplicate`` when another live job holds its uniqueness key, ``ConveyorError/Code/jobNotFound``.
+    public func retry(_ id: String) async throws {
+        let (queue, localID) = try split(id)
+        _ = try await invoke("conveyor_retry", queue: queue, [localID], jobID: id)
+    }
+
+    /// Deletes a job and every index entry of it.
+    ///
+    /// - Parameters:
+    ///   - id: The full job id.
+    ///   - force: Also remove a processing job (its worker's complete or fail then fails with
+    ///     ``ConveyorError/Code/jobNotFound``).
+    /// - Throws: ``ConveyorError``: ``ConveyorError/Code/jobNotFound``, or ``ConveyorError/Code/invalidState`` for a
+    ///   processing job without `force`.
+    public func remove(_ id: String, force: Bool = false) async throws {
+        let (queue, localID) = try split(id)
+        _ = try await invoke("conveyor_remove", queue: queue, force ? [localID, "force"] : [localID], jobID: id)
+    }
+
+    /// Stops handing out jobs of a queue; enqueueing goes on.
+    ///
+    /// - Parameter queue: The queue (the default queue when `nil`).
+    /// - Throws: ``ConveyorError`` for a bad queue name or when Redis fails.
+    public func pause(queue: String? = nil) async throws {
+        let queue = try queueName(queue)
+        try await register(queue)
+        _ = try await invoke("conveyor_pause", queue: queue, [], jobID: nil)
+    }
+
+    /// Hands out jobs of a paused queue again.
+    ///
+    /// - Parameter queue: The queue (the default queue when `nil`).
+    /// - Throws: ``ConveyorError`` for a bad queue name or when Redis fails.
+    public func resume(queue: String? = nil) async throws {
+        _ = try await invoke("conveyor_resume", queue: try queueName(queue), [], jobID: nil)
+    }
+
+    /// Whether a queue is paused.
+    ///
+    /// - Parameter queue: The queue (the default queue when `nil`).
+    /// - Returns: `true` when paused.
+    /// - Throws: ``ConveyorError`` when Redis fails.
+    public func isPaused(queue: String? = nil) async throws -> Bool {
+        let reply = try await command(RedisCommand("HGET", keys.meta(try queueName(queue)), "paused"))
+        return reply.string == "1"
+    }
+
+    /// Deletes jobs of one finished status that finished more than `olderThan` ago, in bounded batches.
+    ///
+    /// - Parameters:
+    ///   - queue: The queue (the default queue when `nil`).
+    ///   - status: ``JobStatus/completed``, ``JobStatus/failed`` or ``JobStatus/cancelled``.
+    ///   - olderThan: How long ago they must have finished.
+    ///   - batch: Jobs deleted per call to Redis.
+    /// - Returns: How many jobs were deleted.
+    /// - Throws: ``ConveyorError`` for an unfinished status or when Redis fails.
+    @discardableResult
+    public func cleanup(
+        queue: String? = nil,
+        status: JobStatus = .completed,
+        olderThan: Duration,
+        batch: Int = 1000
+    ) async throws -> Int {
+        let queue = try queueName(queue)
+        guard status.isFinished else {
+            throw ConveyorError(
+                .invalidArgument,
+                "cleanup takes completed, failed or cancelled, not \(status.rawValue)"
+            )
+        }
+        guard olderThan >= .zero else {
+            throw ConveyorError(.invalidArgument, "olderThan must not be negative, got \(olderThan)")
+        }
+        let cutoff = Self.milliseconds(Date()) - Self.milliseconds(olderThan)
+        var total = 0
+        while true {
+            let reply = try await invoke(
+                "conveyor_cleanup",
+                queue: queue,
+                [status.rawValue, max(0, cutoff), batch],
+                jobID: nil
+            )
+            let removed = reply.int ?? 0
+            total += removed
+            if removed < batch { return total }
+        }
+    }
+
+    /// Sets how long and how many finished jobs of a status a queue keeps (trimmed inside the transitions).
+    ///
+    /// - Parameters:
+    ///   - queue: The queue (the default queue when `nil`).
+    ///   - status: ``JobStatus/completed``, ``JobStatus/failed`` or ``JobStatus/cancelled``.
+    ///   - maxAge: Keep for at most this long; `nil` keeps forever.
+    ///   - maxCount: Keep at most this many; `nil` keeps any number (0 deletes a job as soon as it finishes).
+    /// - Throws: ``ConveyorError`` for bad values or when Redis fails.
+    public func setRetention(
+        queue: String? = nil,
+        status: JobStatus,
+        maxAge: Duration?,
+        maxCount: Int?
+    ) async throws {
+        let queue = try queueName(queue)
+        guard status.isFinished else {
+            throw ConveyorError(
+                .invalidArgument,
+                "retention applies to completed, failed or cancelled, not \(status.rawValue)"
+            )
+        }
+        if let maxCount, maxCount < 0 {
+            throw ConveyorError(.invalidArgument, "maxCount must not be negative (use nil to keep any number)")
+        }
+        if let maxAge, maxAge < .zero {
+            throw ConveyorError(.invalidArgument, "maxAge must not be negative (use nil to keep forever)")
+        }
+        _ = try await command(
+            RedisCommand(
+                "HSET",
+                keys.meta(queue),
+                "keep_\(status.rawValue)_ms",
+                maxAge.map { Self.milliseconds($0) } ?? -1,
+                "keep_\(status.rawValue)_count",
+                maxCount ?? -1
+            )
+        )
+    }
+
+    /// Every queue that has been used in this namespace, sorted.
+    ///
+    /// - Returns: Queue names.
+    /// - Throws: ``ConveyorError`` when Redis fails.
+    public func queues() async throws -> [String] {
+        let reply = try await command(RedisCommand("SMEMBERS", keys.queues))
+        return (reply.array ?? []).compactMap(\.string).sorted()
+    }
+
+    /// How many jobs of a queue are in each status.
+    ///
+    /// - Parameter queue: The queue (the default queue when `nil`).
+    /// - Returns: A count for every status.
+    /// - Throws: ``ConveyorError`` when Redis fails.
+    public func counts(queue: String? = nil) async throws -> [JobStatus: Int] {
+        let queue = try queueName(queue)
+        let statuses: [JobStatus] = [.scheduled, .retrying, .processing, .completed, .failed, .cancelled]
+        let replies = try await pipeline(
+            [RedisCommand("LLEN", keys.pending(queue)), RedisCommand("ZCARD", keys.prioritized(queue))]
+                + statuses.map { RedisCommand("ZCARD", keys.index(queue, $0)) }
+        )
+        var counts: [JobStatus: Int] = [.pending: (replies[0].int ?? 0) + (replies[1].int ?? 0)]
+        for (status, reply) in zip(statuses, replies.dropFirst(2)) { counts[status] = reply.int ?? 0 }
+        return counts
+    }
+
+    /// The counters of a queue (enqueued, started, completed, failed, retried, cancelled, stalled, …).
+    ///
+    /// - Parameter queue: The queue (the default queue when `nil`).
+    /// - Returns: Counter names and values.
+    /// - Throws: ``ConveyorError`` when Redis fails.
+    public func stats(queue: String? = nil) async throws -> [String: Int] {
+        let reply = try await command(RedisCommand("HGETALL", keys.stats(try queueName(queue))))
+        return Self.fields(reply.array ?? []).compactMapValues { Int($0) }
+    }
+
+    /// Lists jobs of a queue in one status, optionally of one type, a page at a time.
+    ///
+    /// With a type filter, at most `scanLimit` entries of the status index are examined.
+    ///
+    /// - Parameters:
+    ///   - queue: The queue (the default queue when `nil`).
+    ///   - status: The status.
+    ///   - type: Only jobs of this type, when given.
+    ///   - offset: Jobs to skip (after filtering).
+    ///   - limit: Jobs to return at most.
+    ///   - order: Oldest or newest first (pending: run order).
+    ///   - scanLimit: Index entries examined at most when filtering by type.
+    /// - Returns: The jobs.
+    /// - Throws: ``ConveyorError`` when Redis fails.
+    public func list(
+        queue: String? = nil,
+        status: JobStatus,
+        type: String? = nil,
+        offset: Int = 0,
+        limit: Int = 100,
+        order: ListOrder = .oldestFirst,
+        scanLimit: Int = 100_000
+    ) async throws -> [Job] {
+        let queue = try queueName(queue)
+        guard offset >= 0, limit >= 0 else {
+            throw ConveyorError(.invalidArgument, "offset and limit must not be negative")
+        }
+        var jobs: [Job] = []
+        var skipped = 0
+        var position = type == nil ? offset : 0
+        let chunk = type == nil ? limit : max(limit * 2, 200)
+        while jobs.count < limit && position < (type == nil ? offset + limit : scanLimit) {
+            let ids = try await indexPage(queue, status, from: position, count: chunk, order: order)
+            if ids.isEmpty { break }
+            position += ids.count
+            let replies = try await pipeline(ids.map { RedisCommand("HGETALL", keys.job(queue, $0)) })
+            for (localID, reply) in zip(ids, replies) {
+                guard let job = try? Self.job(from: reply, id: "\(queue)/\(localID)") else { continue }
+                if let type, job.type != type { continue }
+                if type != nil && skipped < offset {
+                    skipped += 1
+                    continue
+                }
+                jobs.append(job)
+                if jobs.count == limit { break }
+            }
+        }
+        return jobs
+    }
+
+    /// A page of job ids (within the queue) of one status, in order.
+    func indexPage(
+        _ queue: String,
+        _ status: JobStatus,
+        from start: Int,
+        count: Int,
+        order: ListOrder
+    ) async throws
+        -> [String]
+    {
+        guard count > 0 else { return [] }
+        if status != .pending {
+            let command = order == .oldestFirst ? "ZRANGE" : "ZREVRANGE"
+            let reply = try await self.command(
+                RedisCommand(command, keys.index(queue, status), start, start + count - 1)
+            )
+            return (reply.array ?? []).compactMap(\.string)
+        }
+        // Pending runs in this order: prioritized with priority > 0, the list (priority 0), prioritized < 0.
+        let sizes = try await pipeline([
+            RedisCommand("ZCOUNT", keys.prioritized(queue), "-inf", "(\(100 * (1 << 44))"),
+            RedisCommand("LLEN", keys.pending(queue)),
+            RedisCommand("ZCARD", keys.prioritized(queue)),
+        ])
+        let high = sizes[0].int ?? 0
+        let listed = sizes[1].int ?? 0
+        let total = listed + (sizes[2].int ?? 0)
+        var range = start..<min(total, start + count)
+        if order == .newestFirst {
+            range = max(0, total - start - count)..<max(0, total - start)
+        }
+        guard !range.isEmpty else { return [] }
+        var commands: [RedisCommand] = []
+        let highPart = range.clamped(to: 0..<high)
+        let listPart = range.clamped(to: high..<(high + listed))
+        let lowPart = range.clamped(to: (high + listed)..<total)
+        if !highPart.isEmpty {
+            commands.append(
+                RedisCommand("ZRANGE", keys.prioritized(queue), highPart.lowerBound, highPart.upperBound - 1)
+            )
+        }
+        if !listPart.isEmpty {
+            commands.append(
+                RedisCommand("LRANGE", keys.pending(queue), listPart.lowerBound - high, listPart.upperBound - high - 1)
+            )
+        }
+        if !lowPart.isEmpty {
+            commands.append(
+                RedisCommand(
+                    "ZRANGE",
+                    keys.prioritized(queue),
+                    lowPart.lowerBound - listed,
+                    lowPart.upperBound - listed - 1
+                )
+            )
+        }
+        let ids = try await pipeline(commands).flatMap { ($0.array ?? []).compactMap(\.string) }
+        return order == .oldestFirst ? ids : ids.reversed()
+    }
+}

@@ -1,0 +1,416 @@
+public import Foundation
+public import Logging
+public import RedisClient
+import Synchronization
+
+/// The job store: enqueue, inspect and drive jobs in Redis.
+///
+/// Every change of state is one atomic Lua function of the `conveyor` library (`lua/`), so any number of
+/// processes on any number of nodes can share queues, and other languages can do the same through the same
+/// functions. A `JobQueue` is cheap; it shares the ``RedisClient`` pool it is given.
+///
+/// ```swift
+/// let jobs = JobQueue(redis: redis)
+/// let job = try await jobs.enqueue("send_email", payload: Email(to: "a@example.com"))
+/// let finished = try await jobs.result(of: job.id, timeout: .seconds(30))
+/// ```
+public final class JobQueue: Sendable {
+    /// Settings shared by every operation of a `JobQueue`.
+    public struct Configuration: Sendable {
+        /// The first part of every key (`conveyor`); applications sharing a Redis use different namespaces.
+        public var namespace: String
+        /// The queue used when an operation names none.
+        public var defaultQueue: String
+        /// The largest payload accepted, in bytes (1 MiB by default).
+        public var maximumPayloadBytes: Int
+        /// Retries allowed when a job does not say (3, as in the origin).
+        public var defaultMaxRetries: Int
+        /// How long a claim holds a job before it returns to pending unless heartbeated (30 s).
+        public var lease: Duration
+        /// The retry delay after a failed attempt.
+        public var backoff: Backoff
+        /// The worker name recorded on jobs this instance claims (`host:pid` by default).
+        public var workerID: String
+
+        /// Creates a configuration; every parameter has a default.
+        ///
+        /// - Parameters:
+        ///   - namespace: Key namespace (`conveyor`).
+        ///   - defaultQueue: Queue used when none is named (`default`).
+        ///   - maximumPayloadBytes: Payload size limit (1 MiB).
+        ///   - defaultMaxRetries: Retries when a job does not say (3).
+        ///   - lease: Claim lease (30 s).
+        ///   - backoff: Retry delays (exponential from 1 s, full jitter, at most 1 h).
+        ///   - workerID: Worker name on claimed jobs (`host:pid`).
+        public init(
+            namespace: String = "conveyor",
+            defaultQueue: String = "default",
+            maximumPayloadBytes: Int = 1 << 20,
+            defaultMaxRetries: Int = 3,
+            lease: Duration = .seconds(30),
+            backoff: Backoff = Backoff(),
+            workerID: String = "\(ProcessInfo.processInfo.hostName):\(ProcessInfo.processInfo.processIdentifier)"
+        ) {
+            self.namespace = namespace
+            self.defaultQueue = defaultQueue
+            self.maximumPayloadBytes = maximumPayloadBytes
+            self.defaultMaxRetries = defaultMaxRetries
+            self.lease = lease
+            self.backoff = backoff
+            self.workerID = workerID
+        }
+    }
+
+    /// The Redis client this queue uses.
+    public let redis: RedisClient
+    /// The settings this queue was made with.
+    public let configuration: Configuration
+    let logger: Logger
+    package let keys: Keys
+    private let state = Mutex(State())
+
+    private struct State {
+        var libraryChecked = false
+        var registeredQueues: Set<String> = []
+        var leases: [String: String] = [:]
+    }
+
+    /// Creates a job queue on a Redis client.
+    ///
+    /// - Parameters:
+    ///   - redis: The client (its pool is shared).
+    ///   - configuration: Namespace, defaults, lease and backoff.
+    ///   - logger: Where Conveyor logs.
+    public init(
+        redis: RedisClient,
+        configuration: Configuration = Configuration(),
+        logger: Logger = Logger(label: "conveyor")
+    ) {
+        self.redis = redis
+        self.configuration = configuration
+        self.logger = logger
+        self.keys = Keys(namespace: configuration.namespace)
+    }
+
+    // MARK: - Enqueue
+
+    /// Enqueues a job whose payload is encoded as JSON.
+    ///
+    /// - Parameters:
+    ///   - type: The job type (1-128 letters, digits or `_ . - : /`), which selects the handler.
+    ///   - payload: Any encodable value.
+    ///   - options: Queue, id, time, priority, retries, timeout, reference, uniqueness.
+    /// - Returns: The job's id and status, and whether it was created.
+    /// - Throws: ``ConveyorError`` for invalid input (nothing is stored) or when Redis fails.
+    @discardableResult
+    public func enqueue(
+        _ type: String,
+        payload: some Encodable & Sendable,
+        options: JobOptions = JobOptions()
+    ) async throws -> EnqueuedJob {
+        try await enqueue(type, json: try encodeJSON(payload), options: options)
+    }
+
+    /// Enqueues a job whose payload is JSON text.
+    ///
+    /// - Parameters:
+    ///   - type: The job type.
+    ///   - json: The payload, which must be valid JSON.
+    ///   - options: Queue, id, time, priority, retries, timeout, reference, uniqueness.
+    /// - Returns: The job's id and status, and whether it was created.
+    /// - Throws: ``ConveyorError`` for invalid input (nothing is stored) or when Redis fails.
+    @discardableResult
+    public func enqueue(_ type: String, json: String, options: JobOptions = JobOptions()) async throws -> EnqueuedJob {
+        let queue = try queueName(options.queue)
+        let arguments = try enqueueArguments(type, json: json, options: options, queue: queue)
+        try await register(queue)
+        let reply = try await invoke("conveyor_enqueue", queue: queue, arguments, jobID: nil)
+        return try Self.enqueued(reply)
+    }
+
+    /// Enqueues many jobs: per queue, one atomic call per 1 000 jobs; when a job is invalid, nothing of its call is
+    /// stored.
+    ///
+    /// - Parameter jobs: The jobs, possibly for several queues.
+    /// - Returns: One result per job, in order.
+    /// - Throws: ``ConveyorError`` naming the first invalid job.
+    public func enqueueMany(_ jobs: [NewJob]) async throws -> [EnqueuedJob] {
+        var byQueue: [String: [(Int, [any RedisArgumentConvertible])]] = [:]
+        for (position, job) in jobs.enumerated() {
+            let queue = try queueName(job.options.queue)
+            let arguments: [any RedisArgumentConvertible]
+            do {
+                arguments = try enqueueArguments(job.type, json: job.payload, options: job.options, queue: queue)
+            } catch let error as ConveyorError {
+                throw ConveyorError(error.code, "job \(position + 1): \(error.message)")
+            }
+            byQueue[queue, default: []].append((position, arguments))
+        }
+        var results = [EnqueuedJob?](repeating: nil, count: jobs.count)
+        for (queue, entries) in byQueue.sorted(by: { $0.key < $1.key }) {
+            try await register(queue)
+            for start in stride(from: 0, to: entries.count, by: 1000) {
+                let batch = entries[start..<min(start + 1000, entries.count)]
+                var arguments: [any RedisArgumentConvertible] = [batch.count]
+                for (_, jobArguments) in batch {
+                    let optionPairs = (jobArguments.count - 3) / 2
+                    arguments += jobArguments[0..<3] + [optionPairs] + jobArguments[3...]
+                }
+                let reply = try await invoke("conveyor_enqueue_many", queue: queue, arguments, jobID: nil)
+                guard let replies = reply.array, replies.count == batch.count else {
+                    throw ConveyorError(.redis, "conveyor_enqueue_many answered \(reply)")
+                }
+                for ((position, _), single) in zip(batch, replies) {
+                    results[position] = try Self.enqueued(single)
+                }
+            }
+        }
+        return results.compactMap { $0 }
+    }
+
+    // MARK: - Reading
+
+    /// Reads a job by its full id (`<queue>/<id>`), in one lookup.
+    ///
+    /// - Parameter id: The full job id.
+    /// - Returns: The job, or `nil` when there is none with that id.
+    /// - Throws: ``ConveyorError`` for a malformed id or job hash, or when Redis fails.
+    public func get(_ id: String) async throws -> Job? {
+        let (queue, localID) = try split(id)
+        let reply = try await command(RedisCommand("HGETALL", keys.job(queue, localID)))
+        return try Self.job(from: reply, id: id)
+    }
+
+    // MARK: - Shared plumbing
+
+    /// Calls a function of the `conveyor` library; error replies become ``ConveyorError``s.
+    func invoke(
+        _ function: String,
+        queue: String,
+        _ arguments: [any RedisArgumentConvertible],
+        jobID: String?
+    ) async throws -> RedisReply {
+        try await prepare()
+        let reply: RedisReply
+        do {
+            reply = try await redis.call(
+                function,
+                in: ConveyorLibrary.library,
+                keys: [keys.prefix(queue)],
+                arguments: arguments
+            )
+        } catch let error as RedisClientError {
+            throw ConveyorError(.redis, error.message, jobID: jobID)
+        }
+        if let message = reply.errorMessage {
+            throw ConveyorError.fromReply(message, jobID: jobID)
+        }
+        return reply
+    }
+
+    /// Sends plain commands (reads); transport failures become ``ConveyorError``s.
+    func command(_ command: RedisCommand) async throws -> RedisReply {
+        try await pipeline([command])[0]
+    }
+
+    func pipeline(_ commands: [RedisCommand]) async throws -> [RedisReply] {
+        do {
+            let replies = try await redis.pipeline(commands)
+            if let failure = replies.first(where: { $0.errorMessage != nil }), let message = failure.errorMessage {
+                throw ConveyorError(.redis, "Redis answered: \(message)")
+            }
+            return replies
+        } catch let error as RedisClientError {
+            throw ConveyorError(.redis, error.message)
+        }
+    }
+
+    /// Loads the `conveyor` library when the server lacks it or holds another version (once per instance).
+    func prepare() async throws {
+        if state.withLock({ $0.libraryChecked }) { return }
+        do {
+            let listing = try await redis.send("FUNCTION", "LIST", "LIBRARYNAME", ConveyorLibrary.name, "WITHCODE")
+            let loadedCode = listing.array?.compactMap { library -> String? in
+                guard let fields = library.array else { return nil }
+                for index in stride(from: 0, to: fields.count - 1, by: 2) where fields[index].string == "library_code" {
+                    return fields[index + 1].string
+                }
+                return nil
+            }.first
+            if loadedCode != ConveyorLibrary.library.source {
+                let loaded = try await redis.load(ConveyorLibrary.library)
+                if let message = loaded.errorMessage {
+                    throw ConveyorError(.redis, "Redis refused Conveyor's function library: \(message)")
+                }
+                logger.info(
+                    "loaded the conveyor function library",
+                    metadata: ["conveyor.redis": "\(redis.configuration.url)"]
+                )
+            }
+            let policy = try await redis.send("CONFIG", "GET", "maxmemory-policy")
+            if let value = policy.array?.last?.string, value != "noeviction" {
+                logger.warning(
+                    "Redis maxmemory-policy is \(value): Redis may evict job data under memory pressure; set it to noeviction",
+                    metadata: ["conveyor.redis": "\(redis.configuration.url)"]
+                )
+            }
+        } catch let error as RedisClientError {
+            throw ConveyorError(.redis, error.message)
+        }
+        state.withLock { $0.libraryChecked = true }
+    }
+
+    /// Adds a queue to the registry (`<namespace>:queues`) the first time this instance uses it.
+    func register(_ queue: String) async throws {
+        if state.withLock({ $0.registeredQueues.contains(queue) }) { return }
+        _ = try await command(RedisCommand("SADD", keys.queues, queue))
+        state.withLock { _ = $0.registeredQueues.insert(queue) }
+    }
+
+    func rememberLease(_ id: String, _ token: String?) {
+        state.withLock { $0.leases[id] = token }
+    }
+
+    func rememberedLease(_ id: String) -> String? {
+        state.withLock { $0.leases[id] }
+    }
+
+    func queueName(_ given: String?) throws -> String {
+        let queue = given ?? configuration.defaultQueue
+        try Self.validateQueue(queue)
+        return queue
+    }
+
+    static func validateQueue(_ queue: String) throws {
+        let allowed = queue.utf8.allSatisfy { byte in
+            (byte >= 48 && byte <= 57) || (byte >= 65 && byte <= 90) || (byte >= 97 && byte <= 122)
+                || byte == UInt8(ascii: "_") || byte == UInt8(ascii: ".") || byte == UInt8(ascii: "-")
+        }
+        guard !queue.isEmpty, queue.utf8.count <= 64, allowed else {
+            throw ConveyorError(
+                .invalidArgument,
+                "queue name '\(queue)' must be 1-64 letters, digits or _ . - (it becomes part of Redis keys)"
+            )
+        }
+    }
+
+    /// Splits a full job id `<queue>/<id>` into its queue and its id within the queue.
+    func split(_ id: String) throws -> (queue: String, localID: String) {
+        guard let slash = id.firstIndex(of: "/") else {
+            throw ConveyorError(
+                .invalidArgument,
+                "job id '\(id)' has no queue; full job ids look like <queue>/<id>, e.g. emails/0193…",
+                jobID: id
+            )
+        }
+        let queue = String(id[..<slash])
+        let localID = String(id[id.index(after: slash)...])
+        try Self.validateQueue(queue)
+        guard !localID.isEmpty else {
+            throw ConveyorError(.invalidArgument, "job id '\(id)' has nothing after the queue", jobID: id)
+        }
+        return (queue, localID)
+    }
+
+    private func encodeJSON(_ value: some Encodable) throws -> String {
+        do {
+            return String(decoding: try JSONEncoder().encode(value), as: UTF8.self)
+        } catch {
+            throw ConveyorError(.invalidArgument, "the payload cannot be encoded as JSON: \(error)")
+        }
+    }
+
+    private func enqueueArguments(
+        _ type: String,
+        json: String,
+        options: JobOptions,
+        queue: String
+    ) throws -> [any RedisArgumentConvertible] {
+        guard json.utf8.count <= configuration.maximumPayloadBytes else {
+            throw ConveyorError(
+                .invalidArgument,
+                "the payload is \(json.utf8.count) bytes, over the limit of \(configuration.maximumPayloadBytes) "
+                    + "bytes; store large data elsewhere and pass a reference, or raise maximumPayloadBytes"
+            )
+        }
+        if options.runAt != nil && options.delay != nil {
+            throw ConveyorError(.invalidArgument, "give runAt or delay, not both")
+        }
+        var arguments: [any RedisArgumentConvertible] = [options.id ?? Self.makeID(), type, json]
+        func option(_ name: String, _ value: any RedisArgumentConvertible) {
+            arguments.append(name)
+            arguments.append(value)
+        }
+        option("max_payload_bytes", configuration.maximumPayloadBytes)
+        option("max_retries", options.maxRetries ?? configuration.defaultMaxRetries)
+        if options.priority != 0 { option("priority", options.priority) }
+        if let runAt = options.runAt { option("run_at", Self.milliseconds(runAt)) }
+        if let delay = options.delay { option("delay_ms", Self.milliseconds(delay)) }
+        if let timeout = options.timeout {
+            guard timeout > .zero else {
+                throw ConveyorError(.invalidArgument, "the timeout must be positive, got \(timeout)")
+            }
+            option("timeout_ms", max(1, Self.milliseconds(timeout)))
+        }
+        if let reference = options.reference {
+            option("reference_type", reference.type)
+            option("reference_id", reference.id)
+        }
+        if let uniqueKey = options.uniqueKey { option("unique_key", uniqueKey) }
+        return arguments
+    }
+
+    static func enqueued(_ reply: RedisReply) throws -> EnqueuedJob {
+        guard let parts = reply.array, parts.count == 3, let outcome = parts[0].string, let id = parts[1].string,
+            let status = parts[2].string.flatMap(JobStatus.init(rawValue:))
+        else {
+            throw ConveyorError(.redis, "unexpected reply to enqueue: \(reply)")
+        }
+        let kind: EnqueuedJob.Outcome =
+            switch outcome {
+            case "exists": .existing
+            case "duplicate": .duplicate
+            default: .created
+            }
+        return EnqueuedJob(id: id, status: status, outcome: kind)
+    }
+
+    static func fields(_ flat: [RedisReply]) -> [String: String] {
+        var fields: [String: String] = [:]
+        var index = 0
+        while index + 1 < flat.count {
+            if let name = flat[index].string { fields[name] = flat[index + 1].string }
+            index += 2
+        }
+        return fields
+    }
+
+    static func job(from reply: RedisReply, id: String) throws -> Job? {
+        guard let flat = reply.array else {
+            throw ConveyorError(.redis, "unexpected reply reading job \(id): \(reply)", jobID: id)
+        }
+        if flat.isEmpty { return nil }
+        return try Job(fields: fields(flat), fallbackID: id)
+    }
+
+    /// A time-ordered UUIDv7 in lower-case hex.
+    static func makeID() -> String {
+        var bytes = UUID().uuid
+        let milliseconds = UInt64(Date().timeIntervalSince1970 * 1000)
+        withUnsafeMutableBytes(of: &bytes) { raw in
+            for index in 0..<6 { raw[index] = UInt8(truncatingIfNeeded: milliseconds >> UInt64(8 * (5 - index))) }
+            raw[6] = (raw[6] & 0x0F) | 0x70
+            raw[8] = (raw[8] & 0x3F) | 0x80
+        }
+        return UUID(uuid: bytes).uuidString.lowercased()
+    }
+
+    static func milliseconds(_ date: Date) -> Int {
+        Int((date.timeIntervalSince1970 * 1000).rounded())
+    }
+
+    static func milliseconds(_ duration: Duration) -> Int {
+        let (seconds, attoseconds) = duration.components
+        return Int(seconds) * 1000 + Int(attoseconds / 1_000_000_000_000_000)
+    }
+}

@@ -1,0 +1,59 @@
+/// Every Redis key Conveyor uses, built in this one place.
+///
+/// All keys of one queue share the prefix `<namespace>:{<queue>}`: the queue name in braces is a Redis Cluster
+/// hash tag, so every key one transition touches lives in the same slot. The Lua functions receive the prefix as
+/// their only key and derive the same names from it (see `lua/README.md`).
+package struct Keys: Sendable, Hashable {
+    /// The namespace, `conveyor` by default: several applications can share one Redis with different namespaces.
+    package let namespace: String
+
+    package init(namespace: String) {
+        self.namespace = namespace
+    }
+
+    /// `<namespace>:queues`: a set of every queue name that has been used (global, its own slot).
+    package var queues: String { "\(namespace):queues" }
+
+    /// `<namespace>:{<queue>}`: the prefix of every key of a queue, and the one key passed to the Lua functions.
+    package func prefix(_ queue: String) -> String { "\(namespace):{\(queue)}" }
+
+    /// `<prefix>:job:<id>`: the hash of one job (`id` is the job's id within its queue).
+    package func job(_ queue: String, _ localID: String) -> String { "\(prefix(queue)):job:\(localID)" }
+
+    /// `<prefix>:pending`: list of pending job ids with priority 0, oldest first.
+    package func pending(_ queue: String) -> String { "\(prefix(queue)):pending" }
+
+    /// `<prefix>:prioritized`: sorted set of pending job ids with a priority other than 0.
+    package func prioritized(_ queue: String) -> String { "\(prefix(queue)):prioritized" }
+
+    /// `<prefix>:scheduled`, `:retry`, `:active`, `:completed`, `:failed`, `:cancelled`: the sorted set that lists
+    /// the jobs of a status other than pending (scored by run time, retry time, lease expiry or finish time).
+    package func index(_ queue: String, _ status: JobStatus) -> String {
+        switch status {
+        case .scheduled: "\(prefix(queue)):scheduled"
+        case .retrying: "\(prefix(queue)):retry"
+        case .processing: "\(prefix(queue)):active"
+        case .completed: "\(prefix(queue)):completed"
+        case .failed: "\(prefix(queue)):failed"
+        case .cancelled: "\(prefix(queue)):cancelled"
+        case .pending: pending(queue)
+        }
+    }
+
+    /// `<prefix>:events`: the stream of the queue's job transitions.
+    package func events(_ queue: String) -> String { "\(prefix(queue)):events" }
+
+    /// `<prefix>:meta`: hash of queue settings (paused, retention) and sequences.
+    package func meta(_ queue: String) -> String { "\(prefix(queue)):meta" }
+
+    /// `<prefix>:stats`: hash of counters (enqueued, started, completed, failed, retried, …).
+    package func stats(_ queue: String) -> String { "\(prefix(queue)):stats" }
+
+    /// `<prefix>:ref:<type>:<id>`: set of the full ids of the jobs that refer to one entity.
+    package func reference(_ queue: String, type: String, id: String) -> String {
+        "\(prefix(queue)):ref:\(type):\(id)"
+    }
+
+    /// `<prefix>:unique:<key>`: the full id of the live job holding a uniqueness key.
+    package func unique(_ queue: String, _ key: String) -> String { "\(prefix(queue)):unique:\(key)" }
+}

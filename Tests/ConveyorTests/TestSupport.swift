@@ -1,0 +1,78 @@
+import ConveyorTesting
+import Foundation
+import LocalRedis
+import RedisClient
+import Testing
+
+@testable import Conveyor
+
+/// Runs `body` with a private redis-server and a `JobQueue` on it.
+func withJobQueue(
+    _ configuration: JobQueue.Configuration = JobQueue.Configuration(),
+    _ body: (JobQueue, LocalRedisServer) async throws -> Void
+) async throws {
+    try await withRedisServer(.init(arguments: ["--enable-debug-command", "local"])) { server in
+        let redis = server.makeClient()
+        defer { redis.shutdown() }
+        try await body(JobQueue(redis: redis, configuration: configuration), server)
+    }
+}
+
+/// A digest of the whole dataset: equal before and after means nothing stored changed.
+func datasetDigest(_ queue: JobQueue) async throws -> String {
+    try await queue.redis.send("DEBUG", "DIGEST").string ?? ""
+}
+
+/// Asserts that `operation` throws a `ConveyorError` with `code` whose message contains `mentions`, and that the
+/// dataset is unchanged afterwards.
+func expectRejected(
+    _ queue: JobQueue,
+    _ code: ConveyorError.Code,
+    mentioning mentions: String,
+    sourceLocation: SourceLocation = #_sourceLocation,
+    _ operation: () async throws -> Void
+) async throws {
+    let before = try await datasetDigest(queue)
+    do {
+        try await operation()
+        Issue.record(
+            "expected a \(code) error mentioning '\(mentions)', but the call succeeded",
+            sourceLocation: sourceLocation
+        )
+    } catch let error as ConveyorError {
+        #expect(error.code == code, "\(error.message)", sourceLocation: sourceLocation)
+        #expect(
+            error.message.contains(mentions),
+            "'\(error.message)' does not mention '\(mentions)'",
+            sourceLocation: sourceLocation
+        )
+    }
+    let after = try await datasetDigest(queue)
+    #expect(before == after, "the dataset changed", sourceLocation: sourceLocation)
+}
+
+/// The HGETALL of a job, as `redis-cli` shows it.
+func rawJob(_ queue: JobQueue, _ id: String) async throws -> [String: String] {
+    let (name, localID) = try queue.split(id)
+    let reply = try await queue.redis.send("HGETALL", queue.keys.job(name, localID))
+    return JobQueue.fields(reply.array ?? [])
+}
+
+/// Waits, checking every few milliseconds, until `condition` holds; fails after `timeout`.
+func eventually(
+    timeout: Duration = .seconds(10),
+    _ what: String,
+    _ condition: () async throws -> Bool
+) async throws {
+    let clock = ContinuousClock()
+    let deadline = clock.now + timeout
+    while clock.now < deadline {
+        if try await condition() { return }
+        try await Task.sleep(for: .milliseconds(5))
+    }
+    Issue.record("timed out waiting for \(what)")
+}
+
+struct Email: Codable, Sendable, Equatable {
+    var to: String
+}
