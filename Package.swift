@@ -56,6 +56,7 @@ let package = Package(
         .executableTarget(
             name: "ConveyorBench",
             dependencies: [
+                "Conveyor",
                 "RedisClient",
                 "LocalRedis",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),

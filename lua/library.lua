@@ -7,7 +7,8 @@
 -- Every function takes exactly one key, the queue's key prefix `<namespace>:{<queue>}`, and builds the queue's
 -- other keys from it (`<prefix>:pending`, `<prefix>:job:<id>`, …), so all keys one call touches share the hash tag
 -- `{<queue>}` and live in one Redis Cluster slot. Redis TIME is the only clock. Errors are replies whose first word
--- is a code: INVALID (bad input), NOTFOUND (no such job), STATE (wrong state), STALE (lease token does not match).
+-- is a code: INVALID (bad input), NOTFOUND (no such job), STATE (wrong state), STALE (lease token does not match),
+-- DUPLICATE (another live job holds the unique key).
 -- lua/README.md documents the keys, the job hash fields and every function.
 
 local MAX_PRIORITY = 100
@@ -140,8 +141,22 @@ local function require_job(prefix, queue, id)
     return job
 end
 
+-- An integer setting from the meta hash; a missing or malformed value (written by hand) means the default.
+local function setting(value, default)
+    if type(value) == 'string' and string.match(value, '^%-?%d+$') then
+        return tonumber(value)
+    end
+    return default
+end
+
+-- The queue's events_max setting, read once per call (reset by guarded()).
+local events_max_cache = nil
+
 local function emit(prefix, job_id, job_type, from, to, at, message)
-    local max = tonumber(redis.call('HGET', key(prefix, 'meta'), 'events_max')) or DEFAULT_EVENTS_MAX
+    if events_max_cache == nil then
+        events_max_cache = setting(redis.call('HGET', key(prefix, 'meta'), 'events_max'), DEFAULT_EVENTS_MAX)
+    end
+    local max = events_max_cache
     if max <= 0 then return end
     local fields = {'id', job_id, 'type', job_type or '', 'from', from or '', 'to', to, 'at', str(at)}
     if message and message ~= '' then
@@ -209,11 +224,12 @@ end
 
 local function retention(prefix, status)
     local meta = redis.call('HMGET', key(prefix, 'meta'), 'keep_' .. status .. '_ms', 'keep_' .. status .. '_count')
-    return tonumber(meta[1]) or DEFAULT_KEEP[status].ms, tonumber(meta[2]) or DEFAULT_KEEP[status].count
+    return setting(meta[1], DEFAULT_KEEP[status].ms), setting(meta[2], DEFAULT_KEEP[status].count)
 end
 
--- Bounded retention: deletes at most TRIM_BATCH finished jobs that are too old or beyond the count to keep.
-local function trim_finished(prefix, queue, status, now)
+-- Bounded retention: deletes at most TRIM_BATCH finished jobs that are too old or beyond the count to keep. The
+-- job that just finished (`keep`) is left for the next call, so repeating the call that finished it still works.
+local function trim_finished(prefix, queue, status, now, keep)
     local keep_ms, keep_count = retention(prefix, status)
     local index = key(prefix, status)
     local victims = {}
@@ -227,11 +243,15 @@ local function trim_finished(prefix, queue, status, now)
             for _, id in ipairs(more) do table.insert(victims, id) end
         end
     end
+    local deleted = 0
     for _, id in ipairs(victims) do
-        delete_record(prefix, queue, id, load_job(prefix, id))
-        redis.call('ZREM', index, id)
+        if id ~= keep then
+            delete_record(prefix, queue, id, load_job(prefix, id))
+            redis.call('ZREM', index, id)
+            deleted = deleted + 1
+        end
     end
-    return #victims
+    return deleted
 end
 
 -- Moves a job to a finished state (completed, failed or cancelled) and applies retention.
@@ -248,7 +268,7 @@ local function finish(prefix, queue, id, job, status, now, fields)
     release_unique(prefix, queue, id, job)
     count(prefix, status)
     emit(prefix, full_id(queue, id), job.type, job.status, status, now, fields and fields.error)
-    trim_finished(prefix, queue, status, now)
+    trim_finished(prefix, queue, status, now, id)
 end
 
 -- Checks a claimed job's lease token; returns an error reply, or nil when the caller holds the lease.
@@ -279,6 +299,7 @@ end
 -- Runs a function body, turning raise() into an error reply.
 local function guarded(body)
     return function(keys, args)
+        events_max_cache = nil
         local ok, result = pcall(body, keys, args)
         if ok then return result end
         -- Redis may hand the error table of raise() back as its message string.

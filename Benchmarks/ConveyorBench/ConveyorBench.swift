@@ -9,7 +9,7 @@ struct ConveyorBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "conveyor-bench",
         abstract: "Benchmarks for Conveyor (build with -c release).",
-        subcommands: [RedisBenchmark.self]
+        subcommands: [RedisBenchmark.self, EnqueueBenchmark.self]
     )
 }
 
@@ -41,6 +41,19 @@ func formatRate(_ value: Double) -> String {
     formatter.numberStyle = .decimal
     formatter.maximumFractionDigits = 0
     return formatter.string(from: NSNumber(value: value)) ?? String(Int(value))
+}
+
+/// The value at a quantile of some measurements, in milliseconds.
+func percentile(_ durations: [Duration], _ quantile: Double) -> Double {
+    guard !durations.isEmpty else { return 0 }
+    let sorted = durations.sorted()
+    let index = min(sorted.count - 1, Int((Double(sorted.count) * quantile).rounded(.up)) - 1)
+    return sorted[max(0, index)].seconds * 1000
+}
+
+/// Rounds to three decimals for the JSON line.
+func rounded(_ value: Double) -> Double {
+    (value * 1000).rounded() / 1000
 }
 
 /// Prints the figures as one line of JSON (sorted keys), the last line of every subcommand's output.

@@ -219,27 +219,55 @@ extension JobQueue {
         guard offset >= 0, limit >= 0 else {
             throw ConveyorError(.invalidArgument, "offset and limit must not be negative")
         }
-        var jobs: [Job] = []
-        var skipped = 0
-        var position = type == nil ? offset : 0
-        let chunk = type == nil ? limit : max(limit * 2, 200)
-        while jobs.count < limit && position < (type == nil ? offset + limit : scanLimit) {
-            let ids = try await indexPage(queue, status, from: position, count: chunk, order: order)
-            if ids.isEmpty { break }
-            position += ids.count
-            let replies = try await pipeline(ids.map { RedisCommand("HGETALL", keys.job(queue, $0)) })
-            for (localID, reply) in zip(ids, replies) {
-                guard let job = try? Self.job(from: reply, id: "\(queue)/\(localID)") else { continue }
-                if let type, job.type != type { continue }
-                if type != nil && skipped < offset {
-                    skipped += 1
-                    continue
-                }
-                jobs.append(job)
-                if jobs.count == limit { break }
+        if status == .pending && order == .oldestFirst && limit <= 1000 {
+            // One call: conveyor_pending walks the pending structures in run order on the server.
+            let reply = try await invoke(
+                "conveyor_pending",
+                queue: queue,
+                [type ?? "", offset, limit, scanLimit],
+                jobID: nil
+            )
+            return (reply.array ?? []).compactMap { raw in
+                raw.array.flatMap { try? Job(fields: Self.fields($0), fallbackID: "\(queue)/?") }
             }
         }
-        return jobs
+        guard let type else {
+            let ids = try await indexPage(queue, status, from: offset, count: limit, order: order)
+            return try await load(queue, ids)
+        }
+        // Filtered by type: read only the type of each candidate, then the matching jobs.
+        var matches: [String] = []
+        var skipped = 0
+        var position = 0
+        var chunk = max(limit * 2, 100)
+        while matches.count < limit && position < scanLimit {
+            let ids = try await indexPage(
+                queue,
+                status,
+                from: position,
+                count: min(chunk, scanLimit - position),
+                order: order
+            )
+            if ids.isEmpty { break }
+            position += ids.count
+            chunk = min(chunk * 2, 5_000)
+            let types = try await pipeline(ids.map { RedisCommand("HGET", keys.job(queue, $0), "type") })
+            for (localID, jobType) in zip(ids, types) where jobType.string == type {
+                if skipped < offset {
+                    skipped += 1
+                } else if matches.count < limit {
+                    matches.append(localID)
+                }
+            }
+        }
+        return try await load(queue, matches)
+    }
+
+    /// Reads jobs by their ids within a queue, in one round trip; vanished or unreadable ones are left out.
+    func load(_ queue: String, _ ids: [String]) async throws -> [Job] {
+        guard !ids.isEmpty else { return [] }
+        let replies = try await pipeline(ids.map { RedisCommand("HGETALL", keys.job(queue, $0)) })
+        return zip(ids, replies).compactMap { localID, reply in try? Self.job(from: reply, id: "\(queue)/\(localID)") }
     }
 
     /// A page of job ids (within the queue) of one status, in order.
@@ -261,8 +289,17 @@ extension JobQueue {
             return (reply.array ?? []).compactMap(\.string)
         }
         // Pending runs in this order: prioritized with priority > 0, the list (priority 0), prioritized < 0.
+        let band = "\(100 * (1 << 44))"
+        if start == 0 && order == .oldestFirst {
+            let parts = try await pipeline([
+                RedisCommand("ZRANGEBYSCORE", keys.prioritized(queue), "-inf", "(" + band, "LIMIT", 0, count),
+                RedisCommand("LRANGE", keys.pending(queue), 0, count - 1),
+                RedisCommand("ZRANGEBYSCORE", keys.prioritized(queue), band, "+inf", "LIMIT", 0, count),
+            ])
+            return Array(parts.flatMap { ($0.array ?? []).compactMap(\.string) }.prefix(count))
+        }
         let sizes = try await pipeline([
-            RedisCommand("ZCOUNT", keys.prioritized(queue), "-inf", "(\(100 * (1 << 44))"),
+            RedisCommand("ZCOUNT", keys.prioritized(queue), "-inf", "(" + band),
             RedisCommand("LLEN", keys.pending(queue)),
             RedisCommand("ZCARD", keys.prioritized(queue)),
         ])

@@ -393,16 +393,9 @@ public final class JobQueue: Sendable {
         return try Job(fields: fields(flat), fallbackID: id)
     }
 
-    /// A time-ordered UUIDv7 in lower-case hex.
+    /// A time-ordered UUIDv7 in lower-case hex (see ``JobIDGenerator``).
     static func makeID() -> String {
-        var bytes = UUID().uuid
-        let milliseconds = UInt64(Date().timeIntervalSince1970 * 1000)
-        withUnsafeMutableBytes(of: &bytes) { raw in
-            for index in 0..<6 { raw[index] = UInt8(truncatingIfNeeded: milliseconds >> UInt64(8 * (5 - index))) }
-            raw[6] = (raw[6] & 0x0F) | 0x70
-            raw[8] = (raw[8] & 0x3F) | 0x80
-        }
-        return UUID(uuid: bytes).uuidString.lowercased()
+        JobIDGenerator.shared.next()
     }
 
     static func milliseconds(_ date: Date) -> Int {

@@ -17,6 +17,8 @@ final class HiredisSession {
     private var lastUsed: ContinuousClock.Instant?
     /// Commands left to send without spinning for their reply, after a spin that did not pay off.
     private var spinSkips = 0
+    /// Spins in a row whose reply did not come within the window.
+    private var spinMisses = 0
 
     init(configuration: RedisClient.Configuration, publishSocket: @escaping (Int32) -> Void) {
         self.configuration = configuration
@@ -70,7 +72,8 @@ final class HiredisSession {
         guard appended == REDIS_OK else {
             throw failure(context, doing: "sending a command", wasInterrupted: wasInterrupted)
         }
-        if configuration.replySpin > .zero && blockingFor == nil {
+        // Large pipelines take longer than the spin window anyway: only small requests spin.
+        if configuration.replySpin > .zero && blockingFor == nil && replyCount <= 32 {
             if spinSkips > 0 {
                 spinSkips -= 1
             } else {
@@ -103,7 +106,8 @@ final class HiredisSession {
     /// Writes the queued commands, then polls the socket without sleeping for up to
     /// ``RedisClient/Configuration/replySpin`` before the blocking read: a thread that sleeps for each reply pays a
     /// wake-up (on a VM, a vCPU wake-up), often more than the round trip itself. When the reply did not come within
-    /// the window (a distant or busy server), the next 64 commands do not spin, so the CPU cost stays bounded.
+    /// the window (a distant or busy server), three times in a row (a distant or busy server), the next 64 commands do not spin, so the CPU cost stays
+    /// bounded.
     private func awaitReplyBySpinning(
         _ context: UnsafeMutablePointer<redisContext>,
         wasInterrupted: () -> Bool
@@ -119,10 +123,15 @@ final class HiredisSession {
         var descriptor = pollfd(fd: context.pointee.fd, events: Int16(POLLIN), revents: 0)
         while poll(&descriptor, 1, 0) == 0 {
             if clock.now >= deadline {
-                spinSkips = 64
+                spinMisses += 1
+                if spinMisses >= 3 {
+                    spinSkips = 64
+                    spinMisses = 0
+                }
                 return
             }
         }
+        spinMisses = 0
     }
 
     // MARK: - Connecting

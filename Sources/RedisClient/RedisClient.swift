@@ -148,10 +148,41 @@ public final class RedisClient: Sendable {
     public func withConnection<Result: Sendable>(
         _ body: (RedisConnection) async throws -> Result
     ) async throws -> Result {
+        if let pinned = Self.pinned, pinned.client == ObjectIdentifier(self) {
+            return try await body(pinned.connection)
+        }
         let connection = try await lease()
         defer { giveBack(connection) }
         return try await body(connection)
     }
+
+    /// Runs `body` with one pooled connection reserved for it and its thread as the task's executor: every command
+    /// this client sends from `body` (directly, or through code such as a `JobQueue` built on this client) uses
+    /// that connection and runs inline on its thread, with no thread hop and no pool lookup.
+    ///
+    /// For tight sequential loops: a worker's claim loop, a bulk import, a benchmark.
+    ///
+    /// - Important: Commands from `body` run one at a time on one connection, and `body` itself runs on that
+    ///   connection's thread: keep CPU-heavy work out of it.
+    /// - Parameter body: The work.
+    /// - Returns: What `body` returns.
+    /// - Throws: What `body` throws, or ``RedisClientError`` after ``shutdown()``.
+    public func withPinnedConnection<Result: Sendable>(_ body: () async throws -> Result) async throws -> Result {
+        try await withConnection { connection in
+            try await connection.withPinnedTask {
+                try await Self.$pinned.withValue(Pinned(client: ObjectIdentifier(self), connection: connection)) {
+                    try await body()
+                }
+            }
+        }
+    }
+
+    private struct Pinned: Sendable {
+        var client: ObjectIdentifier
+        var connection: RedisConnection
+    }
+
+    @TaskLocal private static var pinned: Pinned?
 
     /// Opens a connection outside the pool, for blocking commands; ``shutdown()`` closes it too.
     ///

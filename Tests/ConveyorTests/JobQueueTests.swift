@@ -449,3 +449,19 @@ struct JobQueueTests {
 extension Array {
     var nilIfEmpty: Self? { isEmpty ? nil : self }
 }
+
+@Suite("Job ids")
+struct JobIDTests {
+    @Test func idsAreUniqueOrderedUUIDv7() {
+        let ids = (0..<20_000).map { _ in JobQueue.makeID() }
+        #expect(Set(ids).count == ids.count)
+        #expect(ids == ids.sorted())
+        for id in ids.prefix(100) {
+            let parsed = UUID(uuidString: id)
+            #expect(parsed != nil && parsed?.uuidString.lowercased() == id)
+            #expect(Array(id)[14] == "7" && "89ab".contains(Array(id)[19]))
+        }
+        let milliseconds = Int(ids[0].replacingOccurrences(of: "-", with: "").prefix(12), radix: 16) ?? 0
+        #expect(abs(Double(milliseconds) / 1000 - Date().timeIntervalSince1970) < 5)
+    }
+}

@@ -57,3 +57,23 @@ struct PinnedTaskTests {
         }
     }
 }
+
+@Suite("RedisClient.withPinnedConnection")
+struct PinnedConnectionTests {
+    @Test func everyCommandInTheScopeUsesTheSameConnection() async throws {
+        try await withRedisServer { server in
+            let redis = server.makeClient(maximumConnections: 1)
+            let ids = try await redis.withPinnedConnection {
+                var ids: Set<Int> = []
+                for _ in 0..<50 { ids.insert(try await redis.send("CLIENT", "ID").int ?? -1) }
+                // Nested use of the pool does not wait for the (only) connection it already holds.
+                let nested = try await redis.withConnection { try await $0.send("CLIENT", "ID").int ?? -1 }
+                ids.insert(nested)
+                return ids
+            }
+            #expect(ids.count == 1)
+            // Outside the scope, the pool works as before.
+            #expect(try await redis.send("PING") == .status("PONG"))
+        }
+    }
+}

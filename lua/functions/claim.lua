@@ -7,17 +7,19 @@
 -- ARGV[4]  how many due jobs to promote at most in this call (default 1000)
 -- Reply    {jobs, next_due_ms, paused}: jobs is an array of jobs, each the flat field/value list of its hash
 --          (HGETALL form) including its fresh "lease" token; next_due_ms is the earliest scheduled or retry time
---          still in the future (-1 if none); paused is 1 when the queue is paused (then no job is taken).
+--          left (-1 if none; in the past when more jobs were due than the promote limit: claim again);
+--          paused is 1 when the queue is paused (then no job is taken).
 --          A job hash that is malformed is moved to failed with an error naming the bad field, not returned.
 
--- Moves due jobs from a time-ordered set (scheduled or retry) to pending; returns how many.
-local function promote(prefix, queue, index_name, now, limit)
+-- Moves due jobs from a time-ordered set (scheduled or retry) to pending; returns how many. An entry whose job is
+-- gone or in another state is a stale index entry and is only dropped.
+local function promote(prefix, queue, index_name, expected_status, now, limit)
     local index = key(prefix, index_name)
     local due = redis.call('ZRANGEBYSCORE', index, '-inf', str(now), 'LIMIT', 0, limit)
     for _, id in ipairs(due) do
         redis.call('ZREM', index, id)
         local job = redis.call('HMGET', job_key(prefix, id), 'status', 'priority', 'type')
-        if job[1] then
+        if job[1] == expected_status then
             redis.call('HSET', job_key(prefix, id), 'status', 'pending', 'updated_at', str(now))
             make_pending(prefix, id, job[2], false)
             emit(prefix, full_id(queue, id), job[3], job[1], 'pending', now)
@@ -82,8 +84,8 @@ redis.register_function('conveyor_claim', guarded(function(keys, argv)
     local wanted = argv[3] and parse_int('count', argv[3], 1, 1000) or 1
     local promote_limit = argv[4] and parse_int('promote limit', argv[4], 1, 100000) or 1000
     local now = now_ms()
-    promote(prefix, queue, 'scheduled', now, promote_limit)
-    promote(prefix, queue, 'retry', now, promote_limit)
+    promote(prefix, queue, 'scheduled', 'scheduled', now, promote_limit)
+    promote(prefix, queue, 'retry', 'retrying', now, promote_limit)
     if redis.call('HGET', key(prefix, 'meta'), 'paused') == '1' then
         return {{}, next_due(prefix), 1}
     end
@@ -108,7 +110,8 @@ redis.register_function('conveyor_claim', guarded(function(keys, argv)
     return {jobs, next_due(prefix), 0}
 end))
 
--- conveyor_take: claims one given job now, from pending, scheduled or retrying (the origin's mark_processing).
+-- conveyor_take: claims one given job now, from pending, scheduled or retrying (the origin's mark_processing),
+-- also when the queue is paused (the caller asked for this job). A malformed job hash is moved to failed.
 --
 -- KEYS[1]  queue prefix
 -- ARGV[1]  job id
@@ -125,10 +128,13 @@ redis.register_function('conveyor_take', guarded(function(keys, argv)
         raise('STATE', 'job "' .. full_id(queue, id) .. '" is ' .. tostring(job.status)
             .. '; only pending, scheduled or retrying jobs can be taken')
     end
+    local now = now_ms()
     local problem = malformed(job)
     if problem then
-        raise('INVALID', 'job "' .. full_id(queue, id) .. '" is malformed: ' .. problem)
+        finish(prefix, queue, id, job, 'failed', now,
+            {error = 'malformed job hash: ' .. problem .. '; fix the producer, then retry or remove the job'})
+        return err('STATE', 'job "' .. full_id(queue, id) .. '" is malformed (' .. problem .. ') and was moved to failed')
     end
     unindex(prefix, id, job.status)
-    return start(prefix, queue, id, job, argv[2], lease_ms, now_ms())
+    return start(prefix, queue, id, job, argv[2], lease_ms, now)
 end))

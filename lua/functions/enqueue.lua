@@ -106,7 +106,6 @@ local function enqueue_checked(prefix, queue, job, now)
     else
         make_pending(prefix, id, job.priority, false)
     end
-    count(prefix, 'enqueued')
     emit(prefix, full_id(queue, id), job.type, '', status, now)
     return {'created', full_id(queue, id), status}
 end
@@ -116,7 +115,9 @@ redis.register_function('conveyor_enqueue', guarded(function(keys, argv)
     local queue = queue_of(prefix)
     local now = now_ms()
     local job = check_enqueue(queue, argv[1], argv[2], argv[3], options(argv, 4, ENQUEUE_OPTIONS), now)
-    return enqueue_checked(prefix, queue, job, now)
+    local reply = enqueue_checked(prefix, queue, job, now)
+    if reply[1] == 'created' then count(prefix, 'enqueued') end
+    return reply
 end))
 
 -- conveyor_enqueue_many: creates many jobs atomically; when any job is invalid, nothing is written.
@@ -134,10 +135,11 @@ redis.register_function('conveyor_enqueue_many', guarded(function(keys, argv)
     local jobs = {}
     local index = 2
     for position = 1, total do
-        local pairs_count = tonumber(argv[index + 3])
-        if not argv[index + 2] or not pairs_count or pairs_count < 0 then
+        local pairs_text = argv[index + 3]
+        if not argv[index + 2] or type(pairs_text) ~= 'string' or not string.match(pairs_text, '^%d+$') then
             raise('INVALID', 'job ' .. position .. ': expected id, type, payload and an option pair count')
         end
+        local pairs_count = tonumber(pairs_text)
         local opts = {}
         for option = 0, pairs_count - 1 do
             local name = argv[index + 4 + option * 2]
@@ -158,9 +160,12 @@ redis.register_function('conveyor_enqueue_many', guarded(function(keys, argv)
     if index <= #argv then
         raise('INVALID', 'more arguments than the ' .. total .. ' jobs announced')
     end
-    local replies = {}
+    local replies, created = {}, 0
     for _, job in ipairs(jobs) do
-        table.insert(replies, enqueue_checked(prefix, queue, job, now))
+        local reply = enqueue_checked(prefix, queue, job, now)
+        if reply[1] == 'created' then created = created + 1 end
+        table.insert(replies, reply)
     end
+    if created > 0 then count(prefix, 'enqueued', created) end
     return replies
 end))

@@ -37,7 +37,8 @@ local FAIL_OPTIONS = {retry = true, delay_ms = true, backoff_base_ms = true, bac
 -- ARGV[4…] options as name value pairs:
 --          retry (1 = retry when retries are left, the default; 0 = do not retry);
 --          delay_ms (retry after exactly this), or backoff_base_ms + backoff_cap_ms + jitter (0…1): the delay is
---          jitter × min(cap, base × 2^retry_count) (full jitter; defaults 1000, 3600000 and 1)
+--          jitter × min(cap, base × 2^retry_count) (defaults 1000, 3600000 and 1). For full jitter the caller
+--          passes a random fraction as jitter (Lua in Redis has no good randomness); the Swift client does.
 -- Reply    the new status: "retrying" (in the retry set, run_at is the retry time), "failed", or "cancelled" (a
 --          cancel was requested). Calling again with the same token replies the same and changes nothing.
 redis.register_function('conveyor_fail', guarded(function(keys, argv)
@@ -61,7 +62,10 @@ redis.register_function('conveyor_fail', guarded(function(keys, argv)
     local jitter = 1
     if opts.jitter then
         jitter = tonumber(opts.jitter)
-        if not jitter or jitter < 0 or jitter > 1 then raise('INVALID', 'jitter must be a number from 0 to 1') end
+        -- (jitter ~= jitter) is true only for NaN.
+        if not jitter or jitter ~= jitter or jitter < 0 or jitter > 1 then
+            raise('INVALID', 'jitter must be a number from 0 to 1')
+        end
     end
     local now = now_ms()
     if job.cancel_requested == '1' then
@@ -75,8 +79,8 @@ redis.register_function('conveyor_fail', guarded(function(keys, argv)
             delay_ms = math.floor(jitter * math.min(cap, base * 2 ^ retry_count))
         end
         local retry_at = now + delay_ms
-        redis.call('ZREM', key(prefix, 'active'), id)
         redis.call('ZADD', key(prefix, 'retry'), str(retry_at), id)
+        redis.call('ZREM', key(prefix, 'active'), id)
         redis.call('HSET', job_key(prefix, id), 'status', 'retrying', 'error', message,
             'retry_count', str(retry_count + 1), 'run_at', str(retry_at), 'updated_at', str(now))
         count(prefix, 'retried')

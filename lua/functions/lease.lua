@@ -13,10 +13,14 @@ redis.register_function('conveyor_heartbeat', guarded(function(keys, argv)
     if (#argv - 1) % 2 ~= 0 then
         raise('INVALID', 'expected job id and lease token pairs after the lease length')
     end
+    local ids = {}
+    for index = 2, #argv, 2 do
+        ids[index] = local_id(queue, argv[index])
+    end
     local now = now_ms()
     local replies = {}
     for index = 2, #argv, 2 do
-        local id = local_id(queue, argv[index])
+        local id = ids[index]
         local job = redis.call('HMGET', job_key(prefix, id), 'status', 'lease', 'cancel_requested')
         if job[1] == 'processing' and job[2] == argv[index + 1] then
             redis.call('ZADD', key(prefix, 'active'), 'XX', str(now + lease_ms), id)

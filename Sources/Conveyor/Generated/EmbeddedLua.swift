@@ -15,7 +15,8 @@ enum EmbeddedLua {
 -- Every function takes exactly one key, the queue's key prefix `<namespace>:{<queue>}`, and builds the queue's
 -- other keys from it (`<prefix>:pending`, `<prefix>:job:<id>`, …), so all keys one call touches share the hash tag
 -- `{<queue>}` and live in one Redis Cluster slot. Redis TIME is the only clock. Errors are replies whose first word
--- is a code: INVALID (bad input), NOTFOUND (no such job), STATE (wrong state), STALE (lease token does not match).
+-- is a code: INVALID (bad input), NOTFOUND (no such job), STATE (wrong state), STALE (lease token does not match),
+-- DUPLICATE (another live job holds the unique key).
 -- lua/README.md documents the keys, the job hash fields and every function.
 
 local MAX_PRIORITY = 100
@@ -148,8 +149,22 @@ local function require_job(prefix, queue, id)
     return job
 end
 
+-- An integer setting from the meta hash; a missing or malformed value (written by hand) means the default.
+local function setting(value, default)
+    if type(value) == 'string' and string.match(value, '^%-?%d+$') then
+        return tonumber(value)
+    end
+    return default
+end
+
+-- The queue's events_max setting, read once per call (reset by guarded()).
+local events_max_cache = nil
+
 local function emit(prefix, job_id, job_type, from, to, at, message)
-    local max = tonumber(redis.call('HGET', key(prefix, 'meta'), 'events_max')) or DEFAULT_EVENTS_MAX
+    if events_max_cache == nil then
+        events_max_cache = setting(redis.call('HGET', key(prefix, 'meta'), 'events_max'), DEFAULT_EVENTS_MAX)
+    end
+    local max = events_max_cache
     if max <= 0 then return end
     local fields = {'id', job_id, 'type', job_type or '', 'from', from or '', 'to', to, 'at', str(at)}
     if message and message ~= '' then
@@ -217,11 +232,12 @@ end
 
 local function retention(prefix, status)
     local meta = redis.call('HMGET', key(prefix, 'meta'), 'keep_' .. status .. '_ms', 'keep_' .. status .. '_count')
-    return tonumber(meta[1]) or DEFAULT_KEEP[status].ms, tonumber(meta[2]) or DEFAULT_KEEP[status].count
+    return setting(meta[1], DEFAULT_KEEP[status].ms), setting(meta[2], DEFAULT_KEEP[status].count)
 end
 
--- Bounded retention: deletes at most TRIM_BATCH finished jobs that are too old or beyond the count to keep.
-local function trim_finished(prefix, queue, status, now)
+-- Bounded retention: deletes at most TRIM_BATCH finished jobs that are too old or beyond the count to keep. The
+-- job that just finished (`keep`) is left for the next call, so repeating the call that finished it still works.
+local function trim_finished(prefix, queue, status, now, keep)
     local keep_ms, keep_count = retention(prefix, status)
     local index = key(prefix, status)
     local victims = {}
@@ -235,11 +251,15 @@ local function trim_finished(prefix, queue, status, now)
             for _, id in ipairs(more) do table.insert(victims, id) end
         end
     end
+    local deleted = 0
     for _, id in ipairs(victims) do
-        delete_record(prefix, queue, id, load_job(prefix, id))
-        redis.call('ZREM', index, id)
+        if id ~= keep then
+            delete_record(prefix, queue, id, load_job(prefix, id))
+            redis.call('ZREM', index, id)
+            deleted = deleted + 1
+        end
     end
-    return #victims
+    return deleted
 end
 
 -- Moves a job to a finished state (completed, failed or cancelled) and applies retention.
@@ -256,7 +276,7 @@ local function finish(prefix, queue, id, job, status, now, fields)
     release_unique(prefix, queue, id, job)
     count(prefix, status)
     emit(prefix, full_id(queue, id), job.type, job.status, status, now, fields and fields.error)
-    trim_finished(prefix, queue, status, now)
+    trim_finished(prefix, queue, status, now, id)
 end
 
 -- Checks a claimed job's lease token; returns an error reply, or nil when the caller holds the lease.
@@ -287,6 +307,7 @@ end
 -- Runs a function body, turning raise() into an error reply.
 local function guarded(body)
     return function(keys, args)
+        events_max_cache = nil
         local ok, result = pcall(body, keys, args)
         if ok then return result end
         -- Redis may hand the error table of raise() back as its message string.
@@ -450,17 +471,19 @@ end))
 -- ARGV[4]  how many due jobs to promote at most in this call (default 1000)
 -- Reply    {jobs, next_due_ms, paused}: jobs is an array of jobs, each the flat field/value list of its hash
 --          (HGETALL form) including its fresh "lease" token; next_due_ms is the earliest scheduled or retry time
---          still in the future (-1 if none); paused is 1 when the queue is paused (then no job is taken).
+--          left (-1 if none; in the past when more jobs were due than the promote limit: claim again);
+--          paused is 1 when the queue is paused (then no job is taken).
 --          A job hash that is malformed is moved to failed with an error naming the bad field, not returned.
 
--- Moves due jobs from a time-ordered set (scheduled or retry) to pending; returns how many.
-local function promote(prefix, queue, index_name, now, limit)
+-- Moves due jobs from a time-ordered set (scheduled or retry) to pending; returns how many. An entry whose job is
+-- gone or in another state is a stale index entry and is only dropped.
+local function promote(prefix, queue, index_name, expected_status, now, limit)
     local index = key(prefix, index_name)
     local due = redis.call('ZRANGEBYSCORE', index, '-inf', str(now), 'LIMIT', 0, limit)
     for _, id in ipairs(due) do
         redis.call('ZREM', index, id)
         local job = redis.call('HMGET', job_key(prefix, id), 'status', 'priority', 'type')
-        if job[1] then
+        if job[1] == expected_status then
             redis.call('HSET', job_key(prefix, id), 'status', 'pending', 'updated_at', str(now))
             make_pending(prefix, id, job[2], false)
             emit(prefix, full_id(queue, id), job[3], job[1], 'pending', now)
@@ -525,8 +548,8 @@ redis.register_function('conveyor_claim', guarded(function(keys, argv)
     local wanted = argv[3] and parse_int('count', argv[3], 1, 1000) or 1
     local promote_limit = argv[4] and parse_int('promote limit', argv[4], 1, 100000) or 1000
     local now = now_ms()
-    promote(prefix, queue, 'scheduled', now, promote_limit)
-    promote(prefix, queue, 'retry', now, promote_limit)
+    promote(prefix, queue, 'scheduled', 'scheduled', now, promote_limit)
+    promote(prefix, queue, 'retry', 'retrying', now, promote_limit)
     if redis.call('HGET', key(prefix, 'meta'), 'paused') == '1' then
         return {{}, next_due(prefix), 1}
     end
@@ -551,7 +574,8 @@ redis.register_function('conveyor_claim', guarded(function(keys, argv)
     return {jobs, next_due(prefix), 0}
 end))
 
--- conveyor_take: claims one given job now, from pending, scheduled or retrying (the origin's mark_processing).
+-- conveyor_take: claims one given job now, from pending, scheduled or retrying (the origin's mark_processing),
+-- also when the queue is paused (the caller asked for this job). A malformed job hash is moved to failed.
 --
 -- KEYS[1]  queue prefix
 -- ARGV[1]  job id
@@ -568,12 +592,15 @@ redis.register_function('conveyor_take', guarded(function(keys, argv)
         raise('STATE', 'job "' .. full_id(queue, id) .. '" is ' .. tostring(job.status)
             .. '; only pending, scheduled or retrying jobs can be taken')
     end
+    local now = now_ms()
     local problem = malformed(job)
     if problem then
-        raise('INVALID', 'job "' .. full_id(queue, id) .. '" is malformed: ' .. problem)
+        finish(prefix, queue, id, job, 'failed', now,
+            {error = 'malformed job hash: ' .. problem .. '; fix the producer, then retry or remove the job'})
+        return err('STATE', 'job "' .. full_id(queue, id) .. '" is malformed (' .. problem .. ') and was moved to failed')
     end
     unindex(prefix, id, job.status)
-    return start(prefix, queue, id, job, argv[2], lease_ms, now_ms())
+    return start(prefix, queue, id, job, argv[2], lease_ms, now)
 end))
 """# + "\n"),
         ("functions/enqueue.lua", #"""
@@ -685,7 +712,6 @@ local function enqueue_checked(prefix, queue, job, now)
     else
         make_pending(prefix, id, job.priority, false)
     end
-    count(prefix, 'enqueued')
     emit(prefix, full_id(queue, id), job.type, '', status, now)
     return {'created', full_id(queue, id), status}
 end
@@ -695,7 +721,9 @@ redis.register_function('conveyor_enqueue', guarded(function(keys, argv)
     local queue = queue_of(prefix)
     local now = now_ms()
     local job = check_enqueue(queue, argv[1], argv[2], argv[3], options(argv, 4, ENQUEUE_OPTIONS), now)
-    return enqueue_checked(prefix, queue, job, now)
+    local reply = enqueue_checked(prefix, queue, job, now)
+    if reply[1] == 'created' then count(prefix, 'enqueued') end
+    return reply
 end))
 
 -- conveyor_enqueue_many: creates many jobs atomically; when any job is invalid, nothing is written.
@@ -713,10 +741,11 @@ redis.register_function('conveyor_enqueue_many', guarded(function(keys, argv)
     local jobs = {}
     local index = 2
     for position = 1, total do
-        local pairs_count = tonumber(argv[index + 3])
-        if not argv[index + 2] or not pairs_count or pairs_count < 0 then
+        local pairs_text = argv[index + 3]
+        if not argv[index + 2] or type(pairs_text) ~= 'string' or not string.match(pairs_text, '^%d+$') then
             raise('INVALID', 'job ' .. position .. ': expected id, type, payload and an option pair count')
         end
+        local pairs_count = tonumber(pairs_text)
         local opts = {}
         for option = 0, pairs_count - 1 do
             local name = argv[index + 4 + option * 2]
@@ -737,10 +766,13 @@ redis.register_function('conveyor_enqueue_many', guarded(function(keys, argv)
     if index <= #argv then
         raise('INVALID', 'more arguments than the ' .. total .. ' jobs announced')
     end
-    local replies = {}
+    local replies, created = {}, 0
     for _, job in ipairs(jobs) do
-        table.insert(replies, enqueue_checked(prefix, queue, job, now))
+        local reply = enqueue_checked(prefix, queue, job, now)
+        if reply[1] == 'created' then created = created + 1 end
+        table.insert(replies, reply)
     end
+    if created > 0 then count(prefix, 'enqueued', created) end
     return replies
 end))
 """# + "\n"),
@@ -784,7 +816,8 @@ local FAIL_OPTIONS = {retry = true, delay_ms = true, backoff_base_ms = true, bac
 -- ARGV[4…] options as name value pairs:
 --          retry (1 = retry when retries are left, the default; 0 = do not retry);
 --          delay_ms (retry after exactly this), or backoff_base_ms + backoff_cap_ms + jitter (0…1): the delay is
---          jitter × min(cap, base × 2^retry_count) (full jitter; defaults 1000, 3600000 and 1)
+--          jitter × min(cap, base × 2^retry_count) (defaults 1000, 3600000 and 1). For full jitter the caller
+--          passes a random fraction as jitter (Lua in Redis has no good randomness); the Swift client does.
 -- Reply    the new status: "retrying" (in the retry set, run_at is the retry time), "failed", or "cancelled" (a
 --          cancel was requested). Calling again with the same token replies the same and changes nothing.
 redis.register_function('conveyor_fail', guarded(function(keys, argv)
@@ -808,7 +841,10 @@ redis.register_function('conveyor_fail', guarded(function(keys, argv)
     local jitter = 1
     if opts.jitter then
         jitter = tonumber(opts.jitter)
-        if not jitter or jitter < 0 or jitter > 1 then raise('INVALID', 'jitter must be a number from 0 to 1') end
+        -- (jitter ~= jitter) is true only for NaN.
+        if not jitter or jitter ~= jitter or jitter < 0 or jitter > 1 then
+            raise('INVALID', 'jitter must be a number from 0 to 1')
+        end
     end
     local now = now_ms()
     if job.cancel_requested == '1' then
@@ -822,8 +858,8 @@ redis.register_function('conveyor_fail', guarded(function(keys, argv)
             delay_ms = math.floor(jitter * math.min(cap, base * 2 ^ retry_count))
         end
         local retry_at = now + delay_ms
-        redis.call('ZREM', key(prefix, 'active'), id)
         redis.call('ZADD', key(prefix, 'retry'), str(retry_at), id)
+        redis.call('ZREM', key(prefix, 'active'), id)
         redis.call('HSET', job_key(prefix, id), 'status', 'retrying', 'error', message,
             'retry_count', str(retry_count + 1), 'run_at', str(retry_at), 'updated_at', str(now))
         count(prefix, 'retried')
@@ -850,10 +886,14 @@ redis.register_function('conveyor_heartbeat', guarded(function(keys, argv)
     if (#argv - 1) % 2 ~= 0 then
         raise('INVALID', 'expected job id and lease token pairs after the lease length')
     end
+    local ids = {}
+    for index = 2, #argv, 2 do
+        ids[index] = local_id(queue, argv[index])
+    end
     local now = now_ms()
     local replies = {}
     for index = 2, #argv, 2 do
-        local id = local_id(queue, argv[index])
+        local id = ids[index]
         local job = redis.call('HMGET', job_key(prefix, id), 'status', 'lease', 'cancel_requested')
         if job[1] == 'processing' and job[2] == argv[index + 1] then
             redis.call('ZADD', key(prefix, 'active'), 'XX', str(now + lease_ms), id)
@@ -907,6 +947,71 @@ redis.register_function('conveyor_reclaim', guarded(function(keys, argv)
     local first = redis.call('ZRANGE', active, 0, 0, 'WITHSCORES')
     return {#expired, first[2] and tonumber(first[2]) or -1}
 end))
+"""# + "\n"),
+        ("functions/read.lua", #"""
+-- conveyor_pending: reads pending jobs in run order, optionally of one type, in one call (read-only).
+--
+-- KEYS[1]  queue prefix
+-- ARGV[1]  job type to keep, or "" for every type
+-- ARGV[2]  how many matching jobs to skip (offset, default 0)
+-- ARGV[3]  how many jobs to return at most (1…1000, default 100)
+-- ARGV[4]  how many pending entries to examine at most (default 100000)
+-- Reply    an array of jobs, each the flat field/value list of its hash (HGETALL form), in the order they will
+--          run: priority above 0 first (higher first), then priority 0 oldest first, then priority below 0
+local function pending_ids(prefix, from, count)
+    -- The run order across the two pending structures, as one sequence: high band, list, low band.
+    local prioritized, list = key(prefix, 'prioritized'), key(prefix, 'pending')
+    local band = str(DEFAULT_BAND_START)
+    local high = redis.call('ZRANGEBYSCORE', prioritized, '-inf', '(' .. band, 'LIMIT', from, count)
+    local high_total = redis.call('ZCOUNT', prioritized, '-inf', '(' .. band)
+    local ids = high
+    if #ids < count then
+        local list_from = math.max(0, from - high_total)
+        local listed = redis.call('LRANGE', list, list_from, list_from + (count - #ids) - 1)
+        for _, id in ipairs(listed) do table.insert(ids, id) end
+        if #ids < count then
+            local list_total = redis.call('LLEN', list)
+            local low_from = math.max(0, from - high_total - list_total)
+            local low = redis.call('ZRANGEBYSCORE', prioritized, band, '+inf', 'LIMIT', low_from, count - #ids)
+            for _, id in ipairs(low) do table.insert(ids, id) end
+        end
+    end
+    return ids
+end
+
+redis.register_function{
+    function_name = 'conveyor_pending',
+    flags = {'no-writes'},
+    callback = guarded(function(keys, argv)
+        local prefix = keys[1]
+        queue_of(prefix)
+        local wanted_type = argv[1] or ''
+        local skip = argv[2] and parse_int('offset', argv[2], 0, 1000000000) or 0
+        local limit = argv[3] and parse_int('limit', argv[3], 1, 1000) or 100
+        local scan_limit = argv[4] and parse_int('scan limit', argv[4], 1, 10000000) or 100000
+        local jobs = {}
+        local position = 0
+        local chunk = 200
+        while #jobs < limit and position < scan_limit do
+            local ids = pending_ids(prefix, position, math.min(chunk, scan_limit - position))
+            if #ids == 0 then break end
+            position = position + #ids
+            for _, id in ipairs(ids) do
+                if wanted_type == '' or redis.call('HGET', job_key(prefix, id), 'type') == wanted_type then
+                    if skip > 0 then
+                        skip = skip - 1
+                    else
+                        local flat = redis.call('HGETALL', job_key(prefix, id))
+                        if #flat > 0 then table.insert(jobs, flat) end
+                        if #jobs >= limit then break end
+                    end
+                end
+            end
+            chunk = math.min(chunk * 2, 5000)
+        end
+        return jobs
+    end),
+}
 """# + "\n"),
     ]
 }
