@@ -170,9 +170,17 @@ local function count(prefix, name, by)
     redis.call('HINCRBY', key(prefix, 'stats'), name, by or 1)
 end
 
--- Puts a job in the pending index: the list for priority 0, the prioritized sorted set otherwise.
-local function make_pending(prefix, id, priority, front)
+-- The pending jobs of one type, scored like the prioritized set, so pending(type) reads in run order.
+local function type_index(prefix, job_type)
+    return prefix .. ':pending:type:' .. (job_type or '')
+end
+
+-- Puts a job in the pending index: the list for priority 0, the prioritized sorted set otherwise (scored by
+-- priority band and a sequence, for exact FIFO within a priority); and in the pending index of its type (scored by
+-- priority band and time in ms, which is run order up to jobs pending in the same millisecond).
+local function make_pending(prefix, id, priority, front, job_type, now)
     priority = tonumber(priority) or 0
+    local band = (MAX_PRIORITY - priority) * PRIORITY_BAND
     if priority == 0 then
         if front then
             redis.call('LPUSH', key(prefix, 'pending'), id)
@@ -181,15 +189,17 @@ local function make_pending(prefix, id, priority, front)
         end
     else
         local sequence = front and 0 or redis.call('HINCRBY', key(prefix, 'meta'), 'sequence', 1)
-        redis.call('ZADD', key(prefix, 'prioritized'), str((MAX_PRIORITY - priority) * PRIORITY_BAND + sequence), id)
+        redis.call('ZADD', key(prefix, 'prioritized'), str(band + sequence), id)
     end
+    redis.call('ZADD', type_index(prefix, job_type), str(band + (front and 0 or now)), id)
 end
 
 -- Removes a job id from the index its status puts it in.
-local function unindex(prefix, id, status)
+local function unindex(prefix, id, status, job_type)
     if status == 'pending' then
         redis.call('LREM', key(prefix, 'pending'), 1, id)
         redis.call('ZREM', key(prefix, 'prioritized'), id)
+        redis.call('ZREM', type_index(prefix, job_type), id)
     elseif status == 'scheduled' then
         redis.call('ZREM', key(prefix, 'scheduled'), id)
     elseif status == 'retrying' then
@@ -256,7 +266,7 @@ end
 
 -- Moves a job to a finished state (completed, failed or cancelled) and applies retention.
 local function finish(prefix, queue, id, job, status, now, fields)
-    unindex(prefix, id, job.status)
+    unindex(prefix, id, job.status, job.type)
     local values = {'status', status, 'finished_at', str(now), 'updated_at', str(now)}
     for name, value in pairs(fields or {}) do
         table.insert(values, name)

@@ -219,17 +219,13 @@ extension JobQueue {
         guard offset >= 0, limit >= 0 else {
             throw ConveyorError(.invalidArgument, "offset and limit must not be negative")
         }
-        if status == .pending && order == .oldestFirst && limit <= 1000 {
-            // One call: conveyor_pending walks the pending structures in run order on the server.
-            let reply = try await invoke(
-                "conveyor_pending",
-                queue: queue,
-                [type ?? "", offset, limit, scanLimit],
-                jobID: nil
+        if status == .pending, let type, order == .oldestFirst {
+            // The type's own pending index: the cost depends on the limit, not on how many other jobs wait.
+            let ids = try await command(
+                RedisCommand("ZRANGE", keys.pending(queue, type: type), offset, offset + limit - 1)
             )
-            return (reply.array ?? []).compactMap { raw in
-                raw.array.flatMap { try? Job(fields: Self.fields($0), fallbackID: "\(queue)/?") }
-            }
+            let jobs = try await load(queue, (ids.array ?? []).compactMap(\.string))
+            return jobs.filter { $0.status == .pending && $0.type == type }
         }
         guard let type else {
             let ids = try await indexPage(queue, status, from: offset, count: limit, order: order)

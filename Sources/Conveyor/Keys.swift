@@ -26,6 +26,10 @@ package struct Keys: Sendable, Hashable {
     /// `<prefix>:prioritized`: sorted set of pending job ids with a priority other than 0.
     package func prioritized(_ queue: String) -> String { "\(prefix(queue)):prioritized" }
 
+    /// `<prefix>:pending:type:<type>`: sorted set of the pending jobs of one type, in run order (like the origin's
+    /// index on status and type), read by `pending(type:)`.
+    package func pending(_ queue: String, type: String) -> String { "\(prefix(queue)):pending:type:\(type)" }
+
     /// `<prefix>:scheduled`, `:retry`, `:active`, `:completed`, `:failed`, `:cancelled`: the sorted set that lists
     /// the jobs of a status other than pending (scored by run time, retry time, lease expiry or finish time).
     package func index(_ queue: String, _ status: JobStatus) -> String {

@@ -157,6 +157,11 @@ struct JobQueueInvariantTests {
         }
         #expect(problems.isEmpty, "seed \(seed): \(problems.prefix(10))")
 
+        // The per-type pending index holds exactly the pending jobs.
+        let typed = try await redis.send("ZRANGE", jobs.keys.pending("default", type: "t"), 0, -1)
+        let pendingIDs = Set(hashes.filter { $0.value == .pending }.keys)
+        #expect(Set(typed.array?.compactMap(\.string) ?? []) == pendingIDs, "seed \(seed): type index drifted")
+
         let counts = try await jobs.counts()
         for status in JobStatus.allCases {
             #expect(counts[status] == hashes.values.filter { $0 == status }.count, "seed \(seed): count of \(status)")

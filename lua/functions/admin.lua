@@ -58,14 +58,14 @@ redis.register_function('conveyor_retry', guarded(function(keys, argv)
         redis.call('SET', unique_key, full_id(queue, id))
     end
     local now = now_ms()
-    unindex(prefix, id, job.status)
+    unindex(prefix, id, job.status, job.type)
     local fields = {'status', 'pending', 'run_at', str(now), 'updated_at', str(now)}
     if FINISHED[job.status] then
         table.insert(fields, 'retry_count'); table.insert(fields, '0')
         redis.call('HDEL', job_key(prefix, id), 'finished_at', 'cancel_requested')
     end
     redis.call('HSET', job_key(prefix, id), unpack(fields))
-    make_pending(prefix, id, job.priority, false)
+    make_pending(prefix, id, job.priority, false, job.type, now)
     count(prefix, 'requeued')
     emit(prefix, full_id(queue, id), job.type, job.status, 'pending', now)
     return 'pending'
@@ -88,7 +88,7 @@ redis.register_function('conveyor_remove', guarded(function(keys, argv)
     if job.status == 'processing' and argv[2] ~= 'force' then
         raise('STATE', 'job "' .. full_id(queue, id) .. '" is processing; cancel it, or remove it with "force"')
     end
-    unindex(prefix, id, job.status)
+    unindex(prefix, id, job.status, job.type)
     delete_record(prefix, queue, id, job)
     count(prefix, 'removed')
     emit(prefix, full_id(queue, id), job.type, job.status, 'removed', now_ms())

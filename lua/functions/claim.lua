@@ -21,7 +21,7 @@ local function promote(prefix, queue, index_name, expected_status, now, limit)
         local job = redis.call('HMGET', job_key(prefix, id), 'status', 'priority', 'type')
         if job[1] == expected_status then
             redis.call('HSET', job_key(prefix, id), 'status', 'pending', 'updated_at', str(now))
-            make_pending(prefix, id, job[2], false)
+            make_pending(prefix, id, job[2], false, job[3], now)
             emit(prefix, full_id(queue, id), job[3], job[1], 'pending', now)
         end
     end
@@ -96,6 +96,9 @@ redis.register_function('conveyor_claim', guarded(function(keys, argv)
         local id = pop_next(prefix)
         if not id then break end
         local job = load_job(prefix, id)
+        if job then
+            redis.call('ZREM', type_index(prefix, job.type), id)
+        end
         if job and job.status == 'pending' then
             local problem = malformed(job)
             if problem then
@@ -135,6 +138,6 @@ redis.register_function('conveyor_take', guarded(function(keys, argv)
             {error = 'malformed job hash: ' .. problem .. '; fix the producer, then retry or remove the job'})
         return err('STATE', 'job "' .. full_id(queue, id) .. '" is malformed (' .. problem .. ') and was moved to failed')
     end
-    unindex(prefix, id, job.status)
+    unindex(prefix, id, job.status, job.type)
     return start(prefix, queue, id, job, argv[2], lease_ms, now)
 end))

@@ -104,7 +104,7 @@ local function enqueue_checked(prefix, queue, job, now)
     if status == 'scheduled' then
         redis.call('ZADD', key(prefix, 'scheduled'), str(job.run_at), id)
     else
-        make_pending(prefix, id, job.priority, false)
+        make_pending(prefix, id, job.priority, false, job.type, now)
     end
     emit(prefix, full_id(queue, id), job.type, '', status, now)
     return {'created', full_id(queue, id), status}

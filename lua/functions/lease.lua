@@ -66,7 +66,7 @@ redis.register_function('conveyor_reclaim', guarded(function(keys, argv)
                 redis.call('ZREM', active, id)
                 redis.call('HSET', job_key(prefix, id), 'status', 'pending', 'error', message, 'updated_at', str(now))
                 redis.call('HDEL', job_key(prefix, id), 'lease')
-                make_pending(prefix, id, job.priority, true)
+                make_pending(prefix, id, job.priority, true, job.type, now)
                 emit(prefix, full_id(queue, id), job.type, 'processing', 'pending', now, message)
             end
         end

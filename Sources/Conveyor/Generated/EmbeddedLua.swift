@@ -178,9 +178,17 @@ local function count(prefix, name, by)
     redis.call('HINCRBY', key(prefix, 'stats'), name, by or 1)
 end
 
--- Puts a job in the pending index: the list for priority 0, the prioritized sorted set otherwise.
-local function make_pending(prefix, id, priority, front)
+-- The pending jobs of one type, scored like the prioritized set, so pending(type) reads in run order.
+local function type_index(prefix, job_type)
+    return prefix .. ':pending:type:' .. (job_type or '')
+end
+
+-- Puts a job in the pending index: the list for priority 0, the prioritized sorted set otherwise (scored by
+-- priority band and a sequence, for exact FIFO within a priority); and in the pending index of its type (scored by
+-- priority band and time in ms, which is run order up to jobs pending in the same millisecond).
+local function make_pending(prefix, id, priority, front, job_type, now)
     priority = tonumber(priority) or 0
+    local band = (MAX_PRIORITY - priority) * PRIORITY_BAND
     if priority == 0 then
         if front then
             redis.call('LPUSH', key(prefix, 'pending'), id)
@@ -189,15 +197,17 @@ local function make_pending(prefix, id, priority, front)
         end
     else
         local sequence = front and 0 or redis.call('HINCRBY', key(prefix, 'meta'), 'sequence', 1)
-        redis.call('ZADD', key(prefix, 'prioritized'), str((MAX_PRIORITY - priority) * PRIORITY_BAND + sequence), id)
+        redis.call('ZADD', key(prefix, 'prioritized'), str(band + sequence), id)
     end
+    redis.call('ZADD', type_index(prefix, job_type), str(band + (front and 0 or now)), id)
 end
 
 -- Removes a job id from the index its status puts it in.
-local function unindex(prefix, id, status)
+local function unindex(prefix, id, status, job_type)
     if status == 'pending' then
         redis.call('LREM', key(prefix, 'pending'), 1, id)
         redis.call('ZREM', key(prefix, 'prioritized'), id)
+        redis.call('ZREM', type_index(prefix, job_type), id)
     elseif status == 'scheduled' then
         redis.call('ZREM', key(prefix, 'scheduled'), id)
     elseif status == 'retrying' then
@@ -264,7 +274,7 @@ end
 
 -- Moves a job to a finished state (completed, failed or cancelled) and applies retention.
 local function finish(prefix, queue, id, job, status, now, fields)
-    unindex(prefix, id, job.status)
+    unindex(prefix, id, job.status, job.type)
     local values = {'status', status, 'finished_at', str(now), 'updated_at', str(now)}
     for name, value in pairs(fields or {}) do
         table.insert(values, name)
@@ -382,14 +392,14 @@ redis.register_function('conveyor_retry', guarded(function(keys, argv)
         redis.call('SET', unique_key, full_id(queue, id))
     end
     local now = now_ms()
-    unindex(prefix, id, job.status)
+    unindex(prefix, id, job.status, job.type)
     local fields = {'status', 'pending', 'run_at', str(now), 'updated_at', str(now)}
     if FINISHED[job.status] then
         table.insert(fields, 'retry_count'); table.insert(fields, '0')
         redis.call('HDEL', job_key(prefix, id), 'finished_at', 'cancel_requested')
     end
     redis.call('HSET', job_key(prefix, id), unpack(fields))
-    make_pending(prefix, id, job.priority, false)
+    make_pending(prefix, id, job.priority, false, job.type, now)
     count(prefix, 'requeued')
     emit(prefix, full_id(queue, id), job.type, job.status, 'pending', now)
     return 'pending'
@@ -412,7 +422,7 @@ redis.register_function('conveyor_remove', guarded(function(keys, argv)
     if job.status == 'processing' and argv[2] ~= 'force' then
         raise('STATE', 'job "' .. full_id(queue, id) .. '" is processing; cancel it, or remove it with "force"')
     end
-    unindex(prefix, id, job.status)
+    unindex(prefix, id, job.status, job.type)
     delete_record(prefix, queue, id, job)
     count(prefix, 'removed')
     emit(prefix, full_id(queue, id), job.type, job.status, 'removed', now_ms())
@@ -485,7 +495,7 @@ local function promote(prefix, queue, index_name, expected_status, now, limit)
         local job = redis.call('HMGET', job_key(prefix, id), 'status', 'priority', 'type')
         if job[1] == expected_status then
             redis.call('HSET', job_key(prefix, id), 'status', 'pending', 'updated_at', str(now))
-            make_pending(prefix, id, job[2], false)
+            make_pending(prefix, id, job[2], false, job[3], now)
             emit(prefix, full_id(queue, id), job[3], job[1], 'pending', now)
         end
     end
@@ -560,6 +570,9 @@ redis.register_function('conveyor_claim', guarded(function(keys, argv)
         local id = pop_next(prefix)
         if not id then break end
         local job = load_job(prefix, id)
+        if job then
+            redis.call('ZREM', type_index(prefix, job.type), id)
+        end
         if job and job.status == 'pending' then
             local problem = malformed(job)
             if problem then
@@ -599,7 +612,7 @@ redis.register_function('conveyor_take', guarded(function(keys, argv)
             {error = 'malformed job hash: ' .. problem .. '; fix the producer, then retry or remove the job'})
         return err('STATE', 'job "' .. full_id(queue, id) .. '" is malformed (' .. problem .. ') and was moved to failed')
     end
-    unindex(prefix, id, job.status)
+    unindex(prefix, id, job.status, job.type)
     return start(prefix, queue, id, job, argv[2], lease_ms, now)
 end))
 """# + "\n"),
@@ -710,7 +723,7 @@ local function enqueue_checked(prefix, queue, job, now)
     if status == 'scheduled' then
         redis.call('ZADD', key(prefix, 'scheduled'), str(job.run_at), id)
     else
-        make_pending(prefix, id, job.priority, false)
+        make_pending(prefix, id, job.priority, false, job.type, now)
     end
     emit(prefix, full_id(queue, id), job.type, '', status, now)
     return {'created', full_id(queue, id), status}
@@ -939,7 +952,7 @@ redis.register_function('conveyor_reclaim', guarded(function(keys, argv)
                 redis.call('ZREM', active, id)
                 redis.call('HSET', job_key(prefix, id), 'status', 'pending', 'error', message, 'updated_at', str(now))
                 redis.call('HDEL', job_key(prefix, id), 'lease')
-                make_pending(prefix, id, job.priority, true)
+                make_pending(prefix, id, job.priority, true, job.type, now)
                 emit(prefix, full_id(queue, id), job.type, 'processing', 'pending', now, message)
             end
         end
@@ -947,71 +960,6 @@ redis.register_function('conveyor_reclaim', guarded(function(keys, argv)
     local first = redis.call('ZRANGE', active, 0, 0, 'WITHSCORES')
     return {#expired, first[2] and tonumber(first[2]) or -1}
 end))
-"""# + "\n"),
-        ("functions/read.lua", #"""
--- conveyor_pending: reads pending jobs in run order, optionally of one type, in one call (read-only).
---
--- KEYS[1]  queue prefix
--- ARGV[1]  job type to keep, or "" for every type
--- ARGV[2]  how many matching jobs to skip (offset, default 0)
--- ARGV[3]  how many jobs to return at most (1…1000, default 100)
--- ARGV[4]  how many pending entries to examine at most (default 100000)
--- Reply    an array of jobs, each the flat field/value list of its hash (HGETALL form), in the order they will
---          run: priority above 0 first (higher first), then priority 0 oldest first, then priority below 0
-local function pending_ids(prefix, from, count)
-    -- The run order across the two pending structures, as one sequence: high band, list, low band.
-    local prioritized, list = key(prefix, 'prioritized'), key(prefix, 'pending')
-    local band = str(DEFAULT_BAND_START)
-    local high = redis.call('ZRANGEBYSCORE', prioritized, '-inf', '(' .. band, 'LIMIT', from, count)
-    local high_total = redis.call('ZCOUNT', prioritized, '-inf', '(' .. band)
-    local ids = high
-    if #ids < count then
-        local list_from = math.max(0, from - high_total)
-        local listed = redis.call('LRANGE', list, list_from, list_from + (count - #ids) - 1)
-        for _, id in ipairs(listed) do table.insert(ids, id) end
-        if #ids < count then
-            local list_total = redis.call('LLEN', list)
-            local low_from = math.max(0, from - high_total - list_total)
-            local low = redis.call('ZRANGEBYSCORE', prioritized, band, '+inf', 'LIMIT', low_from, count - #ids)
-            for _, id in ipairs(low) do table.insert(ids, id) end
-        end
-    end
-    return ids
-end
-
-redis.register_function{
-    function_name = 'conveyor_pending',
-    flags = {'no-writes'},
-    callback = guarded(function(keys, argv)
-        local prefix = keys[1]
-        queue_of(prefix)
-        local wanted_type = argv[1] or ''
-        local skip = argv[2] and parse_int('offset', argv[2], 0, 1000000000) or 0
-        local limit = argv[3] and parse_int('limit', argv[3], 1, 1000) or 100
-        local scan_limit = argv[4] and parse_int('scan limit', argv[4], 1, 10000000) or 100000
-        local jobs = {}
-        local position = 0
-        local chunk = 200
-        while #jobs < limit and position < scan_limit do
-            local ids = pending_ids(prefix, position, math.min(chunk, scan_limit - position))
-            if #ids == 0 then break end
-            position = position + #ids
-            for _, id in ipairs(ids) do
-                if wanted_type == '' or redis.call('HGET', job_key(prefix, id), 'type') == wanted_type then
-                    if skip > 0 then
-                        skip = skip - 1
-                    else
-                        local flat = redis.call('HGETALL', job_key(prefix, id))
-                        if #flat > 0 then table.insert(jobs, flat) end
-                        if #jobs >= limit then break end
-                    end
-                end
-            end
-            chunk = math.min(chunk * 2, 5000)
-        end
-        return jobs
-    end),
-}
 """# + "\n"),
     ]
 }
