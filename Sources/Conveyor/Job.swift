@@ -1,4 +1,5 @@
 public import Foundation
+import RedisClient
 
 /// One job as stored in Redis: its definition, state and outcome.
 ///
@@ -70,18 +71,38 @@ public struct Job: Sendable, Hashable, Identifiable {
         return try JSONDecoder().decode(Result.self, from: Data(result.utf8))
     }
 
+    /// Reads a job from its hash as `HGETALL` returns it (field, value, field, value, …), without building a
+    /// dictionary first (this is the hot path of every listing).
+    ///
+    /// - Throws: ``ConveyorError`` with code ``ConveyorError/Code/malformedJob`` naming the bad field.
+    init(flat: [RedisReply], fallbackID: String) throws {
+        var raw = RawJobFields()
+        var index = 0
+        while index + 1 < flat.count {
+            if let name = flat[index].string { raw.set(name, flat[index + 1].string) }
+            index += 2
+        }
+        try self.init(raw: raw, fallbackID: fallbackID)
+    }
+
     /// Reads a job from the fields of its hash.
     ///
     /// - Throws: ``ConveyorError`` with code ``ConveyorError/Code/malformedJob`` naming the bad field.
     init(fields: [String: String], fallbackID: String) throws {
-        func require(_ name: String) throws -> String {
-            guard let value = fields[name], !value.isEmpty else {
+        var raw = RawJobFields()
+        for (name, value) in fields { raw.set(name, value) }
+        try self.init(raw: raw, fallbackID: fallbackID)
+    }
+
+    private init(raw: RawJobFields, fallbackID: String) throws {
+        func require(_ value: String?, _ name: String) throws -> String {
+            guard let value, !value.isEmpty else {
                 throw ConveyorError(.malformedJob, "job \(fallbackID) has no '\(name)' field", jobID: fallbackID)
             }
             return value
         }
-        func integer(_ name: String, default value: Int) throws -> Int {
-            guard let text = fields[name], !text.isEmpty else { return value }
+        func integer(_ text: String?, _ name: String, default value: Int) throws -> Int {
+            guard let text, !text.isEmpty else { return value }
             guard let number = Int(text) else {
                 throw ConveyorError(
                     .malformedJob,
@@ -91,43 +112,77 @@ public struct Job: Sendable, Hashable, Identifiable {
             }
             return number
         }
-        func date(_ name: String) -> Date? {
-            fields[name].flatMap(Int.init).map { Date(timeIntervalSince1970: Double($0) / 1000) }
+        func date(_ text: String?) -> Date? {
+            text.flatMap(Int.init).map { Date(timeIntervalSince1970: Double($0) / 1000) }
         }
-        id = fields["id"].flatMap { $0.isEmpty ? nil : $0 } ?? fallbackID
-        queue = fields["queue"] ?? String(id.prefix { $0 != "/" })
-        type = try require("type")
-        let statusText = try require("status")
+        id = raw.id.flatMap { $0.isEmpty ? nil : $0 } ?? fallbackID
+        queue = raw.queue ?? String(id.prefix { $0 != "/" })
+        type = try require(raw.type, "type")
+        let statusText = try require(raw.status, "status")
         guard let status = JobStatus(rawValue: statusText) else {
-            throw ConveyorError(
-                .malformedJob,
-                "job \(fallbackID) has an unknown status '\(statusText)'",
-                jobID: fallbackID
-            )
+            throw ConveyorError(.malformedJob, "job \(fallbackID) has an unknown status '\(statusText)'", jobID: fallbackID)
         }
         self.status = status
-        payload = fields["payload"] ?? "null"
-        result = fields["result"]
-        error = fields["error"].flatMap { $0.isEmpty ? nil : $0 }
-        retryCount = try integer("retry_count", default: 0)
-        maxRetries = try integer("max_retries", default: 3)
-        priority = try integer("priority", default: 0)
-        if let referenceType = fields["reference_type"], !referenceType.isEmpty {
-            reference = JobReference(type: referenceType, id: fields["reference_id"] ?? "")
+        payload = raw.payload ?? "null"
+        result = raw.result
+        error = raw.error.flatMap { $0.isEmpty ? nil : $0 }
+        retryCount = try integer(raw.retryCount, "retry_count", default: 0)
+        maxRetries = try integer(raw.maxRetries, "max_retries", default: 3)
+        priority = try integer(raw.priority, "priority", default: 0)
+        if let referenceType = raw.referenceType, !referenceType.isEmpty {
+            reference = JobReference(type: referenceType, id: raw.referenceID ?? "")
         }
-        runAt = date("run_at")
-        createdAt = date("created_at")
-        updatedAt = date("updated_at")
-        startedAt = date("started_at")
-        finishedAt = date("finished_at")
-        attempts = try integer("attempts", default: 0)
-        stalls = try integer("stalls", default: 0)
-        worker = fields["worker"]
-        leaseToken = fields["lease"]
-        let timeoutMilliseconds = try integer("timeout_ms", default: 0)
+        runAt = date(raw.runAt)
+        createdAt = date(raw.createdAt)
+        updatedAt = date(raw.updatedAt)
+        startedAt = date(raw.startedAt)
+        finishedAt = date(raw.finishedAt)
+        attempts = try integer(raw.attempts, "attempts", default: 0)
+        stalls = try integer(raw.stalls, "stalls", default: 0)
+        worker = raw.worker
+        leaseToken = raw.lease
+        let timeoutMilliseconds = try integer(raw.timeoutMilliseconds, "timeout_ms", default: 0)
         timeout = timeoutMilliseconds > 0 ? .milliseconds(timeoutMilliseconds) : nil
-        uniqueKey = fields["unique_key"]
-        cancelRequested = fields["cancel_requested"] == "1"
+        uniqueKey = raw.uniqueKey
+        cancelRequested = raw.cancelRequested == "1"
+    }
+}
+
+/// The fields of a job hash as text, before they are checked and converted.
+private struct RawJobFields {
+    var id, queue, type, status, payload, result, error: String?
+    var retryCount, maxRetries, priority, referenceType, referenceID: String?
+    var runAt, createdAt, updatedAt, startedAt, finishedAt: String?
+    var attempts, stalls, worker, lease, timeoutMilliseconds, uniqueKey, cancelRequested: String?
+
+    mutating func set(_ name: String, _ value: String?) {
+        switch name {
+        case "id": id = value
+        case "queue": queue = value
+        case "type": type = value
+        case "status": status = value
+        case "payload": payload = value
+        case "result": result = value
+        case "error": error = value
+        case "retry_count": retryCount = value
+        case "max_retries": maxRetries = value
+        case "priority": priority = value
+        case "reference_type": referenceType = value
+        case "reference_id": referenceID = value
+        case "run_at": runAt = value
+        case "created_at": createdAt = value
+        case "updated_at": updatedAt = value
+        case "started_at": startedAt = value
+        case "finished_at": finishedAt = value
+        case "attempts": attempts = value
+        case "stalls": stalls = value
+        case "worker": worker = value
+        case "lease": lease = value
+        case "timeout_ms": timeoutMilliseconds = value
+        case "unique_key": uniqueKey = value
+        case "cancel_requested": cancelRequested = value
+        default: break
+        }
     }
 }
 

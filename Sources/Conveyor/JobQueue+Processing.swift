@@ -61,7 +61,7 @@ extension JobQueue {
         var claimed: [ClaimedJob] = []
         for raw in rawJobs {
             guard let flat = raw.array else { continue }
-            let job = try Job(fields: Self.fields(flat), fallbackID: "\(queue)/?")
+            let job = try Job(flat: flat, fallbackID: "\(queue)/?")
             claimed.append(ClaimedJob(job: job, leaseToken: job.leaseToken ?? ""))
         }
         return ClaimResult(

@@ -390,7 +390,7 @@ public final class JobQueue: Sendable {
             throw ConveyorError(.redis, "unexpected reply reading job \(id): \(reply)", jobID: id)
         }
         if flat.isEmpty { return nil }
-        return try Job(fields: fields(flat), fallbackID: id)
+        return try Job(flat: flat, fallbackID: id)
     }
 
     /// A time-ordered UUIDv7 in lower-case hex (see ``JobIDGenerator``).
