@@ -69,3 +69,32 @@ extension Duration {
         return Double(seconds) + Double(attoseconds) / 1e18
     }
 }
+
+/// Runs `redis-benchmark` against the same server and returns the requests per second of one test.
+func runRedisBenchmark(_ url: RedisURL, _ arguments: [String], test: String?) throws -> Double {
+    var connection: [String]
+    switch url.endpoint {
+    case .tcp(let host, let port): connection = ["-h", host, "-p", String(port)]
+    case .unix(let path): connection = ["-s", path]
+    }
+    if let password = url.password { connection += ["-a", password, "--no-auth-warning"] }
+    if let username = url.username { connection += ["--user", username] }
+    if url.database != 0 { connection += ["--dbnum", String(url.database)] }
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    process.arguments = ["redis-benchmark", "--csv"] + connection + arguments
+    let output = Pipe()
+    process.standardOutput = output
+    try process.run()
+    let data = output.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    let text = String(decoding: data, as: UTF8.self)
+    for line in text.split(separator: "\n") {
+        // "test","rps","avg",… : the test name may itself hold commas, so count fields from the end.
+        let fields = line.split(separator: ",").map { $0.trimmingCharacters(in: CharacterSet(charactersIn: "\"")) }
+        guard fields.count >= 8, fields[0] != "test" else { continue }
+        let name = fields[0..<(fields.count - 7)].joined(separator: ",")
+        if test == nil || name == test, let rate = Double(fields[fields.count - 7]) { return rate }
+    }
+    throw ValidationError("redis-benchmark printed no \(test ?? "") figure (is redis-tools installed?): \(text)")
+}

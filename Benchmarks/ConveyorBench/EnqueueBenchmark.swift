@@ -31,7 +31,8 @@ struct EnqueueBenchmark: AsyncParsableCommand {
             let namespace = "bench-\(Int(Date().timeIntervalSince1970))"
             let jobs = JobQueue(redis: redis, configuration: .init(namespace: namespace))
             let clock = ContinuousClock()
-            let payload = #"{"to":"someone@example.com","subject":"Your report is ready","report_id":123456}"#
+            // No spaces: redis-benchmark would split the payload at them.
+            let payload = #"{"to":"someone@example.com","subject":"Your-report-is-ready","report_id":123456}"#
 
             // Single enqueues, one after another, through the pool.
             try await jobs.enqueue("warmup", json: payload, options: JobOptions(queue: "singles"))
@@ -57,6 +58,16 @@ struct EnqueueBenchmark: AsyncParsableCommand {
                 }
             }
             let pinnedRate = Double(singles) / (clock.now - started).seconds
+
+            // The same function called by redis-benchmark (C, one connection), for comparison on this machine.
+            let referenceRate = try runRedisBenchmark(
+                url,
+                [
+                    "-n", String(singles), "-c", "1", "-r", "1000000000", "FCALL", "conveyor_enqueue", "1",
+                    "\(namespace):{reference}", "__rand_int__", "send_email", payload,
+                ],
+                test: nil
+            )
 
             // Bulk: enqueueMany in calls of 1000 jobs, up to `stored` jobs in one queue.
             let types = ["send_email", "resize_image", "generate_report", "sync_account"]
@@ -119,6 +130,7 @@ struct EnqueueBenchmark: AsyncParsableCommand {
                 ("enqueue p50 (pinned connection)", "ms", percentile(pinnedLatencies, 0.5)),
                 ("enqueue p99 (pinned connection)", "ms", percentile(pinnedLatencies, 0.99)),
                 ("sequential enqueues/s (pinned connection)", "/s", pinnedRate),
+                ("redis-benchmark FCALL conveyor_enqueue -c 1", "/s", referenceRate),
                 ("bulk enqueue jobs/s", "/s", bulkRate),
                 ("get(id) p50 with \(stored) stored", "ms", percentile(gets, 0.5)),
                 ("get(id) p99 with \(stored) stored", "ms", percentile(gets, 0.99)),
@@ -138,6 +150,7 @@ struct EnqueueBenchmark: AsyncParsableCommand {
                 "pinned_enqueue_p50_ms": rounded(percentile(pinnedLatencies, 0.5)),
                 "pinned_enqueue_p99_ms": rounded(percentile(pinnedLatencies, 0.99)),
                 "pinned_sequential_enqueues_per_second": Int(pinnedRate),
+                "redis_benchmark_enqueue_per_second": Int(referenceRate),
                 "bulk_enqueue_jobs_per_second": Int(bulkRate),
                 "stored_jobs": stored,
                 "get_p50_ms": rounded(percentile(gets, 0.5)),

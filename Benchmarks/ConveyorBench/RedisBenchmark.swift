@@ -47,7 +47,7 @@ struct RedisBenchmark: AsyncParsableCommand {
             )
             for _ in 0..<rounds {
                 reference.append(
-                    try redisBenchmark(url, ["-t", "ping", "-c", "1", "-n", String(pings)], test: "PING_MBULK")
+                    try runRedisBenchmark(url, ["-t", "ping", "-c", "1", "-n", String(pings)], test: "PING_MBULK")
                 )
                 var started = clock.now
                 try await connection.withPinnedTask {
@@ -71,7 +71,7 @@ struct RedisBenchmark: AsyncParsableCommand {
             var referencePushes: [Double] = []
             for _ in 0..<rounds {
                 referencePushes.append(
-                    try redisBenchmark(url, ["-t", "lpush", "-P", "1000", "-n", String(pushes)], test: "LPUSH")
+                    try runRedisBenchmark(url, ["-t", "lpush", "-P", "1000", "-n", String(pushes)], test: "LPUSH")
                 )
                 _ = try await connection.send("DEL", "bench:list", "mylist")
                 let started = clock.now
@@ -119,31 +119,5 @@ struct RedisBenchmark: AsyncParsableCommand {
     private func median(_ values: [Double]) -> Double {
         let sorted = values.sorted()
         return sorted[sorted.count / 2]
-    }
-
-    /// Runs `redis-benchmark` against the same server and returns the requests per second of one test.
-    private func redisBenchmark(_ url: RedisURL, _ arguments: [String], test: String) throws -> Double {
-        var connection: [String]
-        switch url.endpoint {
-        case .tcp(let host, let port): connection = ["-h", host, "-p", String(port)]
-        case .unix(let path): connection = ["-s", path]
-        }
-        if let password = url.password { connection += ["-a", password, "--no-auth-warning"] }
-        if let username = url.username { connection += ["--user", username] }
-        if url.database != 0 { connection += ["--dbnum", String(url.database)] }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["redis-benchmark"] + connection + arguments + ["--csv"]
-        let output = Pipe()
-        process.standardOutput = output
-        try process.run()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        let text = String(decoding: data, as: UTF8.self)
-        for line in text.split(separator: "\n") {
-            let fields = line.split(separator: ",").map { $0.trimmingCharacters(in: CharacterSet(charactersIn: "\"")) }
-            if fields.count > 1, fields[0] == test, let rate = Double(fields[1]) { return rate }
-        }
-        throw ValidationError("redis-benchmark printed no \(test) figure (is redis-tools installed?): \(text)")
     }
 }
