@@ -120,7 +120,11 @@ public struct Job: Sendable, Hashable, Identifiable {
         type = try require(raw.type, "type")
         let statusText = try require(raw.status, "status")
         guard let status = JobStatus(rawValue: statusText) else {
-            throw ConveyorError(.malformedJob, "job \(fallbackID) has an unknown status '\(statusText)'", jobID: fallbackID)
+            throw ConveyorError(
+                .malformedJob,
+                "job \(fallbackID) has an unknown status '\(statusText)'",
+                jobID: fallbackID
+            )
         }
         self.status = status
         payload = raw.payload ?? "null"
