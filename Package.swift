@@ -21,6 +21,8 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
         .systemLibrary(
@@ -41,9 +43,20 @@ let package = Package(
             dependencies: [
                 "RedisClient",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
-        .target(name: "ConveyorTesting", dependencies: ["RedisClient", "LocalRedis"]),
+        .target(
+            name: "ConveyorTesting",
+            dependencies: [
+                "Conveyor",
+                "RedisClient",
+                "LocalRedis",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
         .executableTarget(
             name: "conveyor",
             dependencies: [
@@ -51,6 +64,9 @@ let package = Package(
                 "RedisClient",
                 "LocalRedis",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ]
         ),
         .executableTarget(
@@ -64,7 +80,14 @@ let package = Package(
             path: "Benchmarks/ConveyorBench"
         ),
         .testTarget(name: "RedisClientTests", dependencies: ["RedisClient", "ConveyorTesting"]),
-        .testTarget(name: "ConveyorTests", dependencies: ["Conveyor", "ConveyorTesting"]),
+        .testTarget(
+            name: "ConveyorTests",
+            dependencies: [
+                "Conveyor",
+                "ConveyorTesting",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
     ]
 )
 

@@ -96,7 +96,7 @@ extension JobQueue {
     ///   - retry: Whether to retry.
     ///   - leaseToken: As for ``markCompleted(_:result:leaseToken:)``.
     /// - Returns: The new status.
-    /// - Throws: ``ConveyorError`` as for ``fail(_:leaseToken:error:retry:delay:)``.
+    /// - Throws: ``ConveyorError`` as for ``fail(_:leaseToken:error:retry:delay:maxRetries:backoff:)``.
     @discardableResult
     public func markFailed(
         _ id: String,

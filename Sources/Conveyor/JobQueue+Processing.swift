@@ -5,7 +5,7 @@ import RedisClient
 public struct ClaimedJob: Sendable, Hashable {
     /// The job, in `processing`.
     public var job: Job
-    /// The token to present to ``JobQueue/complete(_:leaseToken:result:)``, ``JobQueue/fail(_:leaseToken:error:retry:delay:)``
+    /// The token to present to ``JobQueue/complete(_:leaseToken:result:)``, ``JobQueue/fail(_:leaseToken:error:retry:delay:maxRetries:backoff:)``
     /// and ``JobQueue/heartbeat(queue:leases:lease:)``.
     public var leaseToken: String
 }
@@ -146,7 +146,9 @@ extension JobQueue {
     ///   - leaseToken: The token from the claim.
     ///   - error: What went wrong.
     ///   - retry: `false` for an error that retrying cannot fix.
-    ///   - delay: The retry delay; `nil` uses ``Configuration/backoff``.
+    ///   - delay: The retry delay; `nil` uses `backoff`.
+    ///   - maxRetries: Use this limit instead of the job's `maxRetries` (a worker's per-type setting).
+    ///   - backoff: The backoff when no delay is given; `nil` uses ``Configuration/backoff``.
     /// - Returns: The new status: ``JobStatus/retrying``, ``JobStatus/failed``, or ``JobStatus/cancelled`` when a
     ///   cancel was requested.
     /// - Throws: ``ConveyorError`` as for ``complete(_:leaseToken:result:)``.
@@ -156,15 +158,18 @@ extension JobQueue {
         leaseToken: String,
         error: String,
         retry: Bool = true,
-        delay: Duration? = nil
+        delay: Duration? = nil,
+        maxRetries: Int? = nil,
+        backoff: Backoff? = nil
     ) async throws -> JobStatus {
         let (queue, localID) = try split(id)
         var arguments: [any RedisArgumentConvertible] = [localID, leaseToken, error, "retry", retry ? "1" : "0"]
         if let delay {
             arguments += ["delay_ms", Self.milliseconds(delay)]
         } else {
-            arguments += configuration.backoff.failOptions
+            arguments += (backoff ?? configuration.backoff).failOptions
         }
+        if let maxRetries { arguments += ["max_retries", maxRetries] }
         let reply = try await invoke("conveyor_fail", queue: queue, arguments, jobID: id)
         guard let status = reply.string.flatMap(JobStatus.init(rawValue:)) else {
             throw ConveyorError(.redis, "unexpected reply to fail: \(reply)", jobID: id)
@@ -186,5 +191,51 @@ extension JobQueue {
     public func reclaimExpired(queue: String? = nil, limit: Int = 1000, maxStalls: Int = 3) async throws -> Int {
         let reply = try await invoke("conveyor_reclaim", queue: try queueName(queue), [limit, maxStalls], jobID: nil)
         return reply.array?.first?.int ?? 0
+    }
+}
+
+extension JobQueue {
+    /// Completes a job and, in the same round trip, claims the next job of `claimQueue` (a worker finishing one job
+    /// and taking the next).
+    func complete(
+        _ id: String,
+        leaseToken: String,
+        result: String?,
+        thenClaim claimQueue: String?,
+        lease: Duration,
+        worker: String
+    ) async throws -> ClaimedJob? {
+        guard let claimQueue else {
+            try await complete(id, leaseToken: leaseToken, result: result)
+            return nil
+        }
+        let (queue, localID) = try split(id)
+        let replies = try await pipeline(
+            [
+                RedisCommand("FCALL", "conveyor_complete", 1, keys.prefix(queue), localID, leaseToken, result ?? ""),
+                RedisCommand(
+                    "FCALL",
+                    "conveyor_claim",
+                    1,
+                    keys.prefix(claimQueue),
+                    worker,
+                    Self.milliseconds(lease),
+                    1
+                ),
+            ],
+            allowErrors: true
+        )
+        if let message = replies[0].errorMessage {
+            if message.contains("Function not found") {
+                try await complete(id, leaseToken: leaseToken, result: result)
+                return try await claim(queue: claimQueue, count: 1, lease: lease, worker: worker).jobs.first
+            }
+            throw ConveyorError.fromReply(message, jobID: id)
+        }
+        rememberLease(id, nil)
+        guard replies[1].errorMessage == nil, let parts = replies[1].array, let raw = parts.first?.array?.first?.array
+        else { return nil }
+        let job = try Job(flat: raw, fallbackID: "\(claimQueue)/?")
+        return ClaimedJob(job: job, leaseToken: job.leaseToken ?? "")
     }
 }

@@ -213,10 +213,12 @@ public final class JobQueue: Sendable {
         try await pipeline([command])[0]
     }
 
-    func pipeline(_ commands: [RedisCommand]) async throws -> [RedisReply] {
+    func pipeline(_ commands: [RedisCommand], allowErrors: Bool = false) async throws -> [RedisReply] {
         do {
             let replies = try await redis.pipeline(commands)
-            if let failure = replies.first(where: { $0.errorMessage != nil }), let message = failure.errorMessage {
+            if !allowErrors, let failure = replies.first(where: { $0.errorMessage != nil }),
+                let message = failure.errorMessage
+            {
                 throw ConveyorError(.redis, "Redis answered: \(message)")
             }
             return replies

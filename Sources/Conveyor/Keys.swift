@@ -14,6 +14,13 @@ package struct Keys: Sendable, Hashable {
     /// `<namespace>:queues`: a set of every queue name that has been used (global, its own slot).
     package var queues: String { "\(namespace):queues" }
 
+    /// `<namespace>:workers`: a set of the ids of worker processes that registered (global).
+    package var workers: String { "\(namespace):workers" }
+
+    /// `<namespace>:worker:<id>`: one worker process's record (JSON), which expires when the worker stops
+    /// heartbeating.
+    package func worker(_ id: String) -> String { "\(namespace):worker:\(id)" }
+
     /// `<namespace>:{<queue>}`: the prefix of every key of a queue, and the one key passed to the Lua functions.
     package func prefix(_ queue: String) -> String { "\(namespace):{\(queue)}" }
 

@@ -26,7 +26,9 @@ redis.register_function('conveyor_complete', guarded(function(keys, argv)
     return 'completed'
 end))
 
-local FAIL_OPTIONS = {retry = true, delay_ms = true, backoff_base_ms = true, backoff_cap_ms = true, jitter = true}
+local FAIL_OPTIONS = {
+    retry = true, delay_ms = true, backoff_base_ms = true, backoff_cap_ms = true, jitter = true, max_retries = true,
+}
 
 -- conveyor_fail: records a failed attempt: retry later, or fail for good; the caller must hold the lease.
 --
@@ -38,7 +40,8 @@ local FAIL_OPTIONS = {retry = true, delay_ms = true, backoff_base_ms = true, bac
 --          retry (1 = retry when retries are left, the default; 0 = do not retry);
 --          delay_ms (retry after exactly this), or backoff_base_ms + backoff_cap_ms + jitter (0…1): the delay is
 --          jitter × min(cap, base × 2^retry_count) (defaults 1000, 3600000 and 1). For full jitter the caller
---          passes a random fraction as jitter (Lua in Redis has no good randomness); the Swift client does.
+--          passes a random fraction as jitter (Lua in Redis has no good randomness); the Swift client does;
+--          max_retries: use this limit instead of the job's own (a worker's per-type setting)
 -- Reply    the new status: "retrying" (in the retry set, run_at is the retry time), "failed", or "cancelled" (a
 --          cancel was requested). Calling again with the same token replies the same and changes nothing.
 redis.register_function('conveyor_fail', guarded(function(keys, argv)
@@ -57,6 +60,7 @@ redis.register_function('conveyor_fail', guarded(function(keys, argv)
         raise('INVALID', 'retry must be 0 or 1')
     end
     local delay_ms = opts.delay_ms and parse_int('delay_ms', opts.delay_ms, 0, MAX_FUTURE_MS)
+    local max_override = opts.max_retries and parse_int('max_retries', opts.max_retries, 0, 10000)
     local base = opts.backoff_base_ms and parse_int('backoff_base_ms', opts.backoff_base_ms, 0, MAX_FUTURE_MS) or 1000
     local cap = opts.backoff_cap_ms and parse_int('backoff_cap_ms', opts.backoff_cap_ms, 0, MAX_FUTURE_MS) or 3600000
     local jitter = 1
@@ -73,7 +77,7 @@ redis.register_function('conveyor_fail', guarded(function(keys, argv)
         return 'cancelled'
     end
     local retry_count = tonumber(job.retry_count) or 0
-    local max_retries = tonumber(job.max_retries) or DEFAULT_MAX_RETRIES
+    local max_retries = max_override or tonumber(job.max_retries) or DEFAULT_MAX_RETRIES
     if retry and retry_count < max_retries then
         if not delay_ms then
             delay_ms = math.floor(jitter * math.min(cap, base * 2 ^ retry_count))

@@ -74,3 +74,59 @@ redis.register_function('conveyor_reclaim', guarded(function(keys, argv)
     local first = redis.call('ZRANGE', active, 0, 0, 'WITHSCORES')
     return {#expired, first[2] and tonumber(first[2]) or -1}
 end))
+
+-- conveyor_release: gives a processing job back to the front of pending at once, for a worker that shuts down
+-- before the job finished (not counted as a stall, nor as a failure).
+--
+-- KEYS[1]  queue prefix
+-- ARGV[1]  job id
+-- ARGV[2]  lease token
+-- Reply    "pending" ("cancelled" when a cancel was requested). Calling again replies the job's current status
+--          without changing it while no other worker holds it. STALE or STATE as for conveyor_complete.
+redis.register_function('conveyor_release', guarded(function(keys, argv)
+    local prefix = keys[1]
+    local queue = queue_of(prefix)
+    local id = local_id(queue, argv[1])
+    local token = argv[2]
+    local job = require_job(prefix, queue, id)
+    if job.status == 'pending' and job.released == token then
+        return 'pending'
+    end
+    check_lease(queue, id, job, token)
+    local now = now_ms()
+    if job.cancel_requested == '1' then
+        finish(prefix, queue, id, job, 'cancelled', now, {error = 'cancelled while its worker shut down'})
+        return 'cancelled'
+    end
+    redis.call('ZREM', key(prefix, 'active'), id)
+    redis.call('HSET', job_key(prefix, id), 'status', 'pending', 'released', token, 'updated_at', str(now))
+    redis.call('HDEL', job_key(prefix, id), 'lease')
+    make_pending(prefix, id, job.priority, true, job.type, now)
+    count(prefix, 'released')
+    emit(prefix, full_id(queue, id), job.type, 'processing', 'pending', now, 'released by worker "'
+        .. tostring(job.worker) .. '" at shutdown')
+    return 'pending'
+end))
+
+-- conveyor_progress: records a running job's progress (JSON), for watchers; the caller must hold the lease.
+--
+-- KEYS[1]  queue prefix
+-- ARGV[1]  job id
+-- ARGV[2]  lease token
+-- ARGV[3]  progress: JSON text (e.g. 42 or {"done":10,"of":80})
+-- Reply    "ok". STALE or STATE as for conveyor_complete; INVALID when the progress is not JSON.
+redis.register_function('conveyor_progress', guarded(function(keys, argv)
+    local prefix = keys[1]
+    local queue = queue_of(prefix)
+    local id = local_id(queue, argv[1])
+    local job = require_job(prefix, queue, id)
+    check_lease(queue, id, job, argv[2])
+    local progress = argv[3] or ''
+    if not is_json(progress) then
+        raise('INVALID', 'the progress is not valid JSON')
+    end
+    local now = now_ms()
+    redis.call('HSET', job_key(prefix, id), 'progress', progress, 'updated_at', str(now))
+    emit(prefix, full_id(queue, id), job.type, 'processing', 'processing', now)
+    return 'ok'
+end))

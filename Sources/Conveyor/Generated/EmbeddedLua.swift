@@ -818,7 +818,9 @@ redis.register_function('conveyor_complete', guarded(function(keys, argv)
     return 'completed'
 end))
 
-local FAIL_OPTIONS = {retry = true, delay_ms = true, backoff_base_ms = true, backoff_cap_ms = true, jitter = true}
+local FAIL_OPTIONS = {
+    retry = true, delay_ms = true, backoff_base_ms = true, backoff_cap_ms = true, jitter = true, max_retries = true,
+}
 
 -- conveyor_fail: records a failed attempt: retry later, or fail for good; the caller must hold the lease.
 --
@@ -830,7 +832,8 @@ local FAIL_OPTIONS = {retry = true, delay_ms = true, backoff_base_ms = true, bac
 --          retry (1 = retry when retries are left, the default; 0 = do not retry);
 --          delay_ms (retry after exactly this), or backoff_base_ms + backoff_cap_ms + jitter (0…1): the delay is
 --          jitter × min(cap, base × 2^retry_count) (defaults 1000, 3600000 and 1). For full jitter the caller
---          passes a random fraction as jitter (Lua in Redis has no good randomness); the Swift client does.
+--          passes a random fraction as jitter (Lua in Redis has no good randomness); the Swift client does;
+--          max_retries: use this limit instead of the job's own (a worker's per-type setting)
 -- Reply    the new status: "retrying" (in the retry set, run_at is the retry time), "failed", or "cancelled" (a
 --          cancel was requested). Calling again with the same token replies the same and changes nothing.
 redis.register_function('conveyor_fail', guarded(function(keys, argv)
@@ -849,6 +852,7 @@ redis.register_function('conveyor_fail', guarded(function(keys, argv)
         raise('INVALID', 'retry must be 0 or 1')
     end
     local delay_ms = opts.delay_ms and parse_int('delay_ms', opts.delay_ms, 0, MAX_FUTURE_MS)
+    local max_override = opts.max_retries and parse_int('max_retries', opts.max_retries, 0, 10000)
     local base = opts.backoff_base_ms and parse_int('backoff_base_ms', opts.backoff_base_ms, 0, MAX_FUTURE_MS) or 1000
     local cap = opts.backoff_cap_ms and parse_int('backoff_cap_ms', opts.backoff_cap_ms, 0, MAX_FUTURE_MS) or 3600000
     local jitter = 1
@@ -865,7 +869,7 @@ redis.register_function('conveyor_fail', guarded(function(keys, argv)
         return 'cancelled'
     end
     local retry_count = tonumber(job.retry_count) or 0
-    local max_retries = tonumber(job.max_retries) or DEFAULT_MAX_RETRIES
+    local max_retries = max_override or tonumber(job.max_retries) or DEFAULT_MAX_RETRIES
     if retry and retry_count < max_retries then
         if not delay_ms then
             delay_ms = math.floor(jitter * math.min(cap, base * 2 ^ retry_count))
@@ -959,6 +963,62 @@ redis.register_function('conveyor_reclaim', guarded(function(keys, argv)
     end
     local first = redis.call('ZRANGE', active, 0, 0, 'WITHSCORES')
     return {#expired, first[2] and tonumber(first[2]) or -1}
+end))
+
+-- conveyor_release: gives a processing job back to the front of pending at once, for a worker that shuts down
+-- before the job finished (not counted as a stall, nor as a failure).
+--
+-- KEYS[1]  queue prefix
+-- ARGV[1]  job id
+-- ARGV[2]  lease token
+-- Reply    "pending" ("cancelled" when a cancel was requested). Calling again replies the job's current status
+--          without changing it while no other worker holds it. STALE or STATE as for conveyor_complete.
+redis.register_function('conveyor_release', guarded(function(keys, argv)
+    local prefix = keys[1]
+    local queue = queue_of(prefix)
+    local id = local_id(queue, argv[1])
+    local token = argv[2]
+    local job = require_job(prefix, queue, id)
+    if job.status == 'pending' and job.released == token then
+        return 'pending'
+    end
+    check_lease(queue, id, job, token)
+    local now = now_ms()
+    if job.cancel_requested == '1' then
+        finish(prefix, queue, id, job, 'cancelled', now, {error = 'cancelled while its worker shut down'})
+        return 'cancelled'
+    end
+    redis.call('ZREM', key(prefix, 'active'), id)
+    redis.call('HSET', job_key(prefix, id), 'status', 'pending', 'released', token, 'updated_at', str(now))
+    redis.call('HDEL', job_key(prefix, id), 'lease')
+    make_pending(prefix, id, job.priority, true, job.type, now)
+    count(prefix, 'released')
+    emit(prefix, full_id(queue, id), job.type, 'processing', 'pending', now, 'released by worker "'
+        .. tostring(job.worker) .. '" at shutdown')
+    return 'pending'
+end))
+
+-- conveyor_progress: records a running job's progress (JSON), for watchers; the caller must hold the lease.
+--
+-- KEYS[1]  queue prefix
+-- ARGV[1]  job id
+-- ARGV[2]  lease token
+-- ARGV[3]  progress: JSON text (e.g. 42 or {"done":10,"of":80})
+-- Reply    "ok". STALE or STATE as for conveyor_complete; INVALID when the progress is not JSON.
+redis.register_function('conveyor_progress', guarded(function(keys, argv)
+    local prefix = keys[1]
+    local queue = queue_of(prefix)
+    local id = local_id(queue, argv[1])
+    local job = require_job(prefix, queue, id)
+    check_lease(queue, id, job, argv[2])
+    local progress = argv[3] or ''
+    if not is_json(progress) then
+        raise('INVALID', 'the progress is not valid JSON')
+    end
+    local now = now_ms()
+    redis.call('HSET', job_key(prefix, id), 'progress', progress, 'updated_at', str(now))
+    emit(prefix, full_id(queue, id), job.type, 'processing', 'processing', now)
+    return 'ok'
 end))
 """# + "\n"),
     ]

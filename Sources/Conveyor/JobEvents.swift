@@ -1,0 +1,133 @@
+public import Foundation
+import RedisClient
+
+/// One change of state of a job, as recorded in its queue's event stream.
+public struct JobEvent: Sendable, Hashable {
+    /// The stream entry id (`<ms>-<seq>`), usable as a cursor.
+    public var streamID: String
+    /// The queue.
+    public var queue: String
+    /// The job's full id.
+    public var jobID: String
+    /// The job type.
+    public var type: String
+    /// The previous status (`nil` for a new job).
+    public var from: JobStatus?
+    /// The new status, or `nil` when the job was removed (`to` is `removed` in the stream).
+    public var to: JobStatus?
+    /// When it happened (Redis time).
+    public var at: Date
+    /// The error or note the transition carried, if any.
+    public var error: String?
+}
+
+/// Where to start reading an event stream.
+public enum EventStart: Sendable, Hashable {
+    /// Only events after the sequence is created.
+    case now
+    /// Every event still in the stream.
+    case beginning
+    /// Events after a given stream id.
+    case after(String)
+}
+
+/// The events of one or more queues, in order per queue, as an `AsyncSequence` that waits for new ones.
+///
+/// Each iterator reads with `XREAD BLOCK` on a connection of its own; cancelling the consuming task ends the wait at
+/// once. The sequence never ends by itself.
+public struct JobEventSequence: AsyncSequence, Sendable {
+    public typealias Element = JobEvent
+
+    let queue: JobQueue
+    let queues: [String]
+    let start: [String: String]
+
+    public func makeAsyncIterator() -> Iterator {
+        Iterator(sequence: self)
+    }
+
+    /// Reads events in batches and hands them out one by one.
+    public struct Iterator: AsyncIteratorProtocol {
+        let sequence: JobEventSequence
+        var connection: RedisConnection?
+        var cursors: [String: String] = [:]
+        var buffer: [JobEvent] = []
+
+        init(sequence: JobEventSequence) {
+            self.sequence = sequence
+        }
+
+        public mutating func next() async throws -> JobEvent? {
+            let keys = sequence.queue.keys
+            if connection == nil {
+                connection = sequence.queue.redis.makeDedicatedConnection()
+                cursors = sequence.start
+            }
+            guard let connection else { return nil }
+            while buffer.isEmpty {
+                try Task.checkCancellation()
+                let streams = sequence.queues.map { keys.events($0) }
+                let ids = sequence.queues.map { cursors[$0] ?? "0-0" }
+                let reply: RedisReply
+                do {
+                    reply = try await connection.send(
+                        RedisCommand("XREAD", ["COUNT", 500, "BLOCK", 1000, "STREAMS"] + streams + ids),
+                        blockingFor: .seconds(1)
+                    )
+                } catch let error as RedisClientError {
+                    throw ConveyorError(.redis, error.message)
+                }
+                for stream in reply.array ?? [] {
+                    guard let parts = stream.array, parts.count == 2, let key = parts[0].string,
+                        let queue = sequence.queues.first(where: { keys.events($0) == key })
+                    else { continue }
+                    for entry in parts[1].array ?? [] {
+                        guard let fields = entry.array, fields.count == 2, let id = fields[0].string else { continue }
+                        cursors[queue] = id
+                        let values = JobQueue.fields(fields[1].array ?? [])
+                        buffer.append(
+                            JobEvent(
+                                streamID: id,
+                                queue: queue,
+                                jobID: values["id"] ?? "",
+                                type: values["type"] ?? "",
+                                from: values["from"].flatMap(JobStatus.init(rawValue:)),
+                                to: values["to"].flatMap(JobStatus.init(rawValue:)),
+                                at: Date(timeIntervalSince1970: Double(Int(values["at"] ?? "") ?? 0) / 1000),
+                                error: values["error"]
+                            )
+                        )
+                    }
+                }
+            }
+            return buffer.removeFirst()
+        }
+    }
+}
+
+extension JobQueue {
+    /// The events of queues: every transition of every job, as it happens.
+    ///
+    /// - Parameters:
+    ///   - queues: The queues (the default queue when empty).
+    ///   - start: Where to start: new events only (default), everything kept, or after a stream id.
+    /// - Returns: An endless sequence of events.
+    /// - Throws: ``ConveyorError`` for a bad queue name, or when Redis fails.
+    public func events(queues: [String] = [], from start: EventStart = .now) async throws -> JobEventSequence {
+        let names = try (queues.isEmpty ? [configuration.defaultQueue] : queues).map { try queueName($0) }
+        var cursors: [String: String] = [:]
+        for name in names {
+            switch start {
+            case .beginning:
+                cursors[name] = "0-0"
+            case .after(let id):
+                cursors[name] = id
+            case .now:
+                // The current last id, read now: events after this call are not missed, however late iteration starts.
+                let last = try await command(RedisCommand("XREVRANGE", keys.events(name), "+", "-", "COUNT", 1))
+                cursors[name] = last.array?.first?.array?.first?.string ?? "0-0"
+            }
+        }
+        return JobEventSequence(queue: self, queues: names, start: cursors)
+    }
+}

@@ -1,0 +1,98 @@
+public import Foundation
+import RedisClient
+
+/// A worker process, as it registered itself in Redis.
+public struct WorkerInfo: Sendable, Hashable, Codable {
+    /// The worker's id (`host:pid:random`).
+    public var id: String
+    /// The host it runs on.
+    public var host: String
+    /// Its process id.
+    public var pid: Int
+    /// The queues it serves, in priority order.
+    public var queues: [String]
+    /// How many jobs it runs at once.
+    public var concurrency: Int
+    /// The full ids of the jobs it runs now.
+    public var inFlight: [String]
+    /// When it started.
+    public var startedAt: Date
+    /// When it last heartbeated.
+    public var lastHeartbeat: Date
+}
+
+extension JobQueue {
+    /// The worker processes alive now (records of dead ones expire after three heartbeat intervals).
+    ///
+    /// - Returns: The workers, by id.
+    /// - Throws: ``ConveyorError`` when Redis fails.
+    public func workers() async throws -> [WorkerInfo] {
+        let ids = try await command(RedisCommand("SMEMBERS", keys.workers)).array?.compactMap(\.string) ?? []
+        guard !ids.isEmpty else { return [] }
+        let records = try await pipeline(ids.map { RedisCommand("GET", keys.worker($0)) })
+        var workers: [WorkerInfo] = []
+        var gone: [String] = []
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .millisecondsSince1970
+        for (id, record) in zip(ids, records) {
+            guard let bytes = record.bytes, let info = try? decoder.decode(WorkerInfo.self, from: Data(bytes)) else {
+                gone.append(id)
+                continue
+            }
+            workers.append(info)
+        }
+        if !gone.isEmpty { _ = try await command(RedisCommand("SREM", [keys.workers] + gone)) }
+        return workers.sorted { $0.id < $1.id }
+    }
+
+    func register(worker info: WorkerInfo, ttl: Duration) async throws {
+        let encoder = JSONEncoder()
+        encoder.dateEncodingStrategy = .millisecondsSince1970
+        let json = String(decoding: try encoder.encode(info), as: UTF8.self)
+        _ = try await pipeline([
+            RedisCommand("SET", keys.worker(info.id), json, "PX", Self.milliseconds(ttl)),
+            RedisCommand("SADD", keys.workers, info.id),
+        ])
+    }
+
+    func deregister(worker id: String) async throws {
+        _ = try await pipeline([RedisCommand("DEL", keys.worker(id)), RedisCommand("SREM", keys.workers, id)])
+    }
+
+    /// Gives a processing job back to the front of pending at once (a worker shutting down); the caller must hold
+    /// its lease. The job is not counted as failed or stalled.
+    ///
+    /// - Parameters:
+    ///   - id: The full job id.
+    ///   - leaseToken: The token from the claim.
+    /// - Returns: ``JobStatus/pending``, or ``JobStatus/cancelled`` when a cancel was requested.
+    /// - Throws: ``ConveyorError`` as for ``complete(_:leaseToken:result:)``.
+    @discardableResult
+    public func release(_ id: String, leaseToken: String) async throws -> JobStatus {
+        let (queue, localID) = try split(id)
+        let reply = try await invoke("conveyor_release", queue: queue, [localID, leaseToken], jobID: id)
+        return reply.string == "cancelled" ? .cancelled : .pending
+    }
+
+    /// Records a running job's progress (JSON) in its hash (`progress`) and event stream.
+    ///
+    /// - Parameters:
+    ///   - id: The full job id.
+    ///   - leaseToken: The token from the claim.
+    ///   - json: The progress as JSON text.
+    /// - Throws: ``ConveyorError`` as for ``complete(_:leaseToken:result:)``.
+    public func reportProgress(_ id: String, leaseToken: String, json: String) async throws {
+        let (queue, localID) = try split(id)
+        _ = try await invoke("conveyor_progress", queue: queue, [localID, leaseToken, json], jobID: id)
+    }
+
+    /// The progress a job last reported, as JSON text.
+    ///
+    /// - Parameter id: The full job id.
+    /// - Returns: The progress, or `nil`.
+    /// - Throws: ``ConveyorError`` when Redis fails.
+    public func progress(of id: String) async throws -> String? {
+        let (queue, localID) = try split(id)
+        return try await command(RedisCommand("HGET", keys.job(queue, localID), "progress")).string
+    }
+}

@@ -1,0 +1,132 @@
+import Synchronization
+
+/// Why a running handler is being stopped from outside.
+enum StopReason: Sendable, Equatable {
+    /// The job ran longer than its timeout.
+    case timedOut(Duration)
+    /// `JobQueue.cancel` was called on the running job.
+    case cancelRequested
+    /// The worker lost the job's lease (another worker or a reclaim took it).
+    case leaseLost
+    /// The worker is shutting down and the grace period is over.
+    case shutdown
+}
+
+/// A one-shot signal that stops one running handler, with the reason.
+final class StopSignal: Sendable {
+    private struct State {
+        var reason: StopReason?
+        var waiter: CheckedContinuation<StopReason?, Never>?
+    }
+
+    private let state = Mutex(State())
+
+    /// The reason, once stopped.
+    var reason: StopReason? { state.withLock { $0.reason } }
+
+    /// Stops the handler (the first reason wins).
+    func fire(_ reason: StopReason) {
+        let waiter: CheckedContinuation<StopReason?, Never>? = state.withLock { state in
+            guard state.reason == nil else { return nil }
+            state.reason = reason
+            defer { state.waiter = nil }
+            return state.waiter
+        }
+        waiter?.resume(returning: reason)
+    }
+
+    /// Waits until the signal fires or `timeout` passes (then it fires with ``StopReason/timedOut(_:)``); returns
+    /// `nil` when the waiting task is cancelled (the handler finished first).
+    func wait(timeout: Duration?) async -> StopReason? {
+        await withTaskGroup(of: StopReason?.self) { group in
+            group.addTask {
+                await withTaskCancellationHandler {
+                    await withCheckedContinuation { continuation in
+                        let early: StopReason?? = self.state.withLock { state in
+                            if let reason = state.reason { return .some(reason) }
+                            if Task.isCancelled { return .some(nil) }
+                            state.waiter = continuation
+                            return .none
+                        }
+                        if let early { continuation.resume(returning: early) }
+                    }
+                } onCancel: {
+                    let waiter = self.state.withLock { state in
+                        defer { state.waiter = nil }
+                        return state.waiter
+                    }
+                    waiter?.resume(returning: nil)
+                }
+            }
+            if let timeout {
+                group.addTask {
+                    do {
+                        try await Task.sleep(for: timeout)
+                    } catch {
+                        return nil
+                    }
+                    self.fire(.timedOut(timeout))
+                    return .timedOut(timeout)
+                }
+            }
+            let first = await group.next() ?? nil
+            group.cancelAll()
+            return first ?? self.reason
+        }
+    }
+}
+
+/// Wakes idle worker slots: one at a time, remembering wake-ups that came while no slot waited.
+final class IdleSlots: Sendable {
+    private struct State {
+        var waiters: [CheckedContinuation<Void, Never>] = []
+        var pendingWakes = 0
+        var closed = false
+    }
+
+    private let state = Mutex(State())
+    private let limit: Int
+
+    init(limit: Int) {
+        self.limit = limit
+    }
+
+    /// Waits for a wake-up (returns at once when one is pending or the slots are closed).
+    func wait() async {
+        await withCheckedContinuation { continuation in
+            let resumeNow = state.withLock { state in
+                if state.closed { return true }
+                if state.pendingWakes > 0 {
+                    state.pendingWakes -= 1
+                    return true
+                }
+                state.waiters.append(continuation)
+                return false
+            }
+            if resumeNow { continuation.resume() }
+        }
+    }
+
+    /// Wakes one waiting slot, or remembers the wake-up for the next slot that waits.
+    func wakeOne() {
+        let waiter: CheckedContinuation<Void, Never>? = state.withLock { state in
+            if !state.waiters.isEmpty { return state.waiters.removeFirst() }
+            state.pendingWakes = min(limit, state.pendingWakes + 1)
+            return nil
+        }
+        waiter?.resume()
+    }
+
+    /// Whether some slot waits now.
+    var hasWaiters: Bool { state.withLock { !$0.waiters.isEmpty } }
+
+    /// Wakes every slot and makes later waits return at once.
+    func close() {
+        let waiters = state.withLock { state in
+            state.closed = true
+            defer { state.waiters = [] }
+            return state.waiters
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+}
