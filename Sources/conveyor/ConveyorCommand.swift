@@ -14,7 +14,7 @@ struct ConveyorCommand: AsyncParsableCommand {
             64 the command line or a value in it is invalid.
             """,
         version: "conveyor \(ConveyorVersion.current)",
-        subcommands: [PingCommand.self, DemoCommand.self]
+        subcommands: [PingCommand.self, WorkerCommand.self, DemoCommand.self]
     )
 
     static func main() async {
@@ -66,8 +66,8 @@ struct ConnectionOptions: ParsableArguments {
     )
     var redis: String?
 
-    @Option(help: ArgumentHelp("Seconds to wait for a connection or a reply.", valueName: "seconds"))
-    var timeout: Double = 2
+    @Option(help: ArgumentHelp("Seconds to wait for a connection or a reply from Redis.", valueName: "seconds"))
+    var redisTimeout: Double = 2
 
     /// The URL from `--redis`, else `REDIS_URL`, else the default.
     func url() throws -> RedisURL {
@@ -77,13 +77,13 @@ struct ConnectionOptions: ParsableArguments {
 
     /// Client settings for the chosen server and timeout.
     func clientConfiguration() throws -> RedisClient.Configuration {
-        guard timeout > 0, timeout.isFinite else {
+        guard redisTimeout > 0, redisTimeout.isFinite else {
             throw CommandFailure(
-                message: "--timeout must be a positive number of seconds",
+                message: "--redis-timeout must be a positive number of seconds",
                 exitCode: .validationFailure
             )
         }
-        let duration = Duration.milliseconds(Int64(timeout * 1000))
+        let duration = Duration.milliseconds(Int64(redisTimeout * 1000))
         return RedisClient.Configuration(
             url: try url(),
             connectTimeout: duration,
