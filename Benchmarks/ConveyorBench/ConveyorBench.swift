@@ -9,7 +9,10 @@ struct ConveyorBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "conveyor-bench",
         abstract: "Benchmarks for Conveyor (build with -c release).",
-        subcommands: [RedisBenchmark.self, EnqueueBenchmark.self]
+        subcommands: [
+            RedisBenchmark.self, EnqueueBenchmark.self, DrainBenchmark.self, LatencyBenchmark.self,
+            LatenessBenchmark.self, ServeCommand.self,
+        ]
     )
 }
 

@@ -286,7 +286,7 @@ struct WorkerTests {
                 group.addTask { try await worker.run() }
                 for index in 0..<3 { try await jobs.enqueue("stuck", payload: ["n": index]) }
                 try await eventually("three running jobs") { try await jobs.counts()[.processing] == 3 }
-                #expect(worker.runningJobs.count == 3)
+                try await eventually("three running handlers") { worker.runningJobs.count == 3 }
                 #expect(try await jobs.workers().map(\.id) == [worker.configuration.workerID])
                 let started = clock.now
                 worker.shutdown()

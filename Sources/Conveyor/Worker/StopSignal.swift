@@ -120,6 +120,9 @@ final class IdleSlots: Sendable {
     /// Whether some slot waits now.
     var hasWaiters: Bool { state.withLock { !$0.waiters.isEmpty } }
 
+    /// How many slots wait now.
+    var waiting: Int { state.withLock { $0.waiters.count } }
+
     /// Wakes every slot and makes later waits return at once.
     func close() {
         let waiters = state.withLock { state in

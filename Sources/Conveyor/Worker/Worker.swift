@@ -124,6 +124,8 @@ public final class Worker: Service, Sendable {
 
     struct State: Sendable {
         var running: [String: Running] = [:]
+        /// Jobs claimed in a batch for slots that were idle, not started yet (their leases are renewed too).
+        var claimed: [ClaimedJob] = []
         var stopping = false
         var graceDeadline: ContinuousClock.Instant?
         var watcher: RedisConnection?
@@ -188,6 +190,7 @@ public final class Worker: Service, Sendable {
                         slots.addTask { await self.slotLoop() }
                     }
                 }
+                await releaseClaimed()
                 group.cancelAll()
             }
         } onGracefulShutdown: {
@@ -269,17 +272,45 @@ public final class Worker: Service, Sendable {
         }
     }
 
+    /// The next job for a slot: one claimed earlier for an idle slot, or a fresh claim. When other slots are idle,
+    /// the claim takes a job for each of them too, in the same call, and wakes them.
     private func claimOne() async throws -> ClaimedJob? {
+        if let ready = state.withLock({ $0.claimed.isEmpty ? nil : $0.claimed.removeFirst() }) { return ready }
+        let count = min(100, 1 + idle.waiting)
         for name in queueOrder() {
             let result = try await queue.claim(
                 queue: name,
-                count: 1,
+                count: count,
                 lease: configuration.lease,
                 worker: configuration.workerID
             )
-            if let job = result.jobs.first { return job }
+            guard let first = result.jobs.first else { continue }
+            let extra = result.jobs.dropFirst()
+            if !extra.isEmpty {
+                let stopping = state.withLock { state in
+                    state.claimed += extra
+                    return state.stopping
+                }
+                if stopping {
+                    await releaseClaimed()
+                } else {
+                    for _ in extra { idle.wakeOne() }
+                }
+            }
+            return first
         }
         return nil
+    }
+
+    /// Gives back jobs claimed for slots that never started them (at shutdown).
+    private func releaseClaimed() async {
+        let leftovers = state.withLock { state in
+            defer { state.claimed = [] }
+            return state.claimed
+        }
+        for job in leftovers {
+            _ = try? await queue.release(job.job.id, leaseToken: job.leaseToken)
+        }
     }
 
     /// Runs one claimed job and records its outcome; returns the next job when it could claim one in the same round
@@ -462,8 +493,10 @@ public final class Worker: Service, Sendable {
     /// Renews every lease this worker holds, and stops the handlers of jobs whose lease was lost or that were asked
     /// to cancel; refreshes the worker's registry record.
     func heartbeat() async {
-        let running = state.withLock { Array($0.running.values) }
-        for (name, jobs) in Dictionary(grouping: running, by: \.job.queue) {
+        let (running, waiting) = state.withLock { (Array($0.running.values), $0.claimed) }
+        var leases = running.map { (job: $0.job, token: $0.token, signal: Optional($0.signal)) }
+        leases += waiting.map { (job: $0.job, token: $0.leaseToken, signal: nil) }
+        for (name, jobs) in Dictionary(grouping: leases, by: \.job.queue) {
             do {
                 let statuses = try await queue.heartbeat(
                     queue: name,
@@ -473,8 +506,8 @@ public final class Worker: Service, Sendable {
                 for (job, status) in zip(jobs, statuses) {
                     switch status {
                     case .extended: break
-                    case .cancelRequested: job.signal.fire(.cancelRequested)
-                    case .lost: job.signal.fire(.leaseLost)
+                    case .cancelRequested: job.signal?.fire(.cancelRequested)
+                    case .lost: job.signal?.fire(.leaseLost)
                     }
                 }
             } catch {
@@ -535,6 +568,13 @@ public final class Worker: Service, Sendable {
         var refreshDue = true
         while !self.isStopping && !Task.isCancelled {
             do {
+                if cursors.contains("$") {
+                    // Resolve "$" to real ids once, before the first look at due times, so no event is missed.
+                    for (index, name) in names.enumerated() where cursors[index] == "$" {
+                        let last = try await connection.send("XREVRANGE", keys.events(name), "+", "-", "COUNT", 1)
+                        cursors[index] = last.array?.first?.array?.first?.string ?? "0-0"
+                    }
+                }
                 if refreshDue {
                     let firsts = try await connection.pipeline(
                         names.flatMap { name in
@@ -551,13 +591,6 @@ public final class Worker: Service, Sendable {
                 if let nextDue {
                     wait = min(wait, max(.milliseconds(1), .milliseconds(Int64(nextDue.timeIntervalSinceNow * 1000))))
                 }
-                if cursors.contains("$") {
-                    // Resolve "$" to real ids once, so no event between two reads is missed.
-                    for (index, name) in names.enumerated() where cursors[index] == "$" {
-                        let last = try await connection.send("XREVRANGE", keys.events(name), "+", "-", "COUNT", 1)
-                        cursors[index] = last.array?.first?.array?.first?.string ?? "0-0"
-                    }
-                }
                 let reply = try await connection.send(
                     RedisCommand(
                         "XREAD",
@@ -567,11 +600,10 @@ public final class Worker: Service, Sendable {
                     blockingFor: wait
                 )
                 guard let streams = reply.array else {
-                    // Timed out: something may have fallen due.
-                    if let due = nextDue, due.timeIntervalSinceNow <= 0.001 {
-                        idle.wakeOne()
-                        refreshDue = true
-                    }
+                    // Timed out: something may have fallen due. Look at the due times again either way, since a
+                    // job may have been scheduled before this loop read the streams' ends.
+                    if let due = nextDue, due.timeIntervalSinceNow <= 0.001 { idle.wakeOne() }
+                    refreshDue = true
                     continue
                 }
                 var wakes = 0
