@@ -63,7 +63,10 @@ struct WorkerProcessTests {
             let hang = try script("hang.sh", "echo $$ > \(pidFile); exec sleep 30")
             let worker = WorkerProcess([
                 "--redis", "redis://127.0.0.1:\(server.port)", "--concurrency", "4", "--kill-grace", "1s",
-                "--exec", "ok=\(ok)", "--exec", "bad=\(bad)", "--exec", "garbage=\(garbage)", "--exec", "hang=\(hang)",
+                // Through sh, not exec'd directly: a script file just written can be "text file busy" while a process
+                // spawned at the same moment by a parallel test still holds its descriptor.
+                "--exec", "ok=sh \(ok)", "--exec", "bad=sh \(bad)", "--exec", "garbage=sh \(garbage)",
+                "--exec", "hang=sh \(hang)",
             ])
             let okID = try await jobs.enqueue("ok", json: #"{"n":1}"#).id
             let badID = try await jobs.enqueue("bad", json: "{}", options: JobOptions(maxRetries: 0)).id
@@ -89,7 +92,7 @@ struct WorkerProcessTests {
             #expect(notJSON.error?.contains("not JSON") == true)
 
             let hung = try await jobs.result(of: hangID, timeout: .seconds(60))
-            #expect(hung.status == .failed && hung.error == "timed out after 1 s")
+            #expect(hung.status == .failed && hung.error == "timed out after 1 s", "\(hung.error ?? "")")
             let hangPID =
                 Int32(
                     try String(contentsOfFile: pidFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
@@ -133,6 +136,26 @@ struct WorkerProcessTests {
         }
     }
 
+    @Test func aSecondSignalEndsTheGracePeriod() async throws {
+        try await withJobQueue { jobs, server in
+            let worker = WorkerProcess([
+                "--redis", "redis://127.0.0.1:\(server.port)", "--grace", "60s", "--kill-grace", "200ms",
+                "--exec", "long=sleep 60",
+            ])
+            _ = try await jobs.enqueue("long", json: "{}")
+            try await eventually(timeout: .seconds(60), "the job to run") { try await jobs.counts()[.processing] == 1 }
+            try await worker.signal(SIGTERM)
+            try await Task.sleep(for: .milliseconds(300))
+            let clock = ContinuousClock()
+            let second = clock.now
+            try await worker.signal(SIGTERM)
+            let exit = try await worker.exit()
+            #expect(exit.status == 0)
+            #expect(clock.now - second < .seconds(10))
+            #expect(try await jobs.counts()[.pending] == 1)
+        }
+    }
+
     @Test func killedWorkersLoseNoJob() async throws {
         try await withJobQueue { jobs, server in
             let url = "redis://127.0.0.1:\(server.port)"
@@ -168,6 +191,7 @@ struct WorkerProcessTests {
             // Jobs that ran twice are exactly the ones in flight at a kill, and they ran again within
             // lease + reclaim interval (plus slack for a slow machine).
             var rerun = 0
+            var slowestRecovery = 0.0
             var offset = 0
             while true {
                 let page = try await jobs.list(status: .completed, offset: offset, limit: 1_000)
@@ -179,14 +203,15 @@ struct WorkerProcessTests {
                     #expect(kill != nil, "\(job.id) ran \(job.attempts) times: \(job.error ?? "no error")")
                     #expect(job.stalls >= 1)
                     if let kill, let started = job.startedAt {
-                        #expect(
-                            started.timeIntervalSince(kill.at) < 8,
-                            "\(job.id) ran again \(started.timeIntervalSince(kill.at)) s after the kill"
-                        )
+                        // Lease 2 s + reclaim interval 0.5 s, plus slack for a slow, shared machine.
+                        let recovery = started.timeIntervalSince(kill.at)
+                        slowestRecovery = max(slowestRecovery, recovery)
+                        #expect(recovery < 5, "\(job.id) ran again \(recovery) s after the kill")
                     }
                 }
             }
             #expect(offset == 5_000)
+            print("crash test: \(rerun) jobs ran twice; the slowest ran again \(slowestRecovery) s after the kill")
             #expect(rerun >= 1 && rerun <= 2 * 8, "\(rerun) jobs ran twice")
             for worker in workers { try await worker.signal(SIGTERM) }
             for worker in workers { #expect(try await worker.exit().status == 0) }
