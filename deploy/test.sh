@@ -21,13 +21,12 @@ echo "== tests"
 timeout 1500 swift test --skip-build 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 
-# No test may leave a redis-server behind.
-if pgrep -f "redis-server 127.0.0.1:" >/dev/null; then
-    leftovers=$(pgrep -af "redis-server 127.0.0.1:" | grep -v ":6379" || true)
-    if [ -n "$leftovers" ]; then
-        echo "test: redis-server processes left running by the tests:" >&2
-        echo "$leftovers" >&2
-        exit 1
-    fi
+# No test may leave a redis-server or a worker process behind.
+sleep 1
+leftovers=$(pgrep -af "redis-server 127.0.0.1:|conveyor worker --redis redis://127.0.0.1:" | grep -v ":6379" || true)
+if [ -n "$leftovers" ]; then
+    echo "test: processes left running by the tests:" >&2
+    echo "$leftovers" >&2
+    exit 1
 fi
 exit "$status"

@@ -58,21 +58,6 @@ func rawJob(_ queue: JobQueue, _ id: String) async throws -> [String: String] {
     return JobQueue.fields(reply.array ?? [])
 }
 
-/// Waits, checking every few milliseconds, until `condition` holds; fails after `timeout`.
-func eventually(
-    timeout: Duration = .seconds(10),
-    _ what: String,
-    _ condition: () async throws -> Bool
-) async throws {
-    let clock = ContinuousClock()
-    let deadline = clock.now + timeout
-    while clock.now < deadline {
-        if try await condition() { return }
-        try await Task.sleep(for: .milliseconds(5))
-    }
-    Issue.record("timed out waiting for \(what)")
-}
-
 struct Email: Codable, Sendable, Equatable {
     var to: String
 }

@@ -7,7 +7,8 @@ import Testing
 
 @testable import Conveyor
 
-/// A real `conveyor worker` process, started in the background.
+/// A real `conveyor worker` process, started in the background; killed when dropped, so a failing test leaves no
+/// process behind.
 final class WorkerProcess: Sendable {
     let child = ChildProcess()
     let task: Task<ChildProcess.Termination, any Error>
@@ -21,6 +22,10 @@ final class WorkerProcess: Sendable {
                 environment: ["PATH": "/usr/bin:/bin"]
             )
         }
+    }
+
+    deinit {
+        child.kill()
     }
 
     /// The process id, once started.

@@ -1,3 +1,4 @@
+import ConveyorTesting
 import Foundation
 import LocalRedis
 

@@ -57,17 +57,23 @@ package final class ChildProcess: Sendable {
         }
     }
 
+    /// Kills the child's process group with SIGKILL at once, if it still runs.
+    package func kill() {
+        let pid = state.withLock { $0.exited ? 0 : $0.pid }
+        if pid > 0 { _ = Foundation.kill(-pid, SIGKILL) }
+    }
+
     /// Sends SIGTERM to the child's process group, and SIGKILL after `killGrace` if it is still there.
     package func stop(killGrace: Duration) {
         let pid = state.withLock { $0.exited ? 0 : $0.pid }
         guard pid > 0 else { return }
-        _ = kill(-pid, SIGTERM)
+        _ = Foundation.kill(-pid, SIGTERM)
         let nanoseconds =
             UInt64(killGrace.components.seconds) * 1_000_000_000
             + UInt64(killGrace.components.attoseconds / 1_000_000_000)
         DispatchQueue.global().asyncAfter(deadline: .now() + .nanoseconds(Int(nanoseconds))) { [self] in
             let pid = state.withLock { $0.exited ? 0 : $0.pid }
-            if pid > 0 { _ = kill(-pid, SIGKILL) }
+            if pid > 0 { _ = Foundation.kill(-pid, SIGKILL) }
         }
     }
 

@@ -155,13 +155,7 @@ public struct JobHandlers: Sendable {
         _ body: @escaping @Sendable (Payload, JobContext) async throws -> Output
     ) {
         entries[type] = Entry(options: options) { context in
-            let payload: Payload
-            do {
-                payload = try JSONDecoder().decode(Payload.self, from: Data(context.job.payload.utf8))
-            } catch {
-                throw JobFailure.permanent("the payload does not decode as \(Payload.self): \(error)")
-            }
-            let output = try await body(payload, context)
+            let output = try await body(try Self.decode(Payload.self, context), context)
             return String(decoding: try JSONEncoder().encode(output), as: UTF8.self)
         }
     }
@@ -178,14 +172,17 @@ public struct JobHandlers: Sendable {
         _ body: @escaping @Sendable (Payload, JobContext) async throws -> Void
     ) {
         entries[type] = Entry(options: options) { context in
-            let payload: Payload
-            do {
-                payload = try JSONDecoder().decode(Payload.self, from: Data(context.job.payload.utf8))
-            } catch {
-                throw JobFailure.permanent("the payload does not decode as \(Payload.self): \(error)")
-            }
-            try await body(payload, context)
+            try await body(try Self.decode(Payload.self, context), context)
             return nil
+        }
+    }
+
+    /// Decodes a job's payload; a payload that does not fit the type fails the job without retries.
+    static func decode<Payload: Decodable>(_ type: Payload.Type, _ context: JobContext) throws -> Payload {
+        do {
+            return try JSONDecoder().decode(Payload.self, from: Data(context.job.payload.utf8))
+        } catch {
+            throw JobFailure.permanent("the payload does not decode as \(Payload.self): \(error)")
         }
     }
 
