@@ -18,7 +18,7 @@ if grep -E "^$PWD/(Sources|Tests|Benchmarks)/.*warning:" "$log"; then
 fi
 
 echo "== tests"
-timeout 1500 swift test --skip-build 2>&1 | tee "$log"
+timeout -k 10 1500 swift test --skip-build 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 
 # No test may leave a redis-server or a worker process behind.
