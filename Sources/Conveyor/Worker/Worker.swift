@@ -504,10 +504,27 @@ public final class Worker: Service, Sendable {
                     lease: configuration.lease
                 )
                 for (job, status) in zip(jobs, statuses) {
-                    switch status {
-                    case .extended: break
-                    case .cancelRequested: job.signal?.fire(.cancelRequested)
-                    case .lost: job.signal?.fire(.leaseLost)
+                    if let signal = job.signal {
+                        switch status {
+                        case .extended: break
+                        case .cancelRequested: signal.fire(.cancelRequested)
+                        case .lost: signal.fire(.leaseLost)
+                        }
+                    } else if status != .extended {
+                        // Claimed for an idle slot but not started: drop it, and end it if a cancel was asked for.
+                        let taken = state.withLock { state in
+                            let before = state.claimed.count
+                            state.claimed.removeAll { $0.job.id == job.job.id && $0.leaseToken == job.token }
+                            return state.claimed.count < before
+                        }
+                        if taken && status == .cancelRequested {
+                            _ = try? await queue.fail(
+                                job.job.id,
+                                leaseToken: job.token,
+                                error: "cancelled",
+                                retry: false
+                            )
+                        }
                     }
                 }
             } catch {
