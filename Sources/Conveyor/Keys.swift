@@ -21,6 +21,15 @@ package struct Keys: Sendable, Hashable {
     /// heartbeating.
     package func worker(_ id: String) -> String { "\(namespace):worker:\(id)" }
 
+    /// `<namespace>:schedules`: a set of every schedule as `<queue>/<name>` (global, for listing).
+    package var schedules: String { "\(namespace):schedules" }
+
+    /// `<prefix>:schedule:<name>`: one schedule's hash (definition, next and last run, paused).
+    package func schedule(_ queue: String, _ name: String) -> String { "\(prefix(queue)):schedule:\(name)" }
+
+    /// `<prefix>:schedules`: sorted set of the queue's active schedules by next run time.
+    package func dueSchedules(_ queue: String) -> String { "\(prefix(queue)):schedules" }
+
     /// `<namespace>:{<queue>}`: the prefix of every key of a queue, and the one key passed to the Lua functions.
     package func prefix(_ queue: String) -> String { "\(namespace):{\(queue)}" }
 

@@ -43,8 +43,9 @@ public struct Schedule: Sendable, Hashable {
     public var timeout: Duration?
     /// When it fires.
     public var rule: Rule
-    /// No fire time before this (and the anchor of an interval schedule).
-    public var start: Date
+    /// No fire time before this; also the anchor of an interval schedule. `nil`: an interval schedule is anchored
+    /// at the Unix epoch (every 30 s fires at :00 and :30), the same on every node that declares it.
+    public var start: Date?
     /// No fire time after this.
     public var end: Date?
     /// What to do about missed fire times.
@@ -61,7 +62,7 @@ public struct Schedule: Sendable, Hashable {
     ///   - priority: Job priority (0).
     ///   - maxRetries: Job retries (queue default).
     ///   - timeout: Job time limit.
-    ///   - start: First possible fire time and interval anchor (now by default).
+    ///   - start: First possible fire time and interval anchor (`nil`: none; intervals anchored at the epoch).
     ///   - end: Last possible fire time (none).
     ///   - misfire: Missed fire times policy (skip).
     /// - Throws: ``ConveyorError`` with code ``ConveyorError/Code/invalidArgument`` saying what is wrong.
@@ -74,7 +75,7 @@ public struct Schedule: Sendable, Hashable {
         priority: Int = 0,
         maxRetries: Int? = nil,
         timeout: Duration? = nil,
-        start: Date = Date(),
+        start: Date? = nil,
         end: Date? = nil,
         misfire: MisfirePolicy = .skip
     ) throws {
@@ -91,7 +92,7 @@ public struct Schedule: Sendable, Hashable {
                 "schedule '\(name)': the interval \(interval) is below the minimum of 1 second"
             )
         }
-        if let end, end <= start {
+        if let end, let start, end <= start {
             throw ConveyorError(.invalidArgument, "schedule '\(name)': the end \(end) is not after the start \(start)")
         }
         if case .runEach(let max) = misfire, max < 1 {
@@ -138,14 +139,16 @@ public struct Schedule: Sendable, Hashable {
         switch rule {
         case .every(let interval):
             let seconds = Double(interval.components.seconds) + Double(interval.components.attoseconds) / 1e18
-            if date < start {
-                fire = start
+            let anchor = start ?? Date(timeIntervalSince1970: 0)
+            if date < anchor {
+                fire = anchor
             } else {
-                let steps = ((date.timeIntervalSince(start)) / seconds).rounded(.down) + 1
-                fire = start.addingTimeInterval(steps * seconds)
+                let steps = ((date.timeIntervalSince(anchor)) / seconds).rounded(.down) + 1
+                fire = anchor.addingTimeInterval(steps * seconds)
             }
         case .cron(let expression, let timeZone):
-            fire = expression.nextFire(after: max(date, start.addingTimeInterval(-0.001)), in: timeZone)
+            let from = start.map { max(date, $0.addingTimeInterval(-0.001)) } ?? date
+            fire = expression.nextFire(after: from, in: timeZone)
         }
         guard let fire else { return nil }
         if let end, fire > end { return nil }

@@ -1,0 +1,167 @@
+public import Foundation
+import Logging
+import RedisClient
+
+/// A schedule as stored, with its state.
+public struct StoredSchedule: Sendable, Hashable {
+    /// The definition.
+    public var schedule: Schedule
+    /// When it fires next (`nil` when paused or ended).
+    public var nextRunAt: Date?
+    /// When it last fired.
+    public var lastRunAt: Date?
+    /// Whether it is paused.
+    public var isPaused: Bool
+}
+
+/// What an upsert of a schedule did.
+public enum ScheduleUpsert: String, Sendable, Hashable {
+    /// A new schedule was stored.
+    case created
+    /// The stored definition was different and was replaced (its next run time was computed again).
+    case updated
+    /// The stored definition was the same; nothing changed.
+    case unchanged
+}
+
+extension JobQueue {
+    /// Stores a schedule, idempotently: declaring the same schedule again (from any node) changes nothing and keeps
+    /// its next run time; a changed definition replaces the stored one.
+    ///
+    /// - Parameter schedule: The schedule.
+    /// - Returns: What happened, and the next run time.
+    /// - Throws: ``ConveyorError`` for an invalid schedule or when Redis fails.
+    @discardableResult
+    public func upsert(_ schedule: Schedule) async throws -> (outcome: ScheduleUpsert, nextRunAt: Date?) {
+        try await register(schedule.queue)
+        let definition = try ScheduleDefinition(schedule).json()
+        let next = schedule.nextFire(after: Date()).map { Self.milliseconds($0) } ?? -1
+        _ = try await command(RedisCommand("SADD", keys.schedules, "\(schedule.queue)/\(schedule.name)"))
+        let reply = try await invoke(
+            "conveyor_schedule_upsert",
+            queue: schedule.queue,
+            [schedule.name, definition, next],
+            jobID: nil
+        )
+        guard let parts = reply.array, parts.count == 2, let outcome = parts[0].string.flatMap(ScheduleUpsert.init),
+            let nextRun = parts[1].int
+        else {
+            throw ConveyorError(.redis, "unexpected reply to a schedule upsert: \(reply)")
+        }
+        if outcome == .updated {
+            logger.info("schedule \(schedule.name) changed; its next run was computed again")
+        }
+        return (outcome, nextRun >= 0 ? Date(timeIntervalSince1970: Double(nextRun) / 1000) : nil)
+    }
+
+    /// Deletes a schedule (jobs it already created stay).
+    ///
+    /// - Parameters:
+    ///   - name: The schedule's name.
+    ///   - queue: Its queue (the default queue when `nil`).
+    /// - Returns: Whether it existed.
+    /// - Throws: ``ConveyorError`` when Redis fails.
+    @discardableResult
+    public func removeSchedule(_ name: String, queue: String? = nil) async throws -> Bool {
+        let queue = try queueName(queue)
+        _ = try await command(RedisCommand("SREM", keys.schedules, "\(queue)/\(name)"))
+        return try await invoke("conveyor_schedule_remove", queue: queue, [name], jobID: nil).int == 1
+    }
+
+    /// Every stored schedule, by queue and name. A schedule whose stored definition cannot be read is left out
+    /// (and logged with its name).
+    ///
+    /// - Returns: The schedules with their state.
+    /// - Throws: ``ConveyorError`` when Redis fails.
+    public func schedules() async throws -> [StoredSchedule] {
+        let entries = try await command(RedisCommand("SMEMBERS", keys.schedules)).array?.compactMap(\.string) ?? []
+        var result: [StoredSchedule] = []
+        for entry in entries.sorted() {
+            guard let slash = entry.firstIndex(of: "/") else { continue }
+            if let stored = try await storedSchedule(
+                String(entry[..<slash]),
+                String(entry[entry.index(after: slash)...])
+            ) {
+                result.append(stored)
+            }
+        }
+        return result
+    }
+
+    func storedSchedule(_ queue: String, _ name: String) async throws -> StoredSchedule? {
+        let reply = try await command(RedisCommand("HGETALL", keys.schedule(queue, name)))
+        let fields = Self.fields(reply.array ?? [])
+        guard !fields.isEmpty else { return nil }
+        do {
+            guard let text = fields["definition"] else {
+                throw ConveyorError(.malformedJob, "it has no definition")
+            }
+            let definition = try JSONDecoder().decode(ScheduleDefinition.self, from: Data(text.utf8))
+            let date = { (value: String?) in
+                value.flatMap(Int.init).flatMap { $0 >= 0 ? Date(timeIntervalSince1970: Double($0) / 1000) : nil }
+            }
+            let paused = fields["paused"] == "1"
+            return StoredSchedule(
+                schedule: try definition.schedule(),
+                nextRunAt: paused ? nil : date(fields["next_run_at"]),
+                lastRunAt: date(fields["last_run_at"]),
+                isPaused: paused
+            )
+        } catch {
+            logger.error("schedule \(name) in queue \(queue) is unreadable and is skipped: \(error)")
+            return nil
+        }
+    }
+
+    /// Fires every due schedule: for each one, the due fire times (after its misfire policy) become jobs with the
+    /// ids `<schedule>@<fire time ms>`, and its next run time moves on — in one compare-and-set call, so any number
+    /// of concurrent callers (two leaders with a stale view, a repeated tick) fire each time exactly once.
+    ///
+    /// - Parameter now: The current time (now by default).
+    /// - Returns: The full ids of the jobs fired (also ones another caller had fired first are not included).
+    /// - Throws: ``ConveyorError`` when Redis fails.
+    @discardableResult
+    public func tickSchedules(now: Date = Date()) async throws -> [String] {
+        let entries = try await command(RedisCommand("SMEMBERS", keys.schedules)).array?.compactMap(\.string) ?? []
+        let queues = Set(entries.compactMap { $0.split(separator: "/", maxSplits: 1).first.map(String.init) })
+        var fired: [String] = []
+        for queue in queues.sorted() {
+            let due = try await command(
+                RedisCommand(
+                    "ZRANGEBYSCORE",
+                    keys.dueSchedules(queue),
+                    "-inf",
+                    Self.milliseconds(now),
+                    "LIMIT",
+                    0,
+                    1000
+                )
+            )
+            for name in due.array?.compactMap(\.string) ?? [] {
+                guard let stored = try await storedSchedule(queue, name), let nextRunAt = stored.nextRunAt else {
+                    continue
+                }
+                let schedule = stored.schedule
+                let (fires, next) = schedule.due(from: nextRunAt, now: now)
+                var options: [any RedisArgumentConvertible] = []
+                if schedule.priority != 0 { options += ["priority", schedule.priority] }
+                if let maxRetries = schedule.maxRetries { options += ["max_retries", maxRetries] }
+                if let timeout = schedule.timeout { options += ["timeout_ms", Self.milliseconds(timeout)] }
+                let arguments: [any RedisArgumentConvertible] =
+                    [
+                        name, Self.milliseconds(nextRunAt), next.map { Self.milliseconds($0) } ?? -1, schedule.type,
+                        schedule.payload, options.count / 2,
+                    ] + options + fires.map { Self.milliseconds($0) }
+                do {
+                    let reply = try await invoke("conveyor_schedule_fire", queue: queue, arguments, jobID: nil)
+                    if let parts = reply.array, parts.first?.string == "fired" {
+                        fired += parts.dropFirst().compactMap(\.string)
+                    }
+                } catch let error as ConveyorError where error.code != .redis {
+                    logger.error("schedule \(name) in queue \(queue) could not fire: \(error.message)")
+                }
+            }
+        }
+        return fired
+    }
+}
