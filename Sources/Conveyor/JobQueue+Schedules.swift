@@ -51,6 +51,7 @@ extension JobQueue {
         if outcome == .updated {
             logger.info("schedule \(schedule.name) changed; its next run was computed again")
         }
+        if outcome != .unchanged { try await announceScheduleChange(schedule.name) }
         return (outcome, nextRun >= 0 ? Date(timeIntervalSince1970: Double(nextRun) / 1000) : nil)
     }
 
@@ -65,7 +66,52 @@ extension JobQueue {
     public func removeSchedule(_ name: String, queue: String? = nil) async throws -> Bool {
         let queue = try queueName(queue)
         _ = try await command(RedisCommand("SREM", keys.schedules, "\(queue)/\(name)"))
-        return try await invoke("conveyor_schedule_remove", queue: queue, [name], jobID: nil).int == 1
+        let removed = try await invoke("conveyor_schedule_remove", queue: queue, [name], jobID: nil).int == 1
+        try await announceScheduleChange(name)
+        return removed
+    }
+
+    /// Stops a schedule from firing until it is resumed.
+    ///
+    /// - Parameters:
+    ///   - name: The schedule's name.
+    ///   - queue: Its queue (the default queue when `nil`).
+    /// - Throws: ``ConveyorError`` (``ConveyorError/Code/jobNotFound`` for an unknown schedule).
+    public func pauseSchedule(_ name: String, queue: String? = nil) async throws {
+        _ = try await invoke("conveyor_schedule_pause", queue: try queueName(queue), [name, "1"], jobID: nil)
+        try await announceScheduleChange(name)
+    }
+
+    /// Lets a paused schedule fire again, from its next fire time after now (missed times are not made up).
+    ///
+    /// - Parameters:
+    ///   - name: The schedule's name.
+    ///   - queue: Its queue (the default queue when `nil`).
+    /// - Throws: ``ConveyorError`` (``ConveyorError/Code/jobNotFound`` for an unknown schedule).
+    public func resumeSchedule(_ name: String, queue: String? = nil) async throws {
+        let queue = try queueName(queue)
+        guard let stored = try await storedSchedule(queue, name) else {
+            throw ConveyorError(.jobNotFound, "no schedule \(name) in queue \(queue)")
+        }
+        let next = stored.schedule.nextFire(after: Date()).map { Self.milliseconds($0) } ?? -1
+        _ = try await invoke("conveyor_schedule_pause", queue: queue, [name, "0", next], jobID: nil)
+        try await announceScheduleChange(name)
+    }
+
+    /// Appends to the schedule-changes stream, which wakes the leader early.
+    func announceScheduleChange(_ name: String) async throws {
+        _ = try await command(RedisCommand("XADD", keys.scheduleChanges, "MAXLEN", "~", 100, "*", "schedule", name))
+    }
+
+    /// When the earliest active schedule fires next, if any.
+    func nextScheduleRun() async throws -> Date? {
+        let entries = try await command(RedisCommand("SMEMBERS", keys.schedules)).array?.compactMap(\.string) ?? []
+        let queues = Set(entries.compactMap { $0.split(separator: "/", maxSplits: 1).first.map(String.init) })
+        guard !queues.isEmpty else { return nil }
+        let firsts = try await pipeline(
+            queues.sorted().map { RedisCommand("ZRANGE", keys.dueSchedules($0), 0, 0, "WITHSCORES") }
+        )
+        return firsts.compactMap { $0.array?.last?.int }.min().map { Date(timeIntervalSince1970: Double($0) / 1000) }
     }
 
     /// Every stored schedule, by queue and name. A schedule whose stored definition cannot be read is left out

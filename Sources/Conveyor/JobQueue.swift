@@ -190,13 +190,23 @@ public final class JobQueue: Sendable {
         _ arguments: [any RedisArgumentConvertible],
         jobID: String?
     ) async throws -> RedisReply {
+        try await invoke(function, key: keys.prefix(queue), arguments, jobID: jobID)
+    }
+
+    /// Calls a function of the `conveyor` library with any one key (the global leader hash, for instance).
+    func invoke(
+        _ function: String,
+        key: String,
+        _ arguments: [any RedisArgumentConvertible],
+        jobID: String?
+    ) async throws -> RedisReply {
         try await prepare()
         let reply: RedisReply
         do {
             reply = try await redis.call(
                 function,
                 in: ConveyorLibrary.library,
-                keys: [keys.prefix(queue)],
+                keys: [key],
                 arguments: arguments
             )
         } catch let error as RedisClientError {

@@ -21,6 +21,12 @@ package struct Keys: Sendable, Hashable {
     /// heartbeating.
     package func worker(_ id: String) -> String { "\(namespace):worker:\(id)" }
 
+    /// `<namespace>:leader`: the scheduler leader's lease (token, node, info, since, expires_at, epoch).
+    package var leader: String { "\(namespace):leader" }
+
+    /// `<namespace>:schedule-changes`: a stream the scheduler blocks on, to wake early when a schedule changes.
+    package var scheduleChanges: String { "\(namespace):schedule-changes" }
+
     /// `<namespace>:schedules`: a set of every schedule as `<queue>/<name>` (global, for listing).
     package var schedules: String { "\(namespace):schedules" }
 
