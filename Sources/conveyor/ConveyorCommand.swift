@@ -14,7 +14,9 @@ struct ConveyorCommand: AsyncParsableCommand {
             64 the command line or a value in it is invalid.
             """,
         version: "conveyor \(ConveyorVersion.current)",
-        subcommands: [PingCommand.self, WorkerCommand.self, DemoCommand.self]
+        subcommands: [
+            PingCommand.self, WorkerCommand.self, SchedulerCommand.self, LeaderCommand.self, DemoCommand.self,
+        ]
     )
 
     static func main() async {

@@ -73,6 +73,12 @@ struct WorkerCommand: AsyncParsableCommand {
     @Flag(help: "Also run the built-in example handlers: sleep ({\"ms\": N}), echo and fail.")
     var exampleHandlers = false
 
+    @Flag(help: "Do not run the embedded recurring-job scheduler (by default every worker takes part in the election).")
+    var noScheduler = false
+
+    @Option(help: ArgumentHelp("Lease of the embedded scheduler's leader election.", valueName: "duration"))
+    var schedulerLease = DurationArgument(argument: "10s")!
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel = "info"
 
@@ -122,7 +128,13 @@ struct WorkerCommand: AsyncParsableCommand {
         )
         if let heartbeat { configuration.heartbeatInterval = min(heartbeat.duration, lease.duration / 3) }
         let worker = Worker(queue: jobs, handlers: handlers, configuration: configuration, logger: logger)
-        let group = ServiceGroup(configuration: ServiceGroupConfiguration(services: [worker], logger: logger))
+        var services: [any Service] = [worker]
+        if !noScheduler {
+            services.append(
+                Scheduler(queue: jobs, configuration: .init(lease: schedulerLease.duration), logger: logger)
+            )
+        }
+        let group = ServiceGroup(configuration: ServiceGroupConfiguration(services: services, logger: logger))
         try await withThrowingTaskGroup(of: Void.self) { tasks in
             tasks.addTask {
                 // First SIGTERM/SIGINT: graceful shutdown; second: no more grace.
