@@ -136,3 +136,54 @@ redis.register_function('conveyor_cleanup', guarded(function(keys, argv)
     if #victims > 0 then count(prefix, 'cleaned', #victims) end
     return #victims
 end))
+
+-- conveyor_hold: holds a pending or scheduled job: it stays `scheduled`, with `held` = 1, and never falls due until
+-- released (the origin JobManager's pause_job for a single job).
+--
+-- KEYS[1]  queue prefix
+-- ARGV[1]  job id
+-- Reply    "held" (also when already held). STATE for a job that is not pending or scheduled.
+redis.register_function('conveyor_hold', guarded(function(keys, argv)
+    local prefix = keys[1]
+    local queue = queue_of(prefix)
+    local id = local_id(queue, argv[1])
+    local job = require_job(prefix, queue, id)
+    if job.held == '1' then return 'held' end
+    if job.status ~= 'pending' and job.status ~= 'scheduled' then
+        raise('STATE', 'job "' .. full_id(queue, id) .. '" is ' .. tostring(job.status)
+            .. '; only pending or scheduled jobs can be held')
+    end
+    local now = now_ms()
+    unindex(prefix, id, job.status, job.type)
+    redis.call('HSET', job_key(prefix, id), 'status', 'scheduled', 'held', '1', 'held_run_at', job.run_at or str(now),
+        'updated_at', str(now))
+    redis.call('ZADD', key(prefix, 'scheduled'), str(now + MAX_FUTURE_MS * 10), id)
+    emit(prefix, full_id(queue, id), job.type, job.status, 'scheduled', now, 'held')
+    return 'held'
+end))
+
+-- conveyor_unhold: releases a held job: back to pending, or scheduled at its time if that is still ahead.
+--
+-- KEYS[1]  queue prefix
+-- ARGV[1]  job id
+-- Reply    the job's status ("pending" or "scheduled"; unchanged when it was not held)
+redis.register_function('conveyor_unhold', guarded(function(keys, argv)
+    local prefix = keys[1]
+    local queue = queue_of(prefix)
+    local id = local_id(queue, argv[1])
+    local job = require_job(prefix, queue, id)
+    if job.held ~= '1' then return job.status end
+    local now = now_ms()
+    local run_at = tonumber(job.held_run_at) or now
+    redis.call('ZREM', key(prefix, 'scheduled'), id)
+    redis.call('HDEL', job_key(prefix, id), 'held', 'held_run_at')
+    local status = run_at > now and 'scheduled' or 'pending'
+    redis.call('HSET', job_key(prefix, id), 'status', status, 'updated_at', str(now))
+    if status == 'scheduled' then
+        redis.call('ZADD', key(prefix, 'scheduled'), str(run_at), id)
+    else
+        make_pending(prefix, id, job.priority, false, job.type, now)
+    end
+    emit(prefix, full_id(queue, id), job.type, 'scheduled', status, now, 'released')
+    return status
+end))
