@@ -136,7 +136,11 @@ extension JobQueue {
 
     func storedSchedule(_ queue: String, _ name: String) async throws -> StoredSchedule? {
         let reply = try await command(RedisCommand("HGETALL", keys.schedule(queue, name)))
-        let fields = Self.fields(reply.array ?? [])
+        return Self.storedSchedule(Self.fields(reply.array ?? []), name: "\(queue)/\(name)", logger: logger)
+    }
+
+    /// Reads a schedule hash; an unreadable one is logged with its name and skipped.
+    static func storedSchedule(_ fields: [String: String], name: String, logger: Logger) -> StoredSchedule? {
         guard !fields.isEmpty else { return nil }
         do {
             guard let text = fields["definition"] else {
@@ -154,7 +158,7 @@ extension JobQueue {
                 isPaused: paused
             )
         } catch {
-            logger.error("schedule \(name) in queue \(queue) is unreadable and is skipped: \(error)")
+            logger.error("schedule \(name) is unreadable and is skipped: \(error)")
             return nil
         }
     }
@@ -168,46 +172,65 @@ extension JobQueue {
     /// - Throws: ``ConveyorError`` when Redis fails.
     @discardableResult
     public func tickSchedules(now: Date = Date()) async throws -> [String] {
+        try await prepare()
         let entries = try await command(RedisCommand("SMEMBERS", keys.schedules)).array?.compactMap(\.string) ?? []
         let queues = Set(entries.compactMap { $0.split(separator: "/", maxSplits: 1).first.map(String.init) })
         var fired: [String] = []
         for queue in queues.sorted() {
-            let due = try await command(
-                RedisCommand(
-                    "ZRANGEBYSCORE",
-                    keys.dueSchedules(queue),
-                    "-inf",
-                    Self.milliseconds(now),
-                    "LIMIT",
-                    0,
-                    1000
-                )
-            )
-            for name in due.array?.compactMap(\.string) ?? [] {
-                guard let stored = try await storedSchedule(queue, name), let nextRunAt = stored.nextRunAt else {
-                    continue
+            // Due schedules in batches of 1000: read a batch in one pipeline, fire it in another.
+            let allDue =
+                try await command(
+                    RedisCommand(
+                        "ZRANGEBYSCORE",
+                        keys.dueSchedules(queue),
+                        "-inf",
+                        Self.milliseconds(now),
+                        "LIMIT",
+                        0,
+                        100_000
+                    )
+                ).array?.compactMap(\.string) ?? []
+            for start in stride(from: 0, to: allDue.count, by: 1000) {
+                let due = Array(allDue[start..<min(start + 1000, allDue.count)])
+                let hashes = try await pipeline(due.map { RedisCommand("HGETALL", keys.schedule(queue, $0)) })
+                var calls: [(name: String, command: RedisCommand)] = []
+                for (name, hash) in zip(due, hashes) {
+                    guard let stored = Self.storedSchedule(Self.fields(hash.array ?? []), name: name, logger: logger),
+                        let nextRunAt = stored.nextRunAt
+                    else { continue }
+                    calls.append((name, fireCommand(stored.schedule, queue: queue, nextRunAt: nextRunAt, now: now)))
                 }
-                let schedule = stored.schedule
-                let (fires, next) = schedule.due(from: nextRunAt, now: now)
-                var options: [any RedisArgumentConvertible] = []
-                if schedule.priority != 0 { options += ["priority", schedule.priority] }
-                if let maxRetries = schedule.maxRetries { options += ["max_retries", maxRetries] }
-                if let timeout = schedule.timeout { options += ["timeout_ms", Self.milliseconds(timeout)] }
-                let arguments: [any RedisArgumentConvertible] =
-                    [
-                        name, Self.milliseconds(nextRunAt), next.map { Self.milliseconds($0) } ?? -1, schedule.type,
-                        schedule.payload, options.count / 2,
-                    ] + options + fires.map { Self.milliseconds($0) }
-                do {
-                    let reply = try await invoke("conveyor_schedule_fire", queue: queue, arguments, jobID: nil)
+                if calls.isEmpty { continue }
+                let replies = try await pipeline(calls.map(\.command), allowErrors: true)
+                if replies.contains(where: { $0.errorMessage?.contains("Function not found") == true }) {
+                    // The server lost the library (FUNCTION FLUSH, a restart without persistence): load it; the
+                    // next tick fires these.
+                    _ = try? await redis.load(ConveyorLibrary.library)
+                }
+                for (call, reply) in zip(calls, replies) {
+                    if let message = reply.errorMessage {
+                        logger.error("schedule \(call.name) in queue \(queue) could not fire: \(message)")
+                        continue
+                    }
                     if let parts = reply.array, parts.first?.string == "fired" {
                         fired += parts.dropFirst().compactMap(\.string)
                     }
-                } catch let error as ConveyorError where error.code != .redis {
-                    logger.error("schedule \(name) in queue \(queue) could not fire: \(error.message)")
                 }
             }
         }
         return fired
+    }
+
+    private func fireCommand(_ schedule: Schedule, queue: String, nextRunAt: Date, now: Date) -> RedisCommand {
+        let (fires, next) = schedule.due(from: nextRunAt, now: now)
+        var options: [any RedisArgumentConvertible] = []
+        if schedule.priority != 0 { options += ["priority", schedule.priority] }
+        if let maxRetries = schedule.maxRetries { options += ["max_retries", maxRetries] }
+        if let timeout = schedule.timeout { options += ["timeout_ms", Self.milliseconds(timeout)] }
+        let head: [any RedisArgumentConvertible] = [
+            "conveyor_schedule_fire", 1, keys.prefix(queue), schedule.name, Self.milliseconds(nextRunAt),
+            next.map { Self.milliseconds($0) } ?? -1, schedule.type, schedule.payload, options.count / 2,
+        ]
+        return RedisCommand("FCALL", head + options + fires.map { Self.milliseconds($0) })
     }
 }
