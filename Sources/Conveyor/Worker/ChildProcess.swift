@@ -146,11 +146,27 @@ package final class ChildProcess: Sendable {
         var output: [UInt8] = []
         var errorTail: [UInt8] = []
         var openReaders: Set<Int32> = [stdoutPipe[0], stderrPipe[0]]
+        for descriptor in openReaders { _ = fcntl(descriptor, F_SETFL, fcntl(descriptor, F_GETFL) | O_NONBLOCK) }
         var buffer = [UInt8](repeating: 0, count: 65536)
+        var status: Int32 = 0
+        var reaped = false
+        var drainsAfterExit = 0
         while !openReaders.isEmpty || writeFD >= 0 {
+            // A process spawned at the same moment by another thread may have inherited a copy of our pipes (the
+            // close-on-exec flag is set right after pipe(2), not atomically), so end-of-file may never come: once
+            // the child has exited, read what is there and stop.
+            if !reaped && waitpid(pid, &status, WNOHANG) == pid {
+                reaped = true
+                state.withLock { $0.exited = true }
+            }
+            if reaped {
+                drainsAfterExit += 1
+                if drainsAfterExit > 3 { break }
+            }
             var fds: [pollfd] = openReaders.map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
             if writeFD >= 0 { fds.append(pollfd(fd: writeFD, events: Int16(POLLOUT), revents: 0)) }
-            if poll(&fds, nfds_t(fds.count), -1) < 0 {
+            let ready = poll(&fds, nfds_t(fds.count), reaped ? 10 : 100)
+            if ready < 0 {
                 if errno == EINTR { continue }
                 break
             }
@@ -166,7 +182,7 @@ package final class ChildProcess: Sendable {
                 }
                 let count = read(descriptor.fd, &buffer, buffer.count)
                 if count <= 0 {
-                    if count < 0 && errno == EINTR { continue }
+                    if count < 0 && (errno == EINTR || errno == EAGAIN) { continue }
                     close(descriptor.fd)
                     openReaders.remove(descriptor.fd)
                 } else if descriptor.fd == stdoutPipe[0] {
@@ -177,8 +193,11 @@ package final class ChildProcess: Sendable {
                 }
             }
         }
-        var status: Int32 = 0
-        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        for descriptor in openReaders { close(descriptor) }
+        if writeFD >= 0 { close(writeFD) }
+        if !reaped {
+            while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        }
         state.withLock { $0.exited = true }
         let signaled = (status & 0x7F) != 0 && (status & 0x7F) != 0x7F
         let code = signaled ? 128 + (status & 0x7F) : (status >> 8) & 0xFF
