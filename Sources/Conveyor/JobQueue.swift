@@ -123,8 +123,9 @@ public final class JobQueue: Sendable {
     public func enqueue(_ type: String, json: String, options: JobOptions = JobOptions()) async throws -> EnqueuedJob {
         let queue = try queueName(options.queue)
         let arguments = try enqueueArguments(type, json: json, options: options, queue: queue)
-        try await register(queue)
         let reply = try await invoke("conveyor_enqueue", queue: queue, arguments, jobID: nil)
+        // Registered only once something is stored: a refused job leaves no trace.
+        try await register(queue)
         return try Self.enqueued(reply)
     }
 
@@ -148,7 +149,6 @@ public final class JobQueue: Sendable {
         }
         var results = [EnqueuedJob?](repeating: nil, count: jobs.count)
         for (queue, entries) in byQueue.sorted(by: { $0.key < $1.key }) {
-            try await register(queue)
             for start in stride(from: 0, to: entries.count, by: 1000) {
                 let batch = entries[start..<min(start + 1000, entries.count)]
                 var arguments: [any RedisArgumentConvertible] = [batch.count]
@@ -157,6 +157,7 @@ public final class JobQueue: Sendable {
                     arguments += jobArguments[0..<3] + [optionPairs] + jobArguments[3...]
                 }
                 let reply = try await invoke("conveyor_enqueue_many", queue: queue, arguments, jobID: nil)
+                try await register(queue)
                 guard let replies = reply.array, replies.count == batch.count else {
                     throw ConveyorError(.redis, "conveyor_enqueue_many answered \(reply)")
                 }

@@ -15,7 +15,9 @@ struct ConveyorCommand: AsyncParsableCommand {
             """,
         version: "conveyor \(ConveyorVersion.current)",
         subcommands: [
-            PingCommand.self, WorkerCommand.self, SchedulerCommand.self, LeaderCommand.self, DemoCommand.self,
+            PingCommand.self, EnqueueCommand.self, GetCommand.self, ListCommand.self, WaitCommand.self,
+            CancelCommand.self, RetryCommand.self, RemoveCommand.self, PauseCommand.self, ResumeCommand.self,
+            StatsCommand.self, WorkerCommand.self, SchedulerCommand.self, LeaderCommand.self, DemoCommand.self,
         ]
     )
 

@@ -3,6 +3,8 @@ import Foundation
 import LocalRedis
 import Testing
 
+@testable import Conveyor
+
 /// Runs the real `conveyor` executable, built next to the test bundle.
 struct ConveyorExecutable {
     struct Output {
@@ -16,41 +18,32 @@ struct ConveyorExecutable {
         return testBinary.deletingLastPathComponent().appendingPathComponent("conveyor").path
     }
 
-    static func run(_ arguments: [String], environment: [String: String] = [:]) throws -> Output {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: path)
-        process.arguments = arguments
+    /// Runs the executable to the end on a thread of its own (never blocking Swift's cooperative pool, which a
+    /// waiting test would starve).
+    static func run(_ arguments: [String], environment: [String: String] = [:]) async throws -> Output {
         var merged = ProcessInfo.processInfo.environment
         merged["REDIS_URL"] = nil
         for (key, value) in environment { merged[key] = value }
-        process.environment = merged
-        let output = Pipe()
-        let error = Pipe()
-        process.standardOutput = output
-        process.standardError = error
-        try process.run()
-        let outData = output.fileHandleForReading.readDataToEndOfFile()
-        let errData = error.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
+        let ended = try await ChildProcess().run([path] + arguments, input: [], environment: merged)
         return Output(
-            status: process.terminationStatus,
-            standardOutput: String(decoding: outData, as: UTF8.self),
-            standardError: String(decoding: errData, as: UTF8.self)
+            status: ended.status,
+            standardOutput: String(decoding: ended.output, as: UTF8.self),
+            standardError: String(decoding: ended.errorTail, as: UTF8.self)
         )
     }
 }
 
 @Suite("conveyor executable")
 struct CommandLineTests {
-    @Test func printsItsVersion() throws {
-        let result = try ConveyorExecutable.run(["--version"])
+    @Test func printsItsVersion() async throws {
+        let result = try await ConveyorExecutable.run(["--version"])
         #expect(result.status == 0)
         #expect(result.standardOutput.hasPrefix("conveyor "))
     }
 
     @Test func pingsARealServer() async throws {
         try await withRedisServer { server in
-            let result = try ConveyorExecutable.run(["ping", "--redis", "redis://127.0.0.1:\(server.port)"])
+            let result = try await ConveyorExecutable.run(["ping", "--redis", "redis://127.0.0.1:\(server.port)"])
             #expect(result.status == 0, "\(result.standardError)")
             #expect(result.standardOutput.hasPrefix("PONG from redis://127.0.0.1:\(server.port) (Redis 7."))
             #expect(result.standardOutput.contains(" ms"))
@@ -59,7 +52,7 @@ struct CommandLineTests {
 
     @Test func pingReadsREDIS_URLAndPrintsJSON() async throws {
         try await withRedisServer { server in
-            let result = try ConveyorExecutable.run(
+            let result = try await ConveyorExecutable.run(
                 ["ping", "--json"],
                 environment: ["REDIS_URL": "redis://127.0.0.1:\(server.port)"]
             )
@@ -70,8 +63,8 @@ struct CommandLineTests {
         }
     }
 
-    @Test func pingWithABadURLFailsWithOneClearLine() throws {
-        let result = try ConveyorExecutable.run(["ping", "--redis", "redis://:hunter2@host:99999"])
+    @Test func pingWithABadURLFailsWithOneClearLine() async throws {
+        let result = try await ConveyorExecutable.run(["ping", "--redis", "redis://:hunter2@host:99999"])
         #expect(result.status == 64)
         #expect(result.standardOutput.isEmpty)
         let lines = result.standardError.split(separator: "\n")
@@ -81,9 +74,9 @@ struct CommandLineTests {
         #expect(!result.standardError.contains("hunter2"))
     }
 
-    @Test func pingAnUnreachableServerFailsWithOneClearLine() throws {
+    @Test func pingAnUnreachableServerFailsWithOneClearLine() async throws {
         let port = try LocalRedisServer.freeLoopbackPort()
-        let result = try ConveyorExecutable.run(["ping", "--redis", "redis://app:hunter2@127.0.0.1:\(port)"])
+        let result = try await ConveyorExecutable.run(["ping", "--redis", "redis://app:hunter2@127.0.0.1:\(port)"])
         #expect(result.status == 1)
         #expect(result.standardError.split(separator: "\n").count == 1)
         #expect(result.standardError.contains("redis://app:***@127.0.0.1:\(port)"))
@@ -91,8 +84,8 @@ struct CommandLineTests {
         #expect(!result.standardError.contains("hunter2"))
     }
 
-    @Test func demoStartsAPrivateServerPingsItAndStopsIt() throws {
-        let result = try ConveyorExecutable.run(["demo"])
+    @Test func demoStartsAPrivateServerPingsItAndStopsIt() async throws {
+        let result = try await ConveyorExecutable.run(["demo"])
         #expect(result.status == 0, "\(result.standardError)")
         #expect(result.standardOutput.contains("PONG from redis://127.0.0.1:"))
         #expect(result.standardOutput.contains("Stopped the private redis-server."))

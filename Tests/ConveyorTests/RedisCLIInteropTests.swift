@@ -6,21 +6,14 @@ import Testing
 
 @testable import Conveyor
 
-/// Runs `redis-cli` against a server, as an operator or another language would.
-func redisCLI(_ server: LocalRedisServer, _ arguments: [String], input: String? = nil) throws -> String {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    process.arguments = ["redis-cli", "-p", String(server.port), "--no-raw"] + arguments
-    let output = Pipe()
-    process.standardOutput = output
-    let inputPipe = Pipe()
-    process.standardInput = inputPipe
-    try process.run()
-    if let input { inputPipe.fileHandleForWriting.write(Data(input.utf8)) }
-    try inputPipe.fileHandleForWriting.close()
-    let data = output.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    return String(decoding: data, as: UTF8.self)
+/// Runs `redis-cli` against a server, as an operator or another language would (on a thread of its own).
+func redisCLI(_ server: LocalRedisServer, _ arguments: [String], input: String? = nil) async throws -> String {
+    let ended = try await ChildProcess().run(
+        ["redis-cli", "-p", String(server.port), "--no-raw"] + arguments,
+        input: Array((input ?? "").utf8),
+        environment: ProcessInfo.processInfo.environment
+    )
+    return String(decoding: ended.output, as: UTF8.self)
 }
 
 @Suite("redis-cli and JobQueue read each other's jobs")
@@ -35,9 +28,11 @@ struct RedisCLIInteropTests {
             let text = try source.map { try String(contentsOf: library.appendingPathComponent($0), encoding: .utf8) }
                 .joined()
             // As lua/README.md says: cat lua/library.lua lua/functions/*.lua | redis-cli -x FUNCTION LOAD REPLACE
-            #expect(try redisCLI(server, ["-x", "FUNCTION", "LOAD", "REPLACE"], input: text).contains("conveyor"))
-            _ = try redisCLI(server, ["SADD", "conveyor:queues", "files"])
-            let reply = try redisCLI(
+            #expect(
+                try await redisCLI(server, ["-x", "FUNCTION", "LOAD", "REPLACE"], input: text).contains("conveyor")
+            )
+            _ = try await redisCLI(server, ["SADD", "conveyor:queues", "files"])
+            let reply = try await redisCLI(
                 server,
                 [
                     "FCALL", "conveyor_enqueue", "1", "conveyor:{files}", "upload-42", "file_ingestion",
@@ -68,7 +63,7 @@ struct RedisCLIInteropTests {
                 options: JobOptions(queue: "emails", priority: 7)
             )
             let localID = String(enqueued.id.dropFirst("emails/".count))
-            let output = try redisCLI(server, ["--raw", "HGETALL", "conveyor:{emails}:job:\(localID)"])
+            let output = try await redisCLI(server, ["--raw", "HGETALL", "conveyor:{emails}:job:\(localID)"])
             let lines = output.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
             var fields: [String: String] = [:]
             for index in stride(from: 0, to: lines.count - 1, by: 2) { fields[lines[index]] = lines[index + 1] }

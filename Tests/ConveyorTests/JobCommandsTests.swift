@@ -1,0 +1,74 @@
+import ConveyorTesting
+import Foundation
+import LocalRedis
+import Testing
+
+@testable import Conveyor
+
+@Suite("conveyor job commands", .timeLimit(.minutes(2)))
+struct JobCommandsTests {
+    @Test func enqueueGetListWaitCancelRetryRemoveAndStats() async throws {
+        try await withJobQueue { jobs, server in
+            let redis = ["--redis", "redis://127.0.0.1:\(server.port)"]
+            let enqueued = try await ConveyorExecutable.run(
+                [
+                    "enqueue", "echo", "--payload", #"{"n":1}"#, "--queue", "cli", "--reference", "upload:42", "--id",
+                    "cli-1", "--json",
+                ] + redis
+            )
+            #expect(enqueued.status == 0, "\(enqueued.standardError)")
+            let reply = try JSONSerialization.jsonObject(with: Data(enqueued.standardOutput.utf8)) as? [String: String]
+            #expect(reply?["id"] == "cli/cli-1" && reply?["outcome"] == "created")
+
+            let got = try await ConveyorExecutable.run(["get", "cli/cli-1", "--json"] + redis)
+            let job = try JSONSerialization.jsonObject(with: Data(got.standardOutput.utf8)) as? [String: Any]
+            #expect(job?["status"] as? String == "pending" && (job?["payload"] as? [String: Int]) == ["n": 1])
+
+            let listed = try await ConveyorExecutable.run(["list", "--queue", "cli", "--status", "pending"] + redis)
+            #expect(listed.standardOutput.contains("cli/cli-1") && listed.standardOutput.contains("echo"))
+
+            let worker = WorkerProcess(redis + ["--queue", "cli", "--example-handlers", "--no-scheduler"])
+            let waited = try await ConveyorExecutable.run(["wait", "cli/cli-1", "--timeout", "30s"] + redis)
+            #expect(waited.status == 0 && waited.standardOutput.contains(#"{"n":1}"#), "\(waited.standardError)")
+            try await worker.signal(SIGTERM)
+            _ = try await worker.exit()
+
+            let failing = try await ConveyorExecutable.run(["enqueue", "fail", "--queue", "cli", "--in", "1h"] + redis)
+            let failingID = failing.standardOutput.trimmingCharacters(in: .whitespacesAndNewlines)
+            #expect(
+                try await ConveyorExecutable.run(["cancel", failingID] + redis).standardOutput.contains("cancelled")
+            )
+            #expect(try await ConveyorExecutable.run(["retry", failingID] + redis).standardOutput.contains("pending"))
+            #expect(try await ConveyorExecutable.run(["remove", failingID] + redis).standardOutput.contains("removed"))
+            let missing = try await ConveyorExecutable.run(["remove", failingID] + redis)
+            #expect(missing.status == 1 && missing.standardError.contains("no job"))
+
+            #expect(try await ConveyorExecutable.run(["pause", "cli"] + redis).status == 0)
+            #expect(try await jobs.isPaused(queue: "cli"))
+            let stats = try await ConveyorExecutable.run(["stats", "--json"] + redis)
+            let object = try JSONSerialization.jsonObject(with: Data(stats.standardOutput.utf8)) as? [String: Any]
+            let queues = object?["queues"] as? [[String: Any]]
+            #expect(queues?.first?["queue"] as? String == "cli" && queues?.first?["paused"] as? Bool == true)
+            #expect(try await ConveyorExecutable.run(["resume", "cli"] + redis).status == 0)
+        }
+    }
+
+    @Test func badInputGetsOneClearLineAndNothingIsStored() async throws {
+        try await withJobQueue { jobs, server in
+            let redis = ["--redis", "redis://127.0.0.1:\(server.port)"]
+            let badJSON = try await ConveyorExecutable.run(["enqueue", "t", "--payload", "{oops"] + redis)
+            #expect(badJSON.status == 64 && badJSON.standardError.contains("not valid JSON"))
+            let badReference = try await ConveyorExecutable.run(["enqueue", "t", "--reference", "nocolon"] + redis)
+            #expect(badReference.status == 64 && badReference.standardError.contains("TYPE:ID"))
+            let badTime = try await ConveyorExecutable.run(["enqueue", "t", "--at", "tomorrow"] + redis)
+            #expect(badTime.status == 64 && badTime.standardError.contains("ISO 8601"))
+            let badStatus = try await ConveyorExecutable.run(["list", "--status", "sleeping"] + redis)
+            #expect(badStatus.status == 64 && badStatus.standardError.contains("--status 'sleeping'"))
+            let timeout = try await ConveyorExecutable.run(
+                ["wait", "default/nothing-yet", "--timeout", "200ms"] + redis
+            )
+            #expect(timeout.status == 1 && timeout.standardError.contains("no job"))
+            #expect(try await jobs.queues().isEmpty)
+        }
+    }
+}
