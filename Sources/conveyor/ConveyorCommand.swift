@@ -17,7 +17,8 @@ struct ConveyorCommand: AsyncParsableCommand {
         subcommands: [
             PingCommand.self, EnqueueCommand.self, GetCommand.self, ListCommand.self, WaitCommand.self,
             CancelCommand.self, RetryCommand.self, RemoveCommand.self, PauseCommand.self, ResumeCommand.self,
-            StatsCommand.self, WorkerCommand.self, SchedulerCommand.self, LeaderCommand.self, DemoCommand.self,
+            StatsCommand.self, WorkersCommand.self, CleanupCommand.self, ScheduleCommand.self, WorkerCommand.self,
+            SchedulerCommand.self, LeaderCommand.self, DemoCommand.self,
         ]
     )
 

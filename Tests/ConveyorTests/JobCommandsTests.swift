@@ -72,3 +72,56 @@ struct JobCommandsTests {
         }
     }
 }
+
+@Suite("conveyor schedule, workers and cleanup commands", .timeLimit(.minutes(1)))
+struct AdminCommandsTests {
+    @Test func scheduleLifecycleFromTheCommandLine() async throws {
+        try await withJobQueue { jobs, server in
+            let redis = ["--redis", "redis://127.0.0.1:\(server.port)"]
+            let added = try await ConveyorExecutable.run(
+                ["schedule", "add", "nightly", "report", "--cron", "0 3 * * *", "--tz", "Europe/Berlin"] + redis
+            )
+            #expect(added.status == 0 && added.standardOutput.contains("nightly: created"), "\(added.standardError)")
+            let again = try await ConveyorExecutable.run(
+                ["schedule", "add", "nightly", "report", "--cron", "0 3 * * *", "--tz", "Europe/Berlin"] + redis
+            )
+            #expect(again.standardOutput.contains("nightly: unchanged"))
+            let listed = try await ConveyorExecutable.run(["schedule", "list"] + redis)
+            #expect(listed.standardOutput.contains("cron '0 3 * * *' Europe/Berlin"))
+            #expect(try await ConveyorExecutable.run(["schedule", "pause", "nightly"] + redis).status == 0)
+            #expect(try await jobs.schedules().first?.isPaused == true)
+            #expect(try await ConveyorExecutable.run(["schedule", "resume", "nightly"] + redis).status == 0)
+            #expect(try await ConveyorExecutable.run(["schedule", "remove", "nightly"] + redis).status == 0)
+            #expect(try await jobs.schedules().isEmpty)
+            let badCron = try await ConveyorExecutable.run(
+                ["schedule", "add", "x", "t", "--cron", "61 * * * *"] + redis
+            )
+            #expect(badCron.status == 64 && badCron.standardError.contains("minute 61 is out of range"))
+            let badZone = try await ConveyorExecutable.run(
+                ["schedule", "add", "x", "t", "--cron", "@daily", "--tz", "Mars/Base"] + redis
+            )
+            #expect(badZone.status == 64 && badZone.standardError.contains("unknown time zone"))
+            let tooFast = try await ConveyorExecutable.run(["schedule", "add", "x", "t", "--every", "500ms"] + redis)
+            #expect(tooFast.status == 64 && tooFast.standardError.contains("below the minimum"))
+        }
+    }
+
+    @Test func workersAndCleanup() async throws {
+        try await withJobQueue { jobs, server in
+            let redis = ["--redis", "redis://127.0.0.1:\(server.port)"]
+            let id = try await jobs.enqueue("t", json: "{}").id
+            try await jobs.complete(id, leaseToken: try await jobs.take(id).leaseToken)
+            let cleaned = try await ConveyorExecutable.run(["cleanup", "--older-than", "0s"] + redis)
+            #expect(cleaned.standardOutput.contains("removed 1 completed jobs"), "\(cleaned.standardError)")
+            let none = try await ConveyorExecutable.run(["workers"] + redis)
+            #expect(none.standardOutput.contains("no live workers"))
+            let worker = WorkerProcess(redis + ["--example-handlers", "--no-scheduler"])
+            try await eventually("the worker to register") { try await !jobs.workers().isEmpty }
+            let listed = try await ConveyorExecutable.run(["workers", "--json"] + redis)
+            let workers = try JSONSerialization.jsonObject(with: Data(listed.standardOutput.utf8)) as? [[String: Any]]
+            #expect(workers?.first?["pid"] as? Int == Int(try await worker.pid()))
+            try await worker.signal(SIGTERM)
+            _ = try await worker.exit()
+        }
+    }
+}

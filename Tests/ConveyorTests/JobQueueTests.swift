@@ -59,14 +59,15 @@ struct JobQueueTests {
 
     @Test func delayedJobIsScheduledThenPromotedWhenDue() async throws {
         try await withJobQueue { jobs, _ in
-            let enqueued = try await jobs.enqueue("t", json: "{}", options: JobOptions(delay: .milliseconds(300)))
+            // Long enough that the first claim comes before it even on a busy machine.
+            let enqueued = try await jobs.enqueue("t", json: "{}", options: JobOptions(delay: .seconds(3)))
             #expect(enqueued.status == .scheduled)
             let early = try await jobs.claim()
             #expect(early.jobs.isEmpty)
             let due = try #require(early.nextDueAt)
             let runAt = try #require(try await jobs.get(enqueued.id)?.runAt)
             #expect(abs(due.timeIntervalSince(runAt)) < 0.002)
-            try await Task.sleep(until: .now + .milliseconds(350))
+            try await Task.sleep(until: .now + .milliseconds(3_050))
             let claimed = try await jobs.claim()
             #expect(claimed.jobs.map(\.job.id) == [enqueued.id])
             #expect(claimed.jobs.first?.job.status == .processing)

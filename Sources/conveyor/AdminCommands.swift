@@ -1,0 +1,204 @@
+import ArgumentParser
+import Conveyor
+import Foundation
+import RedisClient
+
+/// `conveyor workers`: the live worker processes.
+struct WorkersCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "workers",
+        abstract: "List the live worker processes.",
+        discussion: "Example:\n  conveyor workers --json"
+    )
+
+    @OptionGroup var store: JobStoreOptions
+
+    func run() async throws {
+        let workers = try await store.withJobs { jobs in try await jobs.workers() }
+        if store.json {
+            print(
+                try JobOutput.json(
+                    workers.map {
+                        [
+                            "id": $0.id, "host": $0.host, "pid": $0.pid, "queues": $0.queues,
+                            "concurrency": $0.concurrency,
+                            "in_flight": $0.inFlight, "started_at": Int($0.startedAt.timeIntervalSince1970 * 1000),
+                            "last_heartbeat": Int($0.lastHeartbeat.timeIntervalSince1970 * 1000),
+                        ] as [String: Any]
+                    }
+                )
+            )
+            return
+        }
+        if workers.isEmpty { print("no live workers") }
+        for worker in workers {
+            print(
+                "\(worker.id)  host \(worker.host) pid \(worker.pid)  queues \(worker.queues.joined(separator: ","))  "
+                    + "\(worker.inFlight.count)/\(worker.concurrency) running  heartbeat \(JobOutput.relative(worker.lastHeartbeat))"
+            )
+        }
+    }
+}
+
+/// `conveyor cleanup`: deletes old finished jobs.
+struct CleanupCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "cleanup",
+        abstract: "Delete finished jobs older than a duration.",
+        discussion:
+            "Examples:\n  conveyor cleanup --older-than 7d\n  conveyor cleanup --status failed --queue emails --older-than 30d"
+    )
+
+    @OptionGroup var store: JobStoreOptions
+    @Option(help: ArgumentHelp("Finished longer ago than this.", valueName: "duration")) var olderThan =
+        DurationArgument(argument: "7d")!
+    @Option(help: "completed, failed or cancelled.") var status = "completed"
+    @Option(help: "One queue (default: every queue).") var queue: String?
+
+    func run() async throws {
+        guard let state = JobStatus(rawValue: status), state.isFinished else {
+            throw CommandFailure(
+                message: "--status must be completed, failed or cancelled, not '\(status)'",
+                exitCode: .validationFailure
+            )
+        }
+        let removed = try await store.withJobs { jobs in
+            var total = 0
+            let queues: [String]
+            if let queue { queues = [queue] } else { queues = try await jobs.queues() }
+            for name in queues {
+                total += try await jobs.cleanup(queue: name, status: state, olderThan: olderThan.duration)
+            }
+            return total
+        }
+        print(store.json ? try JobOutput.json(["removed": removed]) : "removed \(removed) \(state.rawValue) jobs")
+    }
+}
+
+/// `conveyor schedule add|list|remove|pause|resume`.
+struct ScheduleCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "schedule",
+        abstract: "Manage recurring jobs.",
+        subcommands: [Add.self, List.self, Remove.self, Pause.self, Resume.self]
+    )
+
+    struct Add: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Add or update a recurring job.",
+            discussion: """
+                Examples:
+                  conveyor schedule add nightly-report report --cron '0 3 * * *' --tz Europe/Berlin
+                  conveyor schedule add heartbeat ping --every 30s --payload '{"source":"cron"}'
+                """
+        )
+        @OptionGroup var store: JobStoreOptions
+        @Argument(help: "The schedule's name.") var name: String
+        @Argument(help: "The job type.") var type: String
+        @Option(help: ArgumentHelp("Fire every this long (at least 1s).", valueName: "duration")) var every:
+            DurationArgument?
+        @Option(help: "Fire on this cron expression.") var cron: String?
+        @Option(help: "The time zone of the cron expression.") var tz = "UTC"
+        @Option(help: "The payload of every job, as JSON.") var payload = "{}"
+        @Option(help: "The queue.") var queue = "default"
+
+        func run() async throws {
+            let rule: Schedule.Rule
+            switch (every, cron) {
+            case (let every?, nil): rule = .every(every.duration)
+            case (nil, let cron?):
+                do {
+                    rule = .cron(try CronExpression(cron), timeZone: try Schedule.timeZone(tz))
+                } catch let error as ConveyorError {
+                    throw CommandFailure(message: error.message, exitCode: .validationFailure)
+                }
+            default: throw CommandFailure(message: "give --every or --cron (one of them)", exitCode: .validationFailure)
+            }
+            let outcome = try await store.withJobs { jobs in
+                try await jobs.upsert(try Schedule(name: name, type: type, payload: payload, queue: queue, rule: rule))
+            }
+            let next = outcome.nextRunAt.map { ISO8601DateFormatter().string(from: $0) } ?? "never"
+            print(
+                store.json
+                    ? try JobOutput.json(["outcome": outcome.outcome.rawValue, "next_run_at": next])
+                    : "\(name): \(outcome.outcome.rawValue), next run \(next)"
+            )
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List recurring jobs with their next and last run.")
+        @OptionGroup var store: JobStoreOptions
+
+        func run() async throws {
+            let schedules = try await store.withJobs { jobs in try await jobs.schedules() }
+            if store.json {
+                print(
+                    try JobOutput.json(
+                        schedules.map { stored in
+                            [
+                                "name": stored.schedule.name, "type": stored.schedule.type,
+                                "queue": stored.schedule.queue,
+                                "paused": stored.isPaused,
+                                "next_run_at": stored.nextRunAt.map { Int($0.timeIntervalSince1970 * 1000) }
+                                    ?? NSNull(),
+                                "last_run_at": stored.lastRunAt.map { Int($0.timeIntervalSince1970 * 1000) }
+                                    ?? NSNull(),
+                            ] as [String: Any]
+                        }
+                    )
+                )
+                return
+            }
+            for stored in schedules {
+                let rule: String
+                switch stored.schedule.rule {
+                case .every(let interval): rule = "every \(interval)"
+                case .cron(let expression, let zone): rule = "cron '\(expression.source)' \(zone.identifier)"
+                }
+                print(
+                    "\(stored.schedule.name)  \(stored.schedule.type) → \(stored.schedule.queue)  \(rule)  "
+                        + (stored.isPaused ? "paused" : "next \(JobOutput.relative(stored.nextRunAt))")
+                        + "  last \(JobOutput.relative(stored.lastRunAt))"
+                )
+            }
+        }
+    }
+
+    struct Remove: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Remove a recurring job.")
+        @OptionGroup var store: JobStoreOptions
+        @Argument(help: "The schedule's name.") var name: String
+        @Option(help: "Its queue.") var queue = "default"
+
+        func run() async throws {
+            let removed = try await store.withJobs { jobs in try await jobs.removeSchedule(name, queue: queue) }
+            guard removed else { throw CommandFailure(message: "no schedule \(name) in queue \(queue)") }
+            print("\(name): removed")
+        }
+    }
+
+    struct Pause: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Stop a recurring job from firing.")
+        @OptionGroup var store: JobStoreOptions
+        @Argument(help: "The schedule's name.") var name: String
+        @Option(help: "Its queue.") var queue = "default"
+
+        func run() async throws {
+            try await store.withJobs { jobs in try await jobs.pauseSchedule(name, queue: queue) }
+            print("\(name): paused")
+        }
+    }
+
+    struct Resume: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Let a paused recurring job fire again.")
+        @OptionGroup var store: JobStoreOptions
+        @Argument(help: "The schedule's name.") var name: String
+        @Option(help: "Its queue.") var queue = "default"
+
+        func run() async throws {
+            try await store.withJobs { jobs in try await jobs.resumeSchedule(name, queue: queue) }
+            print("\(name): resumed")
+        }
+    }
+}
