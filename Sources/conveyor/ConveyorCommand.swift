@@ -1,6 +1,7 @@
 import ArgumentParser
 import Conveyor
 import Foundation
+import Logging
 import RedisClient
 
 /// The `conveyor` command-line tool.
@@ -52,6 +53,18 @@ struct ConveyorCommand: AsyncParsableCommand {
 struct CommandFailure: Error {
     var message: String
     var exitCode: ExitCode = .failure
+}
+
+/// Sends logs to standard error at a level (`info` when the name is unknown) and returns the CLI's logger; only the
+/// executable bootstraps logging, never the libraries.
+func bootstrapLogging(_ levelName: String) -> Logger {
+    let level = Logger.Level(rawValue: levelName) ?? .info
+    LoggingSystem.bootstrap { label in
+        var handler = StreamLogHandler.standardError(label: label)
+        handler.logLevel = level
+        return handler
+    }
+    return Logger(label: "conveyor")
 }
 
 /// Ignores SIGPIPE: a write to a closed socket or pipe must fail, not kill the process.

@@ -32,13 +32,7 @@ struct SchedulerCommand: AsyncParsableCommand {
     var logLevel = "info"
 
     func run() async throws {
-        let level = Logger.Level(rawValue: logLevel) ?? .info
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
-        }
-        let logger = Logger(label: "conveyor")
+        let logger = bootstrapLogging(logLevel)
         let redis = RedisClient(configuration: try connection.clientConfiguration(), logger: logger)
         defer { redis.shutdown() }
         let jobs = JobQueue(redis: redis, configuration: .init(namespace: namespace), logger: logger)

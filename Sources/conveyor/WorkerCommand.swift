@@ -96,13 +96,7 @@ struct WorkerCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let level = Logger.Level(rawValue: logLevel) ?? .info
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
-        }
-        let logger = Logger(label: "conveyor")
+        let logger = bootstrapLogging(logLevel)
         var clientConfiguration = try connection.clientConfiguration()
         clientConfiguration.clientName = "conveyor-worker"
         clientConfiguration.commandTimeout = .seconds(10)
