@@ -16,12 +16,7 @@ struct SchedulesBenchmark: AsyncParsableCommand {
     @Option var seconds = 10
 
     func run() async throws {
-        try await server.withServer { url in
-            let redis = RedisClient(configuration: .init(url: url))
-            defer { redis.shutdown() }
-            let namespace = "schedules-\(Int(Date().timeIntervalSince1970))"
-            let jobs = JobQueue(redis: redis, configuration: .init(namespace: namespace))
-            try await jobs.setRetention(queue: "sched", status: .completed, maxAge: nil, maxCount: nil)
+        try await withBenchmarkQueue(server, name: "schedules", keeping: "sched") { _, _, jobs in
             let start = Date(timeIntervalSince1970: Date().timeIntervalSince1970.rounded(.up) + 2)
             for index in 0..<count {
                 try await jobs.upsert(

@@ -111,6 +111,24 @@ extension RedisURL {
     }
 }
 
+/// Runs `body` with a job queue in a fresh namespace on the chosen server, keeping every completed job of `queue`
+/// (so latencies can be read back from them).
+func withBenchmarkQueue(
+    _ server: ServerOptions,
+    name: String,
+    keeping queue: String? = nil,
+    _ body: (RedisURL, RedisClient, JobQueue) async throws -> Void
+) async throws {
+    try await server.withServer { url in
+        let redis = RedisClient(configuration: .init(url: url))
+        defer { redis.shutdown() }
+        let namespace = "\(name)-\(Int(Date().timeIntervalSince1970))"
+        let jobs = JobQueue(redis: redis, configuration: .init(namespace: namespace))
+        try await jobs.setRetention(queue: queue, status: .completed, maxAge: nil, maxCount: nil)
+        try await body(url, redis, jobs)
+    }
+}
+
 /// Waits until `count` jobs of the namespace's default queue are completed.
 func waitForCompleted(_ jobs: JobQueue, _ count: Int, timeout: Duration = .seconds(600)) async throws {
     let clock = ContinuousClock()
@@ -134,12 +152,8 @@ struct DrainBenchmark: AsyncParsableCommand {
     @Option var processes = 1
 
     func run() async throws {
-        try await server.withServer { url in
-            let redis = RedisClient(configuration: .init(url: url))
-            defer { redis.shutdown() }
-            let namespace = "drain-\(Int(Date().timeIntervalSince1970))"
-            let queue = JobQueue(redis: redis, configuration: .init(namespace: namespace))
-            try await queue.setRetention(status: .completed, maxAge: nil, maxCount: nil)
+        try await withBenchmarkQueue(server, name: "drain") { url, redis, queue in
+            let namespace = queue.configuration.namespace
             let batch = (0..<1000).map { _ in NewJob("noop", json: "{}") }
             try await redis.withPinnedConnection {
                 for _ in 0..<(jobs / 1000) { _ = try await queue.enqueueMany(batch) }
@@ -176,12 +190,8 @@ struct LatencyBenchmark: AsyncParsableCommand {
     @Option var seconds = 10
 
     func run() async throws {
-        try await server.withServer { url in
-            let redis = RedisClient(configuration: .init(url: url))
-            defer { redis.shutdown() }
-            let namespace = "latency-\(Int(Date().timeIntervalSince1970))"
-            let queue = JobQueue(redis: redis, configuration: .init(namespace: namespace))
-            try await queue.setRetention(status: .completed, maxAge: nil, maxCount: nil)
+        try await withBenchmarkQueue(server, name: "latency") { url, redis, queue in
+            let namespace = queue.configuration.namespace
             let workers = ServeProcesses(url: url, namespace: namespace, processes: 1, concurrency: 10)
             defer { workers.stop() }
             try await Task.sleep(for: .seconds(1))
@@ -223,12 +233,8 @@ struct LatenessBenchmark: AsyncParsableCommand {
     @Option var concurrency = 50
 
     func run() async throws {
-        try await server.withServer { url in
-            let redis = RedisClient(configuration: .init(url: url))
-            defer { redis.shutdown() }
-            let namespace = "lateness-\(Int(Date().timeIntervalSince1970))"
-            let queue = JobQueue(redis: redis, configuration: .init(namespace: namespace))
-            try await queue.setRetention(status: .completed, maxAge: nil, maxCount: nil)
+        try await withBenchmarkQueue(server, name: "lateness") { url, redis, queue in
+            let namespace = queue.configuration.namespace
             let workers = ServeProcesses(url: url, namespace: namespace, processes: 1, concurrency: concurrency)
             defer { workers.stop() }
             try await Task.sleep(for: .seconds(1))

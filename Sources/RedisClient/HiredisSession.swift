@@ -230,7 +230,7 @@ final class HiredisSession {
         }
         guard !commands.isEmpty else { return }
         var buffer: [UInt8] = []
-        for (command, _) in commands { command.encode(into: &buffer) }
+        for (command, _) in commands { buffer += command.encoded }
         let replies: [RedisReply]
         do {
             replies = try execute(buffer, replyCount: commands.count, blockingFor: nil, wasInterrupted: { false })

@@ -80,11 +80,6 @@ public struct RedisCommand: Sendable, Hashable {
     /// The command name, upper-cased, for logs and errors.
     public var name: String { String(decoding: rawName, as: UTF8.self).uppercased() }
 
-    /// Appends this command's RESP bytes to a buffer.
-    func encode(into buffer: inout [UInt8]) {
-        buffer.append(contentsOf: encoded)
-    }
-
     private static func appendBulk(_ bytes: [UInt8], to buffer: inout [UInt8]) {
         appendHeader(UInt8(ascii: "$"), bytes.count, to: &buffer)
         buffer.append(contentsOf: bytes)
