@@ -83,6 +83,7 @@ extension JobQueue {
     ///   - status: ``JobStatus/completed``, ``JobStatus/failed`` or ``JobStatus/cancelled``.
     ///   - olderThan: How long ago they must have finished.
     ///   - batch: Jobs deleted per call to Redis.
+    ///   - progress: Called after each batch with the number deleted so far.
     /// - Returns: How many jobs were deleted.
     /// - Throws: ``ConveyorError`` for an unfinished status or when Redis fails.
     @discardableResult
@@ -90,7 +91,8 @@ extension JobQueue {
         queue: String? = nil,
         status: JobStatus = .completed,
         olderThan: Duration,
-        batch: Int = 1000
+        batch: Int = 1000,
+        progress: ((_ removed: Int) -> Void)? = nil
     ) async throws -> Int {
         let queue = try queueName(queue)
         guard status.isFinished else {
@@ -113,7 +115,127 @@ extension JobQueue {
             )
             let removed = reply.int ?? 0
             total += removed
+            progress?(total)
             if removed < batch { return total }
+        }
+    }
+
+    /// How many jobs ``cleanup(queue:status:olderThan:batch:progress:)`` would delete now.
+    ///
+    /// - Parameters:
+    ///   - queue: The queue (the default queue when `nil`).
+    ///   - status: ``JobStatus/completed``, ``JobStatus/failed`` or ``JobStatus/cancelled``.
+    ///   - olderThan: How long ago they must have finished.
+    /// - Returns: The number of such jobs.
+    /// - Throws: ``ConveyorError`` for an unfinished status or when Redis fails.
+    public func cleanupCount(
+        queue: String? = nil,
+        status: JobStatus = .completed,
+        olderThan: Duration
+    ) async throws
+        -> Int
+    {
+        let queue = try queueName(queue)
+        guard status.isFinished else {
+            throw ConveyorError(
+                .invalidArgument,
+                "cleanup takes completed, failed or cancelled, not \(status.rawValue)"
+            )
+        }
+        let cutoff = Self.milliseconds(Date()) - Self.milliseconds(olderThan)
+        return try await command(RedisCommand("ZCOUNT", keys.index(queue, status), "-inf", max(0, cutoff))).int ?? 0
+    }
+
+    /// Runs every job of a queue in one status again now (``retry(_:)`` for each), for example after fixing the
+    /// cause of a burst of failures.
+    ///
+    /// - Parameters:
+    ///   - queue: The queue (the default queue when `nil`).
+    ///   - status: ``JobStatus/failed`` (default), ``JobStatus/cancelled``, ``JobStatus/retrying`` or
+    ///     ``JobStatus/scheduled``.
+    ///   - progress: Called with the number of jobs handled so far and the number to handle.
+    /// - Returns: How many were made pending, and how many could not be (they changed meanwhile, or another live job
+    ///   holds their uniqueness key).
+    /// - Throws: ``ConveyorError`` for a status that cannot be retried or when Redis fails.
+    @discardableResult
+    public func retryAll(
+        queue: String? = nil,
+        status: JobStatus = .failed,
+        progress: ((_ done: Int, _ total: Int) -> Void)? = nil
+    ) async throws -> (retried: Int, skipped: Int) {
+        let queue = try queueName(queue)
+        guard [.failed, .cancelled, .retrying, .scheduled].contains(status) else {
+            throw ConveyorError(
+                .invalidArgument,
+                "only failed, cancelled, retrying or scheduled jobs can be retried, not \(status.rawValue)"
+            )
+        }
+        // A snapshot of the ids: jobs that fail while this runs are not retried in a loop.
+        let ids = (try await command(RedisCommand("ZRANGE", keys.index(queue, status), 0, -1)).array ?? [])
+            .compactMap(\.string)
+        var retried = 0
+        var skipped = 0
+        for (position, localID) in ids.enumerated() {
+            do {
+                try await retry("\(queue)/\(localID)")
+                retried += 1
+            } catch let error as ConveyorError
+                where [.jobNotFound, .invalidState, .duplicate].contains(error.code)
+            {
+                skipped += 1
+            }
+            if position % 100 == 99 || position == ids.count - 1 { progress?(position + 1, ids.count) }
+        }
+        return (retried, skipped)
+    }
+
+    /// Jobs finished per window: how many completed and how many failed (for good) in the last `window`, read from
+    /// the queue's event stream.
+    ///
+    /// When the stream was trimmed inside the window (more than `events_max` transitions in it), the counts cover
+    /// the part of the window still in the stream and ``Throughput/covered`` says how long that is.
+    ///
+    /// - Parameters:
+    ///   - queue: The queue (the default queue when `nil`).
+    ///   - window: How far back to count (one minute by default).
+    /// - Returns: The counts and the span they cover.
+    /// - Throws: ``ConveyorError`` when Redis fails.
+    public func throughput(queue: String? = nil, over window: Duration = .seconds(60)) async throws -> Throughput {
+        let queue = try queueName(queue)
+        let stream = keys.events(queue)
+        let header = try await pipeline(
+            [RedisCommand("TIME"), RedisCommand("XINFO", "STREAM", stream)],
+            allowErrors: true
+        )
+        let time = (header[0].array ?? []).compactMap(\.string).compactMap(Int.init)
+        guard time.count == 2 else { throw ConveyorError(.redis, "TIME answered \(header[0])") }
+        let now = time[0] * 1000 + time[1] / 1000
+        var start = now - Self.milliseconds(window)
+        // Entries deleted by trimming after the start leave a gap: count from the last deleted one on.
+        let info = Self.fields(header[1].array ?? [])
+        if let deleted = info["max-deleted-entry-id"], let deletedAt = Int(deleted.split(separator: "-").first ?? ""),
+            deletedAt >= start
+        {
+            start = deletedAt + 1
+        }
+        var result = Throughput(completed: 0, failed: 0, covered: .milliseconds(max(0, now - start)))
+        var cursor = "\(start)-0"
+        while true {
+            let entries = try await command(RedisCommand("XRANGE", stream, cursor, "+", "COUNT", 2000)).array ?? []
+            for entry in entries {
+                guard let parts = entry.array, parts.count == 2 else { continue }
+                let fields = parts[1].array ?? []
+                // Fields come in pairs; only `to` matters.
+                for index in stride(from: 0, to: fields.count - 1, by: 2) where fields[index].string == "to" {
+                    switch fields[index + 1].string {
+                    case "completed": result.completed += 1
+                    case "failed": result.failed += 1
+                    default: break
+                    }
+                }
+            }
+            guard entries.count == 2000, let last = entries.last?.array?.first?.string else { return result }
+            cursor = "(" + last
         }
     }
 
@@ -333,5 +455,21 @@ extension JobQueue {
         }
         let ids = try await pipeline(commands).flatMap { ($0.array ?? []).compactMap(\.string) }
         return order == .oldestFirst ? ids : ids.reversed()
+    }
+}
+
+/// Jobs finished in a window of time (``JobQueue/throughput(queue:over:)``).
+public struct Throughput: Sendable, Hashable {
+    /// Jobs that completed.
+    public var completed: Int
+    /// Jobs that failed for good (retries are not counted).
+    public var failed: Int
+    /// The span the counts cover: the window asked for, or less when the event stream was trimmed inside it.
+    public var covered: Duration
+
+    /// Completed jobs per minute over the covered span.
+    public var completedPerMinute: Double {
+        let seconds = Double(covered.components.seconds) + Double(covered.components.attoseconds) / 1e18
+        return seconds > 0 ? Double(completed) * 60 / seconds : 0
     }
 }

@@ -63,11 +63,25 @@ struct CleanupCommand: AsyncParsableCommand {
             )
         }
         let removed = try await store.withJobs { jobs in
-            var total = 0
             let queues: [String]
-            if let queue { queues = [queue] } else { queues = try await jobs.queues() }
+            if let queue {
+                try await JobStoreOptions.requireKnown(queue, in: jobs)
+                queues = [queue]
+            } else {
+                queues = try await jobs.queues()
+            }
+            var candidates = 0
             for name in queues {
-                total += try await jobs.cleanup(queue: name, status: state, olderThan: olderThan.duration)
+                candidates += try await jobs.cleanupCount(queue: name, status: state, olderThan: olderThan.duration)
+            }
+            let bar = ProgressBar(label: "removing", total: candidates)
+            defer { bar.finish() }
+            var total = 0
+            for name in queues {
+                let before = total
+                total += try await jobs.cleanup(queue: name, status: state, olderThan: olderThan.duration) {
+                    bar.update(before + $0)
+                }
             }
             return total
         }

@@ -16,9 +16,11 @@ struct ConveyorCommand: AsyncParsableCommand {
             """,
         version: "conveyor \(ConveyorVersion.current)",
         subcommands: [
-            PingCommand.self, EnqueueCommand.self, GetCommand.self, ListCommand.self, WaitCommand.self,
+            PingCommand.self, DevCommand.self, EnqueueCommand.self, EnqueueManyCommand.self, GetCommand.self,
+            ListCommand.self, WaitCommand.self,
             CancelCommand.self, RetryCommand.self, RemoveCommand.self, PauseCommand.self, ResumeCommand.self,
-            StatsCommand.self, WorkersCommand.self, CleanupCommand.self, ScheduleCommand.self, WorkerCommand.self,
+            StatsCommand.self, TailCommand.self, WorkersCommand.self, CleanupCommand.self, ScheduleCommand.self,
+            WorkerCommand.self,
             SchedulerCommand.self, LeaderCommand.self, DemoCommand.self,
         ]
     )

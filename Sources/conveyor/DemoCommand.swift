@@ -1,56 +1,167 @@
 import ArgumentParser
+import Conveyor
 import Foundation
 import LocalRedis
 import RedisClient
 
-/// `conveyor demo`: the README's run command. Uses `--redis`/`REDIS_URL` when given, else a private
-/// `redis-server` it starts and stops.
+/// `conveyor demo`: the README's run command. A worker with example handlers, a recurring job and a burst of sample
+/// jobs, against `--redis`/`REDIS_URL` when given, else a private `redis-server` it starts and stops.
 struct DemoCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "demo",
-        abstract: "Run Conveyor's demo against Redis (a private redis-server when no URL is given).",
+        abstract: "Show Conveyor working: a worker, a recurring job and a burst of sample jobs, live.",
         discussion: """
-            Without --redis and without REDIS_URL, starts a private redis-server on a free loopback port \
-            (data in a temporary folder), runs the demo against it and stops it.
+            Without --redis and without REDIS_URL, starts a private redis-server on a free loopback port (data in a \
+            temporary folder). Runs a worker for the queue "demo" whose handlers are the scripts in --examples \
+            (send_email, resize_image, flaky_upload which succeeds on its third attempt, charge_card which always \
+            fails) plus the built-in sleep and echo, adds the recurring job "demo-report" (every 15s), enqueues a \
+            burst of sample jobs, and prints every transition as it happens with a summary every 10 seconds. \
+            Ctrl-C stops the worker gracefully and then the private redis-server, removing its data.
 
             Examples:
               conveyor demo
-              conveyor demo --redis redis://127.0.0.1:6379
+              conveyor demo --redis redis://127.0.0.1:6379 --examples deploy/examples
             """
     )
 
     @Option(help: ArgumentHelp("The Redis server; default $REDIS_URL, else a private redis-server.", valueName: "url"))
     var redis: String?
 
-    func run() async throws {
-        let given = redis ?? ProcessInfo.processInfo.environment["REDIS_URL"].flatMap { $0.isEmpty ? nil : $0 }
-        if let given {
-            try await demo(RedisClient.Configuration(url: try RedisURL(given)))
-            return
-        }
-        print("Starting a private redis-server…")
-        let server: LocalRedisServer
-        do {
-            server = try await LocalRedisServer.start()
-        } catch {
-            throw CommandFailure(message: "\(error)")
-        }
-        print("Private redis-server (pid \(server.pid)) listening at \(server.url), data in \(server.directory)")
-        do {
-            try await demo(RedisClient.Configuration(url: server.url))
-            await server.stop()
-            print("Stopped the private redis-server.")
-        } catch {
-            await server.stop()
-            throw error
+    @Option(help: ArgumentHelp("The folder of the example handler scripts.", valueName: "path"))
+    var examples = "deploy/examples"
+
+    @Option(help: "The key namespace.")
+    var namespace = "conveyor"
+
+    @Option(help: ArgumentHelp("How often to print the summary line.", valueName: "duration"))
+    var summaryEvery = DurationArgument(argument: "10s")!
+
+    static let scripts = ["send_email", "resize_image", "flaky_upload", "charge_card", "report"]
+
+    func validate() throws {
+        for script in Self.scripts where !FileManager.default.fileExists(atPath: "\(examples)/\(script).sh") {
+            throw ValidationError(
+                "--examples \(examples) has no \(script).sh; run from the repository root or give --examples PATH"
+            )
         }
     }
 
-    private func demo(_ configuration: RedisClient.Configuration) async throws {
-        let report = try await PingCommand.ping(configuration)
-        print(
-            "\(report.reply) from \(configuration.url) (Redis \(report.version)) in "
-                + String(format: "%.2f ms", report.roundTrip.milliseconds)
+    func run() async throws {
+        let logger = bootstrapLogging("warning")
+        let folder = URL(fileURLWithPath: examples).standardizedFileURL.path
+        let quoted = "'" + folder.replacingOccurrences(of: "'", with: "'\\''") + "'"
+        var arguments = [
+            "--queue", "demo", "--concurrency", "4", "--grace", "5s", "--kill-grace", "2s", "--scheduler-lease", "5s",
+            "--example-handlers", "--log-level", "warning",
+        ]
+        for script in Self.scripts { arguments += ["--exec", "\(script)=sh \(quoted)/\(script).sh"] }
+        let worker = try WorkerOptions.parse(arguments)
+        let given = PrivateRedis.givenURL(redis)
+        try await PrivateRedis.with(given: given, options: LocalRedisServer.Options()) { url, server in
+            let shown = given.map { (try? RedisURL($0).description) ?? $0 } ?? url.description
+            Terminal.printNow(
+                """
+                Conveyor demo
+                  Redis:   \(shown)\(server.map { " (a private redis-server, pid \($0.pid), data in \($0.directory))" } ?? "")
+                  Worker:  queue "demo", 4 at a time; handlers: \(Self.scripts.joined(separator: ", ")) (scripts in \(folder)), sleep, echo
+                  Every 15s the recurring job "demo-report" runs.
+                From a second terminal:
+                  export REDIS_URL=\(shown)
+                  .build/release/conveyor stats
+                  .build/release/conveyor list --queue demo --status failed
+                  redis-cli -u \(shown) ZRANGE conveyor:{demo}:completed 0 -1
+                Ctrl-C stops everything.
+
+                """
+            )
+            let redis = RedisClient(
+                configuration: RedisClient.Configuration(
+                    url: url,
+                    commandTimeout: .seconds(10),
+                    clientName: "conveyor-demo"
+                ),
+                logger: logger
+            )
+            defer { redis.shutdown() }
+            let jobs = JobQueue(redis: redis, configuration: .init(namespace: namespace), logger: logger)
+            let interval = summaryEvery.duration
+            try await worker.run(jobs: jobs, handlers: worker.handlers(), logger: logger) {
+                try await Self.show(jobs, summaryEvery: interval)
+            }
+        }
+        Terminal.printNow(
+            given == nil
+                ? "Stopped the worker and the private redis-server (its data is removed)." : "Stopped the worker."
         )
+    }
+
+    /// Follows the demo queue's events, enqueues the sample jobs, and prints a summary now and then.
+    static func show(_ jobs: JobQueue, summaryEvery interval: Duration) async throws {
+        let events = try await jobs.events(queues: ["demo"], from: .now)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask {
+                for try await event in events { Terminal.printNow(TailCommand.line(event)) }
+            }
+            group.addTask {
+                _ = try await jobs.upsert(
+                    try Schedule(
+                        name: "demo-report",
+                        type: "report",
+                        payload: "{}",
+                        queue: "demo",
+                        rule: .every(.seconds(15))
+                    )
+                )
+                _ = try await jobs.enqueueMany(sampleJobs())
+                while true {
+                    try await Task.sleep(for: interval)
+                    Terminal.printNow(try await summary(jobs))
+                }
+            }
+            try await group.next()
+        }
+    }
+
+    /// The burst: emails, images, a job that succeeds on its third attempt, one that always fails, delayed and
+    /// prioritised jobs, and one about an entity (`--reference upload:42`).
+    static func sampleJobs() -> [NewJob] {
+        var burst: [NewJob] = []
+        for (number, name) in ["ada", "grace", "linus", "barbara", "ken", "margaret"].enumerated() {
+            var options = JobOptions(queue: "demo", priority: number == 0 ? 10 : 0)
+            if number >= 4 { options.delay = .seconds(5 * (number - 3)) }
+            burst.append(NewJob("send_email", json: #"{"to":"\#(name)@example.com"}"#, options: options))
+        }
+        for size in [640, 1280, 1920, 3840] {
+            var options = JobOptions(queue: "demo")
+            if size == 3840 { options.reference = JobReference(type: "upload", id: "42") }
+            burst.append(NewJob("resize_image", json: #"{"width":\#(size)}"#, options: options))
+        }
+        burst.append(
+            NewJob("flaky_upload", json: #"{"file":"report.pdf"}"#, options: JobOptions(queue: "demo", maxRetries: 3))
+        )
+        burst.append(
+            NewJob("charge_card", json: #"{"amount_cents":4200}"#, options: JobOptions(queue: "demo", maxRetries: 2))
+        )
+        for milliseconds in [300, 600, 900] {
+            burst.append(NewJob("sleep", json: #"{"ms":\#(milliseconds)}"#, options: JobOptions(queue: "demo")))
+        }
+        burst.append(NewJob("echo", json: #"{"hello":"world"}"#, options: JobOptions(queue: "demo", priority: -5)))
+        return burst
+    }
+
+    /// "── 07:15:02  demo: 2 pending · 1 processing · … · 9 completed in the last minute · leader … ──".
+    static func summary(_ jobs: JobQueue) async throws -> String {
+        let counts = try await jobs.counts(queue: "demo")
+        let throughput = try await jobs.throughput(queue: "demo")
+        let workers = try await jobs.workers()
+        let leader = try await jobs.leader()
+        let formatter = DateFormatter()
+        formatter.dateFormat = "HH:mm:ss"
+        let parts = JobStatus.allCases.compactMap { status in
+            (counts[status] ?? 0) > 0 ? Terminal.paint("\(counts[status] ?? 0) \(status.rawValue)", status) : nil
+        }
+        return "── \(formatter.string(from: Date()))  demo: \(parts.joined(separator: " · "))  |  "
+            + "\(throughput.completed) completed, \(throughput.failed) failed in the last minute  |  "
+            + "\(workers.count) worker\(workers.count == 1 ? "" : "s"), leader \(leader?.node ?? "none") ──"
     }
 }

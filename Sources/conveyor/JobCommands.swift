@@ -26,6 +26,20 @@ struct JobStoreOptions: ParsableArguments {
     }
 }
 
+extension JobStoreOptions {
+    /// Fails with exit 64 naming the known queues when `queue` was never used in this namespace.
+    static func requireKnown(_ queue: String, in jobs: JobQueue) async throws {
+        let known = try await jobs.queues()
+        guard known.contains(queue) else {
+            throw CommandFailure(
+                message:
+                    "no queue '\(queue)' in this namespace (known: \(known.isEmpty ? "none" : known.joined(separator: ", ")))",
+                exitCode: .validationFailure
+            )
+        }
+    }
+}
+
 /// Renders jobs for people and for programs.
 enum JobOutput {
     static func object(_ job: Job) -> [String: Any] {
@@ -73,18 +87,30 @@ enum JobOutput {
         return seconds >= 0 ? "in \(text)" : "\(text) ago"
     }
 
+    /// A time in the local time zone with how far it is from now: "2026-11-29 07:15:02 (3s ago)".
+    static func when(_ date: Date?) -> String {
+        guard let date else { return "-" }
+        let formatter = DateFormatter()
+        formatter.dateFormat = "yyyy-MM-dd HH:mm:ss"
+        formatter.timeZone = .current
+        return "\(formatter.string(from: date)) (\(relative(date)))"
+    }
+
     static func block(_ job: Job) -> String {
         var lines = [
-            "id:        \(job.id)", "type:      \(job.type)", "status:    \(job.status.rawValue)",
+            "id:        \(job.id)", "type:      \(job.type)",
+            "status:    \(Terminal.paint(job.status.rawValue, job.status))",
             "attempts:  \(job.attempts) (retries \(job.retryCount) of \(job.maxRetries))",
             "payload:   \(job.payload)",
         ]
         if let result = job.result { lines.append("result:    \(result)") }
         if let error = job.error { lines.append("error:     \(error)") }
         if let reference = job.reference { lines.append("reference: \(reference.type):\(reference.id)") }
-        lines.append("created:   \(relative(job.createdAt))")
-        if let runAt = job.runAt { lines.append("run at:    \(relative(runAt))") }
-        if let finished = job.finishedAt { lines.append("finished:  \(relative(finished))") }
+        if let worker = job.worker { lines.append("worker:    \(worker)") }
+        lines.append("created:   \(when(job.createdAt))")
+        if let runAt = job.runAt { lines.append("run at:    \(when(runAt))") }
+        if let started = job.startedAt { lines.append("started:   \(when(started))") }
+        if let finished = job.finishedAt { lines.append("finished:  \(when(finished))") }
         return lines.joined(separator: "\n")
     }
 }
@@ -109,14 +135,27 @@ struct EnqueueCommand: AsyncParsableCommand {
     @Option(help: "The queue.") var queue: String?
     @Option(name: .customLong("in"), help: ArgumentHelp("Run after this delay.", valueName: "duration")) var delay:
         DurationArgument?
-    @Option(help: ArgumentHelp("Run at this time (ISO 8601, e.g. 2026-12-01T09:00:00Z).", valueName: "time")) var at:
-        String?
+    @Option(
+        help: ArgumentHelp(
+            "Run at this time: ISO 8601, with a zone or local (2026-12-01T09:00:00Z, 2026-12-01T09:00).",
+            valueName: "time"
+        )
+    ) var at: String?
     @Option(help: "Priority, -100…100 (higher first).") var priority = 0
     @Option(help: "Retries after failed attempts.") var maxRetries: Int?
     @Option(help: ArgumentHelp("Time limit per attempt.", valueName: "duration")) var timeout: DurationArgument?
     @Option(help: ArgumentHelp("The entity the job is about, TYPE:ID.", valueName: "type:id")) var reference: String?
     @Option(help: "A caller-given id (enqueuing it again creates nothing).") var id: String?
     @Option(help: "A uniqueness key: no second live job with it.") var unique: String?
+
+    func validate() throws {
+        if payload != nil && payloadFile != nil {
+            throw ValidationError("give the payload once: --payload or --payload-file, not both")
+        }
+        if delay != nil && at != nil {
+            throw ValidationError("give one time: --in DURATION or --at TIME, not both")
+        }
+    }
 
     func run() async throws {
         var json = "{}"
@@ -134,26 +173,28 @@ struct EnqueueCommand: AsyncParsableCommand {
         options.delay = delay?.duration
         options.timeout = timeout?.duration
         if let at {
-            let formatter = ISO8601DateFormatter()
-            guard let date = formatter.date(from: at) else {
+            guard let date = TimeArgument.parse(at) else {
                 throw CommandFailure(
-                    message: "--at '\(at)' is not an ISO 8601 time like 2026-12-01T09:00:00Z",
+                    message: "--at '\(at)' is not \(TimeArgument.expected)",
                     exitCode: .validationFailure
+                )
+            }
+            if date < Date() {
+                FileHandle.standardError.write(
+                    Data("conveyor: warning: --at \(at) is in the past; the job runs now\n".utf8)
                 )
             }
             options.runAt = date
         }
-        if let reference {
-            let parts = reference.split(separator: ":", maxSplits: 1).map(String.init)
-            guard parts.count == 2 else {
-                throw CommandFailure(
-                    message: "--reference '\(reference)' must be TYPE:ID, e.g. file_upload:42",
-                    exitCode: .validationFailure
-                )
-            }
-            options.reference = JobReference(type: parts[0], id: parts[1])
-        }
+        if let reference { options.reference = try JobReference(argument: reference, option: "--reference") }
         let payloadText = json.trimmingCharacters(in: .whitespacesAndNewlines)
+        if let problem = PayloadJSON.problem(payloadText) {
+            let source = payloadFile.map { "--payload-file \($0)" } ?? (payload == "-" ? "standard input" : "--payload")
+            throw CommandFailure(
+                message: "the payload (\(source)) is not valid JSON: \(problem)",
+                exitCode: .validationFailure
+            )
+        }
         let enqueued = try await store.withJobs { jobs in
             try await jobs.enqueue(type, json: payloadText, options: options)
         }
@@ -187,55 +228,94 @@ struct GetCommand: AsyncParsableCommand {
     }
 }
 
-/// `conveyor list`: lists jobs of a status.
+/// `conveyor list`: lists jobs of a status, of a type, or about one entity.
 struct ListCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "list",
-        abstract: "List jobs of a queue in one status.",
-        discussion:
-            "Examples:\n  conveyor list --status failed --queue emails\n  conveyor list --type report --limit 20 --json"
+        abstract: "List jobs of a queue in one status, or every job about one entity.",
+        discussion: """
+            Examples:
+              conveyor list --status failed --queue emails
+              conveyor list --type report --limit 20 --json
+              conveyor list --reference file_upload:42
+            """
     )
 
     @OptionGroup var store: JobStoreOptions
-    @Option(help: "The queue.") var queue: String?
-    @Option(help: "scheduled, pending, processing, retrying, completed, failed or cancelled.") var status = "pending"
+    @Option(help: "The queue (default: default; with --reference: every queue).") var queue: String?
+    @Option(
+        help:
+            "scheduled, pending, processing, retrying, completed, failed or cancelled (default: pending; with --reference: any)."
+    )
+    var status: String?
     @Option(help: "Only jobs of this type.") var type: String?
+    @Option(help: ArgumentHelp("Only jobs about this entity, TYPE:ID.", valueName: "type:id")) var reference: String?
     @Option(help: "How many at most.") var limit = 50
     @Flag(help: "Oldest first (default: newest first; pending: run order with --oldest).") var oldest = false
 
+    func validate() throws {
+        guard limit >= 1 else { throw ValidationError("--limit must be at least 1") }
+    }
+
     func run() async throws {
-        guard let state = JobStatus(rawValue: status) else {
-            throw CommandFailure(
-                message:
-                    "--status '\(status)' is not one of \(JobStatus.allCases.map(\.rawValue).joined(separator: ", "))",
-                exitCode: .validationFailure
-            )
+        var state: JobStatus?
+        if let status {
+            guard let parsed = JobStatus(rawValue: status) else {
+                throw CommandFailure(
+                    message:
+                        "--status '\(status)' is not one of \(JobStatus.allCases.map(\.rawValue).joined(separator: ", "))",
+                    exitCode: .validationFailure
+                )
+            }
+            state = parsed
         }
+        let entity = try reference.map { try JobReference(argument: $0, option: "--reference") }
         let list = try await store.withJobs { jobs in
-            try await jobs.list(
-                queue: queue,
-                status: state,
-                type: type,
-                limit: limit,
-                order: oldest ? .oldestFirst : .newestFirst
-            )
+            if let queue { try await JobStoreOptions.requireKnown(queue, in: jobs) }
+            guard let entity else {
+                return try await jobs.list(
+                    queue: queue,
+                    status: state ?? .pending,
+                    type: type,
+                    limit: limit,
+                    order: oldest ? .oldestFirst : .newestFirst
+                )
+            }
+            var found = try await jobs.jobs(referenceType: entity.type, referenceID: entity.id).filter {
+                (queue == nil || $0.queue == queue) && (state == nil || $0.status == state)
+                    && (type == nil || $0.type == type)
+            }
+            if !oldest { found.reverse() }
+            return Array(found.prefix(limit))
         }
         if store.json {
             print(try JobOutput.json(list.map(JobOutput.object)))
             return
         }
-        let rows = list.map {
-            [$0.id, $0.type, $0.status.rawValue, "\($0.attempts)", JobOutput.relative($0.createdAt), $0.error ?? ""]
-        }
-        let header = ["ID", "TYPE", "STATUS", "ATTEMPTS", "CREATED", "ERROR"]
-        let widths = header.indices.map { column in ([header] + rows).map { $0[column].count }.max() ?? 0 }
-        for row in [header] + rows {
-            print(
-                row.enumerated().map { $1.padding(toLength: widths[$0], withPad: " ", startingAt: 0) }.joined(
-                    separator: "  "
-                )
+        Terminal.table(
+            ["ID", "TYPE", "STATUS", "ATTEMPTS", "CREATED", "ERROR"],
+            list.map {
+                [
+                    $0.id, $0.type, $0.status.rawValue, "\($0.attempts)", JobOutput.relative($0.createdAt),
+                    $0.error ?? "",
+                ]
+            },
+            statusColumn: 2
+        )
+    }
+}
+
+extension JobReference {
+    /// Reads `TYPE:ID` from the command line.
+    init(argument: String, option: String) throws {
+        let parts = argument.split(separator: ":", maxSplits: 1).map(String.init)
+        guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else {
+            throw CommandFailure(
+                message: "\(option) '\(argument)' must be TYPE:ID, e.g. file_upload:42",
+                exitCode: .validationFailure
             )
         }
+        self.init(type: parts[0], id: parts[1])
     }
 }
 
@@ -308,21 +388,54 @@ struct CancelCommand: AsyncParsableCommand {
     }
 }
 
-/// `conveyor retry ID…`.
+/// `conveyor retry ID…` or `conveyor retry --queue Q --all-failed`.
 struct RetryCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "retry",
         abstract: "Run failed, cancelled, scheduled or retrying jobs again now.",
-        discussion: "Example:\n  conveyor retry emails/0193…"
+        discussion: """
+            Examples:
+              conveyor retry emails/0193…
+              conveyor retry --queue emails --all-failed
+            """
     )
     @OptionGroup var store: JobStoreOptions
-    @Argument(help: "Full job ids.") var ids: [String]
+    @Argument(help: "Full job ids.") var ids: [String] = []
+    @Option(help: "The queue of --all-failed.") var queue: String?
+    @Flag(help: "Retry every failed job of --queue.") var allFailed = false
+
+    func validate() throws {
+        if allFailed {
+            guard ids.isEmpty else { throw ValidationError("give job ids or --all-failed, not both") }
+            guard queue != nil else { throw ValidationError("--all-failed needs --queue QUEUE") }
+        } else {
+            guard !ids.isEmpty else { throw ValidationError("give job ids to retry, or --queue QUEUE --all-failed") }
+            guard queue == nil else {
+                throw ValidationError("--queue goes with --all-failed; job ids name their queue")
+            }
+        }
+    }
 
     func run() async throws {
-        try await runJobAction(store, ids) { jobs, id in
-            try await jobs.retry(id)
-            return "pending"
+        guard allFailed, let queue else {
+            try await runJobAction(store, ids) { jobs, id in
+                try await jobs.retry(id)
+                return "pending"
+            }
+            return
         }
+        let (retried, skipped) = try await store.withJobs { jobs in
+            try await JobStoreOptions.requireKnown(queue, in: jobs)
+            let bar = ProgressBar(label: "retrying", total: try await jobs.counts(queue: queue)[.failed] ?? 0)
+            defer { bar.finish() }
+            return try await jobs.retryAll(queue: queue, status: .failed) { done, _ in bar.update(done) }
+        }
+        print(
+            store.json
+                ? try JobOutput.json(["retried": retried, "skipped": skipped])
+                : "\(queue): \(retried) failed jobs pending again"
+                    + (skipped > 0 ? ", \(skipped) skipped (changed meanwhile)" : "")
+        )
     }
 }
 
@@ -377,35 +490,55 @@ struct ResumeCommand: AsyncParsableCommand {
     }
 }
 
-/// `conveyor stats`: counts per queue and status, workers, leader.
+/// `conveyor stats`: counts per queue and status, throughput, workers, leader.
 struct StatsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "stats",
-        abstract: "Counts per queue and status, workers and the leader."
+        abstract: "Counts per queue and status, jobs finished in the last minute, workers and the leader.",
+        discussion: "Examples:\n  conveyor stats\n  conveyor stats --json | jq '.queues[0].counts'"
     )
 
     @OptionGroup var store: JobStoreOptions
 
+    struct QueueStats {
+        var name: String
+        var counts: [JobStatus: Int]
+        var paused: Bool
+        var throughput: Throughput
+    }
+
     func run() async throws {
         let (queues, workers, leader) = try await store.withJobs { jobs in
-            var queues: [(String, [JobStatus: Int], Bool)] = []
+            var queues: [QueueStats] = []
             for name in try await jobs.queues() {
-                queues.append((name, try await jobs.counts(queue: name), try await jobs.isPaused(queue: name)))
+                queues.append(
+                    QueueStats(
+                        name: name,
+                        counts: try await jobs.counts(queue: name),
+                        paused: try await jobs.isPaused(queue: name),
+                        throughput: try await jobs.throughput(queue: name)
+                    )
+                )
             }
             return (queues, try await jobs.workers(), try await jobs.leader())
         }
         if store.json {
             let object: [String: Any] = [
-                "queues": queues.map { name, counts, paused in
+                "queues": queues.map { queue in
                     [
-                        "queue": name, "paused": paused,
-                        "counts": Dictionary(uniqueKeysWithValues: counts.map { ($0.key.rawValue, $0.value) }),
+                        "queue": queue.name, "paused": queue.paused,
+                        "counts": Dictionary(uniqueKeysWithValues: queue.counts.map { ($0.key.rawValue, $0.value) }),
+                        "last_minute": [
+                            "completed": queue.throughput.completed, "failed": queue.throughput.failed,
+                            "covered_ms": Int(queue.throughput.covered.components.seconds * 1000)
+                                + Int(queue.throughput.covered.components.attoseconds / 1_000_000_000_000_000),
+                        ],
                     ] as [String: Any]
                 },
                 "workers": workers.map {
                     [
                         "id": $0.id, "host": $0.host, "pid": $0.pid, "concurrency": $0.concurrency,
-                        "in_flight": $0.inFlight.count,
+                        "in_flight": $0.inFlight.count, "queues": $0.queues,
                     ] as [String: Any]
                 },
                 "leader": leader.map { ["node": $0.node, "epoch": $0.epoch] as [String: Any] } ?? NSNull(),
@@ -414,10 +547,16 @@ struct StatsCommand: AsyncParsableCommand {
             return
         }
         let statuses = JobStatus.allCases
-        print((["QUEUE"] + statuses.map { $0.rawValue.uppercased() } + ["PAUSED"]).joined(separator: "\t"))
-        for (name, counts, paused) in queues {
-            print(([name] + statuses.map { String(counts[$0] ?? 0) } + [paused ? "yes" : "no"]).joined(separator: "\t"))
-        }
+        if queues.isEmpty { print("no queues yet") }
+        Terminal.table(
+            ["QUEUE"] + statuses.map { $0.rawValue.uppercased() } + ["PAUSED", "DONE/MIN", "FAILED/MIN"],
+            queues.map { queue in
+                [queue.name] + statuses.map { String(queue.counts[$0] ?? 0) } + [
+                    queue.paused ? "yes" : "no", String(queue.throughput.completed), String(queue.throughput.failed),
+                ]
+            }
+        )
+        print("")
         print(
             "workers: \(workers.count)"
                 + workers.map {

@@ -1,0 +1,72 @@
+import ArgumentParser
+import Conveyor
+import Foundation
+import LocalRedis
+import RedisClient
+
+/// `conveyor dev`: a private redis-server, a worker and the scheduler in one process.
+struct DevCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "dev",
+        abstract: "Run a private redis-server, a worker and the scheduler in one process (for a laptop).",
+        discussion: """
+            Starts redis-server on a free loopback port (or --port) with its data in --data (append-only file, so \
+            jobs survive a restart of `conveyor dev`), prints the URL to give other commands, and runs a worker \
+            with the built-in example handlers (sleep, echo, fail) plus any --exec, and the recurring-job \
+            scheduler. Ctrl-C stops the worker gracefully, then the redis-server; the data stays.
+
+            Examples:
+              conveyor dev
+              conveyor dev --data /tmp/conveyor --exec resize=./resize.sh --queue images --queue default
+            """
+    )
+
+    @Option(help: ArgumentHelp("The data folder of the private redis-server.", valueName: "path"))
+    var data = ".conveyor-dev"
+
+    @Option(help: "The loopback port (default: a free one).")
+    var port: Int?
+
+    @Option(help: "The key namespace.")
+    var namespace = "conveyor"
+
+    @OptionGroup var worker: WorkerOptions
+
+    func validate() throws {
+        if let port, !(1...65_535).contains(port) { throw ValidationError("--port must be 1-65535") }
+    }
+
+    func run() async throws {
+        let logger = bootstrapLogging(worker.logLevel)
+        let folder = URL(fileURLWithPath: data).standardizedFileURL.path
+        let options = LocalRedisServer.Options(
+            port: port,
+            directory: folder,
+            arguments: ["--appendonly", "yes", "--appendfsync", "everysec"]
+        )
+        try await PrivateRedis.with(given: nil, options: options) { url, server in
+            Terminal.printNow(
+                """
+                Conveyor dev: redis-server (pid \(server?.pid ?? 0)) at \(url), data in \(folder)
+                In another terminal:
+                  export REDIS_URL=\(url)
+                  conveyor enqueue echo --payload '{"hello":"world"}'
+                  conveyor stats; conveyor tail; redis-cli -u $REDIS_URL
+                Ctrl-C stops.
+                """
+            )
+            let redis = RedisClient(
+                configuration: RedisClient.Configuration(
+                    url: url,
+                    commandTimeout: .seconds(10),
+                    clientName: "conveyor-dev"
+                ),
+                logger: logger
+            )
+            defer { redis.shutdown() }
+            let jobs = JobQueue(redis: redis, configuration: .init(namespace: namespace), logger: logger)
+            try await worker.run(jobs: jobs, handlers: worker.handlers(examples: true), logger: logger)
+        }
+        Terminal.printNow("Stopped; the data stays in \(folder).")
+    }
+}

@@ -1,0 +1,169 @@
+import ArgumentParser
+import Conveyor
+import Foundation
+
+/// `conveyor enqueue-many`: enqueues the jobs of a JSON Lines file, a thousand per call to Redis.
+struct EnqueueManyCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "enqueue-many",
+        abstract: "Enqueue the jobs of a JSON Lines file (one job per line).",
+        discussion: """
+            Each line is a JSON object: "type" (required), "payload" (any JSON, default {}), and optionally \
+            "queue", "id", "priority", "max_retries", "timeout" and "in" (durations such as "30s"), "at" (ISO 8601 \
+            time), "reference" ("TYPE:ID") and "unique". Blank lines are skipped.
+
+            Every line is checked before anything is sent: a bad line stops the command with its line number and \
+            nothing is enqueued. Jobs then go to Redis a thousand per atomic call; a progress bar shows on a terminal.
+
+            Examples:
+              conveyor enqueue-many --file jobs.jsonl
+              printf '%s\\n' '{"type":"echo","payload":{"n":1}}' | conveyor enqueue-many --file - --queue demo
+            """
+    )
+
+    @OptionGroup var store: JobStoreOptions
+    @Option(help: ArgumentHelp("The JSON Lines file, or - for standard input.", valueName: "path")) var file: String
+    @Option(help: "The queue of lines that name none (default: default).") var queue: String?
+
+    static let fields: Set<String> = [
+        "type", "payload", "queue", "id", "priority", "max_retries", "timeout", "in", "at", "reference", "unique",
+    ]
+
+    func run() async throws {
+        let data: Data
+        if file == "-" {
+            data = FileHandle.standardInput.readDataToEndOfFile()
+        } else {
+            guard let contents = FileManager.default.contents(atPath: file) else {
+                throw CommandFailure(message: "cannot read --file \(file)", exitCode: .validationFailure)
+            }
+            data = contents
+        }
+        var jobs: [NewJob] = []
+        for (index, line) in String(decoding: data, as: UTF8.self).split(
+            separator: "\n",
+            omittingEmptySubsequences: false
+        ).enumerated() {
+            let text = line.trimmingCharacters(in: .whitespacesAndNewlines)
+            if text.isEmpty { continue }
+            do {
+                jobs.append(try job(from: text))
+            } catch let failure as CommandFailure {
+                throw CommandFailure(
+                    message: "\(file == "-" ? "standard input" : file) line \(index + 1): \(failure.message); "
+                        + "nothing was enqueued",
+                    exitCode: .validationFailure
+                )
+            }
+        }
+        let bar = ProgressBar(label: "enqueuing", total: jobs.count)
+        let started = ContinuousClock.now
+        let results = try await store.withJobs { queue in
+            var results: [EnqueuedJob] = []
+            results.reserveCapacity(jobs.count)
+            for start in stride(from: 0, to: jobs.count, by: 1000) {
+                let batch = Array(jobs[start..<min(start + 1000, jobs.count)])
+                do {
+                    results += try await queue.enqueueMany(batch)
+                } catch let error as ConveyorError {
+                    bar.finish()
+                    throw CommandFailure(
+                        message: "\(error.message) (in the batch of lines starting with job \(start + 1)); "
+                            + "\(results.count) jobs before it were enqueued",
+                        exitCode: error.code == .invalidArgument ? .validationFailure : .failure
+                    )
+                }
+                bar.update(results.count)
+            }
+            return results
+        }
+        bar.finish()
+        let created = results.filter { $0.outcome == .created }.count
+        let elapsed = ContinuousClock.now - started
+        if store.json {
+            print(
+                try JobOutput.json([
+                    "created": created, "existing": results.count - created, "ids": results.map(\.id),
+                ])
+            )
+        } else {
+            print(
+                "enqueued \(created) jobs"
+                    + (created < results.count ? ", \(results.count - created) already existed" : "")
+                    + " in \(elapsed.formatted(.units(allowed: [.seconds, .milliseconds], width: .narrow)))"
+            )
+        }
+    }
+
+    /// One line's job, checked.
+    func job(from text: String) throws -> NewJob {
+        if let problem = PayloadJSON.problem(text) {
+            throw CommandFailure(message: "not valid JSON: \(problem)")
+        }
+        guard
+            let object = try? JSONSerialization.jsonObject(with: Data(text.utf8), options: [.fragmentsAllowed])
+                as? [String: Any]
+        else {
+            throw CommandFailure(message: "expected a JSON object like {\"type\":\"echo\",\"payload\":{}}")
+        }
+        if let unknown = object.keys.sorted().first(where: { !Self.fields.contains($0) }) {
+            throw CommandFailure(
+                message: "unknown field \"\(unknown)\" (known: \(Self.fields.sorted().joined(separator: ", ")))"
+            )
+        }
+        guard let type = object["type"] as? String, !type.isEmpty else {
+            throw CommandFailure(message: "\"type\" is missing or not a string")
+        }
+        guard type.count <= 128, type.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "_.-:/".contains($0)) })
+        else {
+            throw CommandFailure(message: "\"type\" \"\(type)\" must be 1-128 letters, digits or _ . - : /")
+        }
+        var payload = "{}"
+        if let value = object["payload"] {
+            let encoded = try JSONSerialization.data(withJSONObject: value, options: [.fragmentsAllowed])
+            payload = String(decoding: encoded, as: UTF8.self)
+        }
+        var options = JobOptions(queue: try string(object, "queue") ?? queue)
+        options.id = try string(object, "id")
+        options.uniqueKey = try string(object, "unique")
+        if let priority = object["priority"] {
+            guard let value = priority as? Int, (-100...100).contains(value) else {
+                throw CommandFailure(message: "\"priority\" must be a whole number from -100 to 100")
+            }
+            options.priority = value
+        }
+        if let retries = object["max_retries"] {
+            guard let value = retries as? Int, (0...10_000).contains(value) else {
+                throw CommandFailure(message: "\"max_retries\" must be a whole number from 0 to 10000")
+            }
+            options.maxRetries = value
+        }
+        options.timeout = try duration(object, "timeout")
+        options.delay = try duration(object, "in")
+        if let at = try string(object, "at") {
+            guard options.delay == nil else { throw CommandFailure(message: "give \"in\" or \"at\", not both") }
+            guard let date = TimeArgument.parse(at) else {
+                throw CommandFailure(message: "\"at\" '\(at)' is not \(TimeArgument.expected)")
+            }
+            options.runAt = date
+        }
+        if let reference = try string(object, "reference") {
+            options.reference = try JobReference(argument: reference, option: "\"reference\"")
+        }
+        return NewJob(type, json: payload, options: options)
+    }
+
+    private func string(_ object: [String: Any], _ field: String) throws -> String? {
+        guard let value = object[field] else { return nil }
+        guard let text = value as? String else { throw CommandFailure(message: "\"\(field)\" must be a string") }
+        return text
+    }
+
+    private func duration(_ object: [String: Any], _ field: String) throws -> Duration? {
+        guard let text = try string(object, field) else { return nil }
+        guard let parsed = DurationArgument(argument: text) else {
+            throw CommandFailure(message: "\"\(field)\" '\(text)' is not \(DurationArgument.format)")
+        }
+        return parsed.duration
+    }
+}

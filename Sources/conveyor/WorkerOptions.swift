@@ -1,0 +1,193 @@
+import ArgumentParser
+import Conveyor
+import Foundation
+import Logging
+import ServiceLifecycle
+import UnixSignals
+
+/// The options of a worker process, shared by `conveyor worker`, `conveyor dev` and `conveyor demo`.
+struct WorkerOptions: ParsableArguments {
+    @Option(name: .customLong("queue"), help: "A queue to serve; repeat in priority order (default: default).")
+    var queues: [String] = []
+
+    @Option(
+        name: .customLong("exec"),
+        help: ArgumentHelp("A handler: TYPE=COMMAND (repeatable).", valueName: "type=command")
+    )
+    var commands: [String] = []
+
+    @Option(help: "Jobs run at once.")
+    var concurrency = 10
+
+    @Option(help: ArgumentHelp("Lease per claim, renewed by heartbeats.", valueName: "duration"))
+    var lease = DurationArgument(argument: "30s")!
+
+    @Option(
+        help: ArgumentHelp(
+            "Lease renewal interval (default: a third of the lease, at most 10s).",
+            valueName: "duration"
+        )
+    )
+    var heartbeat: DurationArgument?
+
+    @Option(help: ArgumentHelp("How often expired leases are reclaimed.", valueName: "duration"))
+    var reclaim = DurationArgument(argument: "15s")!
+
+    @Option(help: ArgumentHelp("How long running jobs may finish after SIGTERM.", valueName: "duration"))
+    var grace = DurationArgument(argument: "25s")!
+
+    @Option(help: ArgumentHelp("Time limit per attempt when the job sets none.", valueName: "duration"))
+    var timeout: DurationArgument?
+
+    @Option(help: ArgumentHelp("How long a command gets after SIGTERM before SIGKILL.", valueName: "duration"))
+    var killGrace = DurationArgument(argument: "5s")!
+
+    @Option(help: "Lease expiries a job may have before it fails.")
+    var maxStalls = 3
+
+    @Flag(help: "Also run the built-in example handlers: sleep ({\"ms\": N}), echo and fail.")
+    var exampleHandlers = false
+
+    @Flag(help: "Do not run the embedded recurring-job scheduler (by default every worker takes part in the election).")
+    var noScheduler = false
+
+    @Option(help: ArgumentHelp("Lease of the embedded scheduler's leader election.", valueName: "duration"))
+    var schedulerLease = DurationArgument(argument: "10s")!
+
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
+    var logLevel = "info"
+
+    func validate() throws {
+        guard concurrency >= 1 else { throw ValidationError("--concurrency must be at least 1") }
+        for command in commands {
+            let parts = command.split(separator: "=", maxSplits: 1).map(String.init)
+            guard parts.count == 2, !parts[0].isEmpty, !parts[1].trimmingCharacters(in: .whitespaces).isEmpty else {
+                throw ValidationError("--exec '\(command)' must be TYPE=COMMAND, for example send_email=./send.sh")
+            }
+            if let problem = Self.programProblem(parts[1]) {
+                throw ValidationError("--exec \(parts[0]): \(problem)")
+            }
+        }
+        guard Logger.Level(rawValue: logLevel) != nil else {
+            throw ValidationError("--log-level must be trace, debug, info, notice, warning, error or critical")
+        }
+    }
+
+    /// What is wrong with the program a command line starts, or `nil` when it can be run (or cannot be checked
+    /// without running the shell: builtins, variables, quoting).
+    static func programProblem(_ command: String) -> String? {
+        let words = command.split(whereSeparator: { $0 == " " || $0 == "\t" }).map(String.init)
+        // Skip leading VAR=value assignments.
+        guard let program = words.first(where: { !$0.contains("=") }) else { return nil }
+        let plain = program.allSatisfy { $0.isLetter || $0.isNumber || "_./+-@,".contains($0) }
+        let shellWords: Set<String> = [
+            ".", ":", "[", "cd", "command", "echo", "eval", "exec", "exit", "export", "false", "printf", "read",
+            "set", "test", "true", "trap", "ulimit", "umask", "unset", "wait",
+        ]
+        guard plain, !shellWords.contains(program) else { return nil }
+        let files = FileManager.default
+        if program.contains("/") {
+            var isDirectory: ObjCBool = false
+            guard files.fileExists(atPath: program, isDirectory: &isDirectory), !isDirectory.boolValue else {
+                return "'\(program)' does not exist (relative paths start from \(files.currentDirectoryPath))"
+            }
+            guard files.isExecutableFile(atPath: program) else {
+                return "'\(program)' is not executable: chmod +x it, or write 'sh \(program)'"
+            }
+            return nil
+        }
+        let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
+        for folder in path.split(separator: ":") where files.isExecutableFile(atPath: "\(folder)/\(program)") {
+            return nil
+        }
+        return "'\(program)' is not a command in PATH (\(path)); give its path"
+    }
+
+    /// The handlers: one command per `--exec`, plus the examples when asked for.
+    func handlers(examples: Bool = false) -> JobHandlers {
+        var handlers = JobHandlers()
+        for entry in commands {
+            let parts = entry.split(separator: "=", maxSplits: 1)
+            handlers.registerCommand(String(parts[0]), command: String(parts[1]), killGrace: killGrace.duration)
+        }
+        if exampleHandlers || examples { ExampleHandlers.register(into: &handlers) }
+        return handlers
+    }
+
+    /// The worker's configuration.
+    var configuration: Worker.Configuration {
+        var configuration = Worker.Configuration(
+            queues: queues.isEmpty ? ["default"] : queues,
+            concurrency: concurrency,
+            lease: lease.duration,
+            reclaimInterval: reclaim.duration,
+            gracePeriod: grace.duration,
+            maxStalls: maxStalls,
+            defaultTimeout: timeout?.duration
+        )
+        if let heartbeat { configuration.heartbeatInterval = min(heartbeat.duration, lease.duration / 3) }
+        return configuration
+    }
+
+    /// Runs a worker (and, unless `--no-scheduler`, the scheduler) on `jobs` until SIGTERM or SIGINT, while
+    /// `alongside` runs too (it is cancelled at shutdown). The first signal shuts down gracefully; a second one ends
+    /// the grace period at once.
+    func run(
+        jobs: JobQueue,
+        handlers: JobHandlers,
+        logger: Logger,
+        alongside: (@Sendable () async throws -> Void)? = nil
+    ) async throws {
+        let worker = Worker(queue: jobs, handlers: handlers, configuration: configuration, logger: logger)
+        var services: [any Service] = [worker]
+        if !noScheduler {
+            services.append(
+                Scheduler(queue: jobs, configuration: .init(lease: schedulerLease.duration), logger: logger)
+            )
+        }
+        let group = ServiceGroup(configuration: ServiceGroupConfiguration(services: services, logger: logger))
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask {
+                var received = 0
+                for await _ in await UnixSignalsSequence(trapping: .sigterm, .sigint) {
+                    received += 1
+                    if received == 1 {
+                        await group.triggerGracefulShutdown()
+                    } else {
+                        worker.shutdown(gracePeriod: .zero)
+                    }
+                }
+            }
+            if let alongside {
+                tasks.addTask {
+                    do {
+                        try await alongside()
+                    } catch is CancellationError {
+                    } catch {
+                        logger.error("\(error)")
+                    }
+                }
+            }
+            try await group.run()
+            tasks.cancelAll()
+        }
+    }
+}
+
+/// Built-in handlers for trying Conveyor and for tests: `sleep`, `echo` and `fail`.
+enum ExampleHandlers {
+    struct Sleep: Codable, Sendable {
+        var ms: Int
+    }
+
+    static func register(into handlers: inout JobHandlers) {
+        handlers.register("sleep") { (payload: Sleep, context: JobContext) -> [String: Int] in
+            try await Task.sleep(for: .milliseconds(payload.ms))
+            return ["slept_ms": payload.ms, "attempt": context.attempt]
+        }
+        handlers.registerJSON("echo") { context in context.job.payload }
+        handlers.registerJSON("fail") { context in
+            throw JobFailure("failing on purpose (attempt \(context.attempt))")
+        }
+    }
+}
