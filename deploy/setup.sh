@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what Conveyor needs to build and test on Debian (bookworm) as root, skipping what is already there:
-# hiredis (the C Redis client Conveyor wraps), redis-server and redis-tools (redis-cli, redis-benchmark).
+# hiredis (the C Redis client Conveyor wraps), redis-server and redis-tools (redis-cli, redis-benchmark), and
+# python3-redis for the cross-language test.
 set -euo pipefail
 
 missing=()
@@ -8,6 +9,8 @@ dpkg -s libhiredis-dev >/dev/null 2>&1 || missing+=(libhiredis-dev)
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 command -v redis-cli >/dev/null 2>&1 && command -v redis-benchmark >/dev/null 2>&1 || missing+=(redis-tools)
 command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
+# redis-py for Debian's python3, for the cross-language test (a Python producer whose jobs the Swift worker runs).
+/usr/bin/python3 -c 'import redis' >/dev/null 2>&1 || missing+=(python3-redis)
 
 if [ ${#missing[@]} -gt 0 ]; then
     echo "setup: installing ${missing[*]}"

@@ -219,7 +219,13 @@ public final class LocalRedisServer: Sendable {
         var emptyMask = sigset_t()
         sigemptyset(&emptyMask)
         posix_spawnattr_setsigmask(&attributes, &emptyMask)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK))
+        // A process group of its own: Ctrl-C in a terminal interrupts `conveyor dev` or `conveyor demo`, which then
+        // shut their worker down while Redis still answers, and only then stop the server.
+        posix_spawnattr_setpgroup(&attributes, 0)
+        posix_spawnattr_setflags(
+            &attributes,
+            Int16(POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETPGROUP)
+        )
         let cStrings = arguments.map { strdup($0) }
         defer { for cString in cStrings { free(cString) } }
         var argv = cStrings + [nil]

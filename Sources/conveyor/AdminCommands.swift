@@ -141,7 +141,10 @@ struct ScheduleCommand: AsyncParsableCommand {
     }
 
     struct List: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "List recurring jobs with their next and last run.")
+        static let configuration = CommandConfiguration(
+            abstract: "List recurring jobs with their next and last run.",
+            discussion: "Examples:\n  conveyor schedule list\n  conveyor schedule list --json"
+        )
         @OptionGroup var store: JobStoreOptions
 
         func run() async throws {
@@ -180,7 +183,10 @@ struct ScheduleCommand: AsyncParsableCommand {
     }
 
     struct Remove: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Remove a recurring job.")
+        static let configuration = CommandConfiguration(
+            abstract: "Remove a recurring job.",
+            discussion: "Example:\n  conveyor schedule remove nightly-report --queue reports"
+        )
         @OptionGroup var store: JobStoreOptions
         @Argument(help: "The schedule's name.") var name: String
         @Option(help: "Its queue.") var queue = "default"
@@ -188,31 +194,37 @@ struct ScheduleCommand: AsyncParsableCommand {
         func run() async throws {
             let removed = try await store.withJobs { jobs in try await jobs.removeSchedule(name, queue: queue) }
             guard removed else { throw CommandFailure(message: "no schedule \(name) in queue \(queue)") }
-            print("\(name): removed")
+            try printOutcome(store, "\(name): removed", ["name": name, "queue": queue, "status": "removed"])
         }
     }
 
     struct Pause: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Stop a recurring job from firing.")
+        static let configuration = CommandConfiguration(
+            abstract: "Stop a recurring job from firing.",
+            discussion: "Example:\n  conveyor schedule pause nightly-report --queue reports"
+        )
         @OptionGroup var store: JobStoreOptions
         @Argument(help: "The schedule's name.") var name: String
         @Option(help: "Its queue.") var queue = "default"
 
         func run() async throws {
             try await store.withJobs { jobs in try await jobs.pauseSchedule(name, queue: queue) }
-            print("\(name): paused")
+            try printOutcome(store, "\(name): paused", ["name": name, "queue": queue, "status": "paused"])
         }
     }
 
     struct Resume: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Let a paused recurring job fire again.")
+        static let configuration = CommandConfiguration(
+            abstract: "Let a paused recurring job fire again.",
+            discussion: "Example:\n  conveyor schedule resume nightly-report --queue reports"
+        )
         @OptionGroup var store: JobStoreOptions
         @Argument(help: "The schedule's name.") var name: String
         @Option(help: "Its queue.") var queue = "default"
 
         func run() async throws {
             try await store.withJobs { jobs in try await jobs.resumeSchedule(name, queue: queue) }
-            print("\(name): resumed")
+            try printOutcome(store, "\(name): resumed", ["name": name, "queue": queue, "status": "resumed"])
         }
     }
 }

@@ -79,17 +79,20 @@ struct EnqueueManyCommand: AsyncParsableCommand {
         }
         bar.finish()
         let created = results.filter { $0.outcome == .created }.count
+        let existing = results.filter { $0.outcome == .existing }.count
+        let duplicates = results.count - created - existing
         let elapsed = ContinuousClock.now - started
         if store.json {
             print(
                 try JobOutput.json([
-                    "created": created, "existing": results.count - created, "ids": results.map(\.id),
+                    "created": created, "existing": existing, "duplicate": duplicates, "ids": results.map(\.id),
                 ])
             )
         } else {
             print(
                 "enqueued \(created) jobs"
-                    + (created < results.count ? ", \(results.count - created) already existed" : "")
+                    + (existing > 0 ? ", \(existing) already existed" : "")
+                    + (duplicates > 0 ? ", \(duplicates) not created (a live job holds their unique key)" : "")
                     + " in \(elapsed.formatted(.units(allowed: [.seconds, .milliseconds], width: .narrow)))"
             )
         }

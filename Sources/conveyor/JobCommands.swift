@@ -68,7 +68,10 @@ enum JobOutput {
     }
 
     static func json(_ value: Any) throws -> String {
-        let data = try JSONSerialization.data(withJSONObject: value, options: [.sortedKeys, .fragmentsAllowed])
+        let data = try JSONSerialization.data(
+            withJSONObject: value,
+            options: [.sortedKeys, .fragmentsAllowed, .withoutEscapingSlashes]
+        )
         return String(decoding: data, as: UTF8.self)
     }
 
@@ -351,24 +354,35 @@ struct WaitCommand: AsyncParsableCommand {
     }
 }
 
-/// Cancels, retries or removes jobs one by one, reporting each; exits 1 when any failed.
+/// Cancels, retries or removes jobs one by one, reporting each (with `--json`, one array at the end); exits 1 when
+/// any failed.
 func runJobAction(
     _ store: JobStoreOptions,
     _ ids: [String],
     _ action: (JobQueue, String) async throws -> String
 ) async throws {
     var failures = 0
+    var report: [[String: String]] = []
     try await store.withJobs { jobs in
         for id in ids {
             do {
-                print("\(id): \(try await action(jobs, id))")
+                let outcome = try await action(jobs, id)
+                report.append(["id": id, "status": outcome])
+                if !store.json { print("\(id): \(outcome)") }
             } catch let error as ConveyorError {
                 failures += 1
+                report.append(["id": id, "error": error.message])
                 FileHandle.standardError.write(Data("conveyor: \(id): \(error.message)\n".utf8))
             }
         }
     }
+    if store.json { print(try JobOutput.json(report)) }
     if failures > 0 { throw ExitCode.failure }
+}
+
+/// Prints a one-line outcome, or the same as a JSON object with `--json`.
+func printOutcome(_ store: JobStoreOptions, _ text: String, _ object: [String: Any]) throws {
+    print(store.json ? try JobOutput.json(object) : text)
 }
 
 /// `conveyor cancel ID…`.
@@ -470,7 +484,7 @@ struct PauseCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await store.withJobs { jobs in try await jobs.pause(queue: queue) }
-        print("\(queue): paused")
+        try printOutcome(store, "\(queue): paused", ["queue": queue, "paused": true])
     }
 }
 
@@ -486,7 +500,7 @@ struct ResumeCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await store.withJobs { jobs in try await jobs.resume(queue: queue) }
-        print("\(queue): resumed")
+        try printOutcome(store, "\(queue): resumed", ["queue": queue, "paused": false])
     }
 }
 

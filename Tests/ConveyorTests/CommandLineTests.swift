@@ -20,11 +20,15 @@ struct ConveyorExecutable {
 
     /// Runs the executable to the end on a thread of its own (never blocking Swift's cooperative pool, which a
     /// waiting test would starve).
-    static func run(_ arguments: [String], environment: [String: String] = [:]) async throws -> Output {
+    static func run(
+        _ arguments: [String],
+        environment: [String: String] = [:],
+        input: String = ""
+    ) async throws -> Output {
         var merged = ProcessInfo.processInfo.environment
         merged["REDIS_URL"] = nil
         for (key, value) in environment { merged[key] = value }
-        let ended = try await ChildProcess().run([path] + arguments, input: [], environment: merged)
+        let ended = try await ChildProcess().run([path] + arguments, input: Array(input.utf8), environment: merged)
         return Output(
             status: ended.status,
             standardOutput: String(decoding: ended.output, as: UTF8.self),
@@ -33,7 +37,7 @@ struct ConveyorExecutable {
     }
 }
 
-@Suite("conveyor executable")
+@Suite("conveyor executable", .timeLimit(.minutes(2)))
 struct CommandLineTests {
     @Test func printsItsVersion() async throws {
         let result = try await ConveyorExecutable.run(["--version"])
@@ -84,18 +88,25 @@ struct CommandLineTests {
         #expect(!result.standardError.contains("hunter2"))
     }
 
-    @Test func demoStartsAPrivateServerPingsItAndStopsIt() async throws {
-        let result = try await ConveyorExecutable.run(["demo"])
-        #expect(result.status == 0, "\(result.standardError)")
-        #expect(result.standardOutput.contains("PONG from redis://127.0.0.1:"))
-        #expect(result.standardOutput.contains("Stopped the private redis-server."))
-        let pidLine = result.standardOutput.split(separator: "\n").first { $0.contains("(pid ") }
-        let pid = try #require(
-            pidLine.flatMap { line -> Int32? in
-                guard let start = line.range(of: "(pid ") else { return nil }
-                return Int32(line[start.upperBound...].prefix { $0.isNumber })
-            }
+    @Test func everyCommandHasHelpWithExamples() async throws {
+        let commands = [
+            "ping", "dev", "enqueue", "enqueue-many", "get", "list", "wait", "cancel", "retry", "remove", "pause",
+            "resume", "stats", "tail", "workers", "cleanup", "schedule add", "schedule list", "schedule remove",
+            "schedule pause", "schedule resume", "worker", "scheduler", "leader", "demo",
+        ]
+        for command in commands {
+            let result = try await ConveyorExecutable.run(command.split(separator: " ").map(String.init) + ["--help"])
+            #expect(result.status == 0 && result.standardOutput.contains("Example"), "\(command) --help")
+        }
+    }
+
+    @Test func demoWithoutItsExampleScriptsSaysWhereToRunIt() async throws {
+        // The demo itself runs until Ctrl-C: DevAndDemoTests runs it in the background.
+        let result = try await ConveyorExecutable.run(["demo", "--examples", "/nonexistent"])
+        #expect(result.status == 64)
+        #expect(
+            result.standardError.contains("--examples /nonexistent has no send_email.sh"),
+            "\(result.standardError)"
         )
-        #expect(kill(pid, 0) != 0, "the private redis-server \(pid) is still running")
     }
 }

@@ -1,0 +1,87 @@
+import ConveyorTesting
+import Foundation
+import LocalRedis
+import Testing
+
+@testable import Conveyor
+
+@Suite("conveyor dev and conveyor demo", .timeLimit(.minutes(2)))
+struct DevAndDemoTests {
+    /// Whether something answers on a loopback port.
+    func listening(_ port: Int) async throws -> Bool {
+        try await ConveyorExecutable.run(["ping", "--redis", "redis://127.0.0.1:\(port)"]).status == 0
+    }
+
+    @Test func devRunsRedisAWorkerAndTheSchedulerAndKeepsItsData() async throws {
+        let port = try LocalRedisServer.freeLoopbackPort()
+        let data = FileManager.default.temporaryDirectory.appendingPathComponent("conveyor-dev-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: data) }
+        let redis = ["--redis", "redis://127.0.0.1:\(port)"]
+        let dev = ConveyorProcess(["dev", "--port", String(port), "--data", data.path, "--scheduler-lease", "2s"])
+        try await dev.waitFor("export REDIS_URL=redis://127.0.0.1:\(port)")
+        let enqueued = try await ConveyorExecutable.run(["enqueue", "echo", "--payload", #"{"dev":1}"#] + redis)
+        let id = enqueued.standardOutput.trimmingCharacters(in: .whitespacesAndNewlines)
+        let waited = try await ConveyorExecutable.run(["wait", id, "--timeout", "30s"] + redis)
+        #expect(waited.status == 0 && waited.standardOutput.contains(#"{"dev":1}"#), "\(waited.standardError)")
+        // The scheduler runs in dev too: a schedule fires.
+        #expect(
+            try await ConveyorExecutable.run(["schedule", "add", "tick", "echo", "--every", "1s"] + redis).status == 0
+        )
+        try await eventually(timeout: .seconds(30), "the schedule to fire") {
+            let list = try await ConveyorExecutable.run(
+                ["list", "--status", "completed", "--type", "echo", "--json"] + redis
+            )
+            return (try parsedJSON(list) as? [[String: Any]])?.contains {
+                ($0["id"] as? String)?.contains("tick@") == true
+            }
+                == true
+        }
+        try await dev.signal(SIGINT)
+        #expect(try await dev.exit() == 0, "\(dev.output)")
+        #expect(dev.output.contains("Stopped; the data stays in"))
+        #expect(try await !listening(port))
+
+        // Started again on the same folder, the job is still there.
+        let again = ConveyorProcess(["dev", "--port", String(port), "--data", data.path])
+        try await again.waitFor("Ctrl-C stops.")
+        let got = try await ConveyorExecutable.run(["get", id, "--json"] + redis)
+        #expect((try parsedJSON(got) as? [String: Any])?["status"] as? String == "completed", "\(got.standardError)")
+        try await again.signal(SIGTERM)
+        #expect(try await again.exit() == 0)
+    }
+
+    @Test func demoShowsRetriesFailuresAndTheScheduleAndCleansUpOnCtrlC() async throws {
+        let demo = ConveyorProcess([
+            "demo", "--examples", repositoryRoot.appendingPathComponent("deploy/examples").path, "--summary-every",
+            "2s",
+        ])
+        try await demo.waitFor("Ctrl-C stops everything.")
+        let line = try #require(demo.output.split(separator: "\n").first { $0.contains("export REDIS_URL=") })
+        let url = String(line.split(separator: "=", maxSplits: 1)[1])
+        let port = try #require(Int(url.split(separator: ":").last ?? ""))
+        let pid = try #require(
+            demo.output.firstMatch(of: /private redis-server, pid (\d+)/).flatMap { Int32($0.output.1) }
+        )
+        defer { kill(pid, SIGKILL) }  // if the test fails before Ctrl-C
+
+        try await demo.waitFor("charge_card  processing → failed", timeout: .seconds(60))
+        try await demo.waitFor("flaky_upload  processing → completed", timeout: .seconds(60))
+        try await demo.waitFor("flaky_upload  processing → retrying")
+        try await demo.waitFor("report  processing → completed", timeout: .seconds(60))
+        try await demo.waitFor("── ")
+
+        // From a second terminal.
+        let stats = try await ConveyorExecutable.run(["stats", "--json", "--redis", url])
+        let queues = try #require((try parsedJSON(stats) as? [String: Any])?["queues"] as? [[String: Any]])
+        let counts = try #require(queues.first { $0["queue"] as? String == "demo" }?["counts"] as? [String: Int])
+        #expect((counts["completed"] ?? 0) >= 10 && counts["failed"] == 1, "\(counts)")
+        let failed = try await ConveyorExecutable.run(["list", "--queue", "demo", "--status", "failed", "--redis", url])
+        #expect(failed.standardOutput.contains("charge_card") && failed.standardOutput.contains("card declined"))
+
+        try await demo.signal(SIGINT)
+        #expect(try await demo.exit() == 0, "\(demo.output)")
+        #expect(demo.output.contains("Stopped the worker and the private redis-server"))
+        #expect(try await !listening(port))
+        #expect(kill(pid, 0) != 0)
+    }
+}

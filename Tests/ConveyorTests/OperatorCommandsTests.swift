@@ -1,0 +1,253 @@
+import ConveyorTesting
+import Foundation
+import LocalRedis
+import Testing
+
+@testable import Conveyor
+
+/// Parses a command's JSON output.
+func parsedJSON(_ output: ConveyorExecutable.Output) throws -> Any {
+    try JSONSerialization.jsonObject(with: Data(output.standardOutput.utf8), options: [.fragmentsAllowed])
+}
+
+@Suite("conveyor enqueue-many, tail, list --reference, retry --all-failed, stats", .timeLimit(.minutes(2)))
+struct OperatorCommandsTests {
+    @Test func enqueueManyReadsAFileOrStandardInput() async throws {
+        try await withJobQueue { jobs, server in
+            let redis = ["--redis", "redis://127.0.0.1:\(server.port)"]
+            let file = FileManager.default.temporaryDirectory.appendingPathComponent("jobs-\(UUID().uuidString).jsonl")
+            try """
+            {"type":"echo","payload":{"n":1},"id":"one"}
+
+            {"type":"echo","payload":[1,2],"queue":"other","priority":5,"reference":"upload:9"}
+            {"type":"report","in":"1h","max_retries":7,"timeout":"30s","unique":"nightly"}
+            {"type":"report","at":"2030-01-01T00:00:00Z"}
+
+            """.write(to: file, atomically: true, encoding: .utf8)
+            let result = try await ConveyorExecutable.run(
+                ["enqueue-many", "--file", file.path, "--queue", "bulk", "--json"] + redis
+            )
+            #expect(result.status == 0, "\(result.standardError)")
+            let summary = try #require(try parsedJSON(result) as? [String: Any])
+            #expect(
+                summary["created"] as? Int == 4 && summary["existing"] as? Int == 0 && summary["duplicate"] as? Int == 0
+            )
+            let ids = try #require(summary["ids"] as? [String])
+            #expect(ids.first == "bulk/one" && ids[1].hasPrefix("other/"))
+            let second = try #require(try await jobs.get(ids[1]))
+            #expect(second.priority == 5 && second.payload == "[1,2]" && second.reference?.id == "9")
+            let third = try #require(try await jobs.get(ids[2]))
+            #expect(third.status == .scheduled && third.maxRetries == 7)
+            #expect(try await jobs.get(ids[3])?.runAt == Date(timeIntervalSince1970: 1_893_456_000))
+
+            // Again: the line with an id exists already; the others are new.
+            let again = try await ConveyorExecutable.run(
+                ["enqueue-many", "--file", file.path, "--queue", "bulk"] + redis
+            )
+            // Line 1 has an id that exists; line 3's unique key is held by the live job line 3 made the first time.
+            #expect(
+                again.standardOutput.contains("enqueued 2 jobs, 1 already existed, 1 not created"),
+                "\(again.standardOutput)"
+            )
+
+            let piped = try await ConveyorExecutable.run(
+                ["enqueue-many", "--file", "-"] + redis,
+                input: #"{"type":"echo","payload":{"from":"stdin"}}"# + "\n"
+            )
+            #expect(piped.status == 0 && piped.standardOutput.contains("enqueued 1 jobs"), "\(piped.standardError)")
+            #expect(try await jobs.counts(queue: "default")[.pending] == 1)
+        }
+    }
+
+    @Test func enqueueManyWithABadLineStoresNothing() async throws {
+        try await withJobQueue { jobs, server in
+            let redis = ["--redis", "redis://127.0.0.1:\(server.port)"]
+            _ = try await jobs.enqueue("keep", json: "{}")
+            let before = try await datasetDigest(jobs)
+            let cases: [(String, String)] = [
+                (#"{"type":"echo"}"# + "\n" + #"{"type":"echo","payload":{"a":1,,}}"#, "line 2: not valid JSON"),
+                (#"{"type":"echo","priorty":5}"#, #"unknown field "priorty""#),
+                (#"{"payload":{}}"#, #""type" is missing"#),
+                (#"{"type":"bad type!"}"#, "must be 1-128 letters"),
+                (#"{"type":"echo","in":"5 parsecs"}"#, #""in" '5 parsecs' is not a number with a unit"#),
+                (#"{"type":"echo","at":"next tuesday"}"#, "is not an ISO 8601 time"),
+                (#"{"type":"echo","reference":"nocolon"}"#, "must be TYPE:ID"),
+                (#"{"type":"echo","priority":500}"#, "from -100 to 100"),
+                ("[1,2]", "expected a JSON object"),
+            ]
+            for (input, message) in cases {
+                let result = try await ConveyorExecutable.run(["enqueue-many", "--file", "-"] + redis, input: input)
+                #expect(result.status == 64, "\(input): \(result.standardError)")
+                #expect(result.standardError.contains(message), "\(input): \(result.standardError)")
+                #expect(result.standardError.contains("nothing was enqueued"), "\(result.standardError)")
+            }
+            let missing = try await ConveyorExecutable.run(["enqueue-many", "--file", "/nonexistent.jsonl"] + redis)
+            #expect(missing.status == 64 && missing.standardError.contains("cannot read --file /nonexistent.jsonl"))
+            #expect(try await datasetDigest(jobs) == before)
+        }
+    }
+
+    @Test func tailPrintsTransitionsOfEveryQueueUntilInterrupted() async throws {
+        try await withJobQueue { jobs, server in
+            let redis = ["--redis", "redis://127.0.0.1:\(server.port)"]
+            let first = try await jobs.enqueue("echo", json: "{}", options: JobOptions(queue: "seen", id: "before"))
+            let tail = ConveyorProcess(["tail", "--from-beginning", "--json"] + redis)
+            try await tail.waitFor(#""id":"seen/before""#)
+            // A queue created after tail started is followed too.
+            let later = try await jobs.enqueue("echo", json: "{}", options: JobOptions(queue: "later", id: "x"))
+            let claimed = try await jobs.take(later.id)
+            try await jobs.fail(later.id, leaseToken: claimed.leaseToken, error: "boom", retry: false)
+            try await tail.waitFor(#""to":"failed""#)
+            try await tail.signal(SIGINT)
+            #expect(try await tail.exit() != 0)
+            let events = tail.output.split(separator: "\n").compactMap {
+                try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+            }
+            #expect(events.first?["id"] as? String == first.id && events.first?["to"] as? String == "pending")
+            let laterEvents = events.filter { $0["queue"] as? String == "later" }.map { $0["to"] as? String ?? "" }
+            #expect(laterEvents == ["pending", "processing", "failed"], "\(events)")
+            #expect(events.last?["error"] as? String == "boom")
+
+            // Text lines: time, id, type, old → new status.
+            let text = ConveyorProcess(["tail", "--queue", "seen", "--from-beginning"] + redis)
+            try await text.waitFor("seen/before  echo  new → pending")
+            try await text.signal(SIGTERM)
+            _ = try await text.exit()
+            let unknown = try await ConveyorExecutable.run(["tail", "--queue", "nope"] + redis)
+            #expect(unknown.status == 64 && unknown.standardError.contains("no queue 'nope'"))
+        }
+    }
+
+    @Test func listByReferenceRetryAllFailedAndThroughputInStats() async throws {
+        try await withJobQueue { jobs, server in
+            let redis = ["--redis", "redis://127.0.0.1:\(server.port)"]
+            let upload = JobReference(type: "upload", id: "7")
+            let a = try await jobs.enqueue("scan", json: "{}", options: JobOptions(queue: "files", reference: upload))
+            let b = try await jobs.enqueue("thumb", json: "{}", options: JobOptions(queue: "images", reference: upload))
+            _ = try await jobs.enqueue("scan", json: "{}", options: JobOptions(queue: "files"))
+            let listed = try await ConveyorExecutable.run(
+                ["list", "--reference", "upload:7", "--json", "--oldest"] + redis
+            )
+            let found = try #require(try parsedJSON(listed) as? [[String: Any]]).compactMap { $0["id"] as? String }
+            #expect(found == [a.id, b.id], "\(listed.standardError)")
+            let narrowed = try await ConveyorExecutable.run(
+                ["list", "--reference", "upload:7", "--queue", "images", "--json"] + redis
+            )
+            #expect(try #require(try parsedJSON(narrowed) as? [[String: Any]]).count == 1)
+
+            // Three failures, two completions in "files".
+            var failed: [String] = []
+            for number in 0..<3 {
+                let id = try await jobs.enqueue(
+                    "scan",
+                    json: "{}",
+                    options: JobOptions(queue: "files", id: "f\(number)")
+                ).id
+                try await jobs.fail(id, leaseToken: try await jobs.take(id).leaseToken, error: "x", retry: false)
+                failed.append(id)
+            }
+            for id in try await jobs.list(queue: "files", status: .pending).map(\.id) {
+                try await jobs.complete(id, leaseToken: try await jobs.take(id).leaseToken)
+            }
+            let stats = try await ConveyorExecutable.run(["stats", "--json"] + redis)
+            let queues = try #require((try parsedJSON(stats) as? [String: Any])?["queues"] as? [[String: Any]])
+            let files = try #require(queues.first { $0["queue"] as? String == "files" })
+            let minute = try #require(files["last_minute"] as? [String: Int])
+            #expect(minute["completed"] == 2 && minute["failed"] == 3, "\(minute)")
+            let table = try await ConveyorExecutable.run(["stats"] + redis)
+            #expect(table.standardOutput.contains("DONE/MIN") && table.standardOutput.contains("leader: none"))
+
+            let retried = try await ConveyorExecutable.run(
+                ["retry", "--queue", "files", "--all-failed", "--json"] + redis
+            )
+            #expect(
+                try parsedJSON(retried) as? [String: Int] == ["retried": 3, "skipped": 0],
+                "\(retried.standardError)"
+            )
+            for id in failed { #expect(try await jobs.get(id)?.status == .pending) }
+            #expect(try await jobs.counts(queue: "files")[.failed] == 0)
+        }
+    }
+
+    @Test func badInputGetsAClearErrorAndChangesNothing() async throws {
+        try await withJobQueue { jobs, server in
+            let redis = ["--redis", "redis://127.0.0.1:\(server.port)"]
+            _ = try await jobs.enqueue("keep", json: #"{"keep":true}"#, options: JobOptions(queue: "work"))
+            let before = try await datasetDigest(jobs)
+            let payloadFile = FileManager.default.temporaryDirectory.appendingPathComponent("p-\(UUID().uuidString)")
+            try "{}".write(to: payloadFile, atomically: true, encoding: .utf8)
+            let cases: [([String], Int32, String)] = [
+                (["enqueue", "t", "--payload", #"{"a": 1,, }"#], 64, #"at character 9: {"a": 1,⟨here⟩, }"#),
+                (["enqueue", "t", "--payload", "{}", "--payload-file", payloadFile.path], 64, "not both"),
+                (["enqueue", "t", "--in", "5m", "--at", "2030-01-01T00:00:00Z"], 64, "--in DURATION or --at TIME"),
+                (["enqueue", "t", "--in", "5 minutes"], 64, "--in"),
+                (["enqueue", "t", "--at", "soon"], 64, "is not an ISO 8601 time"),
+                (["get", "work/nope"], 1, "no job work/nope"),
+                (["list", "--queue", "nope"], 64, "no queue 'nope' in this namespace (known: work)"),
+                (["list", "--status", "done"], 64, "--status 'done' is not one of"),
+                (["retry", "--queue", "nope", "--all-failed"], 64, "no queue 'nope'"),
+                (["retry", "work/x", "--all-failed", "--queue", "work"], 64, "not both"),
+                (["retry"], 64, "give job ids"),
+                (["cleanup", "--queue", "nope"], 64, "no queue 'nope'"),
+                (["cleanup", "--older-than", "ages"], 64, "--older-than"),
+                (["cleanup", "--status", "pending"], 64, "completed, failed or cancelled"),
+                (["worker", "--exec", "t=/no/such/script.sh"], 64, "'/no/such/script.sh' does not exist"),
+                (["worker", "--exec", "t=no-such-program --flag"], 64, "'no-such-program' is not a command in PATH"),
+                (["worker", "--exec", "t=\(payloadFile.path)"], 64, "is not executable"),
+                (["worker", "--exec", "nocommand"], 64, "must be TYPE=COMMAND"),
+                (["schedule", "add", "x", "t", "--every", "1m", "--cron", "@daily"], 64, "one of them"),
+            ]
+            for (arguments, status, message) in cases {
+                let result = try await ConveyorExecutable.run(arguments + redis)
+                #expect(result.status == status, "\(arguments): \(result.standardError)")
+                #expect(result.standardError.contains(message), "\(arguments): \(result.standardError)")
+            }
+            #expect(try await datasetDigest(jobs) == before)
+
+            // A time in the past: a warning, and the job runs now.
+            let past = try await ConveyorExecutable.run(
+                ["enqueue", "t", "--at", "2020-01-01T00:00:00", "--queue", "work"] + redis
+            )
+            #expect(past.status == 0 && past.standardError.contains("is in the past; the job runs now"))
+            let pastID = past.standardOutput.trimmingCharacters(in: .whitespacesAndNewlines)
+            #expect(try await jobs.get(pastID)?.status == .pending)
+        }
+    }
+
+    @Test func actionsPrintJSONWhenAsked() async throws {
+        try await withJobQueue { jobs, server in
+            let redis = ["--redis", "redis://127.0.0.1:\(server.port)", "--json"]
+            let id = try await jobs.enqueue("t", json: "{}", options: JobOptions(queue: "q", delay: .seconds(3600))).id
+            let cancelled = try await ConveyorExecutable.run(["cancel", id, "q/missing"] + redis)
+            #expect(cancelled.status == 1)
+            let report = try #require(try parsedJSON(cancelled) as? [[String: String]])
+            #expect(report.first == ["id": id, "status": "cancelled"])
+            #expect(report.last?["id"] == "q/missing" && report.last?["error"]?.contains("no job") == true)
+            let paused = try await ConveyorExecutable.run(["pause", "q"] + redis)
+            #expect((try parsedJSON(paused) as? [String: Any])?["paused"] as? Bool == true)
+            _ = try await ConveyorExecutable.run(["schedule", "add", "s", "t", "--every", "1h"] + redis)
+            let removed = try await ConveyorExecutable.run(["schedule", "remove", "s"] + redis)
+            #expect((try parsedJSON(removed) as? [String: String])?["status"] == "removed")
+        }
+    }
+
+    @Test func unreachableRedisAndAWrongPasswordAreOneLineErrors() async throws {
+        let port = try LocalRedisServer.freeLoopbackPort()
+        let refused = try await ConveyorExecutable.run(["stats", "--redis", "redis://:s3cret@127.0.0.1:\(port)"])
+        #expect(refused.status == 1)
+        #expect(refused.standardError.contains("redis://:***@127.0.0.1:\(port)"), "\(refused.standardError)")
+        #expect(!refused.standardError.contains("s3cret") && refused.standardError.contains("check that redis-server"))
+        #expect(refused.standardError.split(separator: "\n").count == 1)
+        try await withRedisServer(.init(arguments: ["--requirepass", "right"])) { server in
+            let wrong = try await ConveyorExecutable.run(
+                ["enqueue", "t", "--redis", "redis://:wrong@127.0.0.1:\(server.port)"]
+            )
+            #expect(wrong.status == 1 && !wrong.standardError.contains("wrong@"), "\(wrong.standardError)")
+            #expect(wrong.standardError.lowercased().contains("password"), "\(wrong.standardError)")
+            let right = try await ConveyorExecutable.run(
+                ["enqueue", "t", "--redis", "redis://:right@127.0.0.1:\(server.port)"]
+            )
+            #expect(right.status == 0, "\(right.standardError)")
+        }
+    }
+}
