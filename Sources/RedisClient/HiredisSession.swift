@@ -244,6 +244,13 @@ final class HiredisSession {
         for ((command, advice), reply) in zip(commands, replies) {
             if let message = reply.errorMessage {
                 disconnect()
+                if message.hasPrefix("NOAUTH") {
+                    throw RedisClientError(
+                        .connectionFailed,
+                        "Redis at \(url) needs a password: put it in the URL, redis://:PASSWORD@host:port "
+                            + "(redis://USER:PASSWORD@host:port for an ACL user)"
+                    )
+                }
                 throw RedisClientError(
                     .connectionFailed,
                     "Redis at \(url) refused \(command.name): \(message); \(advice)"

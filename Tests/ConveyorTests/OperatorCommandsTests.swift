@@ -244,6 +244,8 @@ struct OperatorCommandsTests {
             )
             #expect(wrong.status == 1 && !wrong.standardError.contains("wrong@"), "\(wrong.standardError)")
             #expect(wrong.standardError.lowercased().contains("password"), "\(wrong.standardError)")
+            let none = try await ConveyorExecutable.run(["stats", "--redis", "redis://127.0.0.1:\(server.port)"])
+            #expect(none.status == 1 && none.standardError.contains("needs a password"), "\(none.standardError)")
             let right = try await ConveyorExecutable.run(
                 ["enqueue", "t", "--redis", "redis://:right@127.0.0.1:\(server.port)"]
             )
