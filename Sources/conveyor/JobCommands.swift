@@ -245,7 +245,7 @@ struct ListCommand: AsyncParsableCommand {
     )
 
     @OptionGroup var store: JobStoreOptions
-    @Option(help: "The queue (default: default; with --reference: every queue).") var queue: String?
+    @Option(help: "The queue (default: every queue).") var queue: String?
     @Option(
         help:
             "scheduled, pending, processing, retrying, completed, failed or cancelled (default: pending; with --reference: any)."
@@ -276,13 +276,30 @@ struct ListCommand: AsyncParsableCommand {
         let list = try await store.withJobs { jobs in
             if let queue { try await JobStoreOptions.requireKnown(queue, in: jobs) }
             guard let entity else {
-                return try await jobs.list(
-                    queue: queue,
-                    status: state ?? .pending,
-                    type: type,
-                    limit: limit,
-                    order: oldest ? .oldestFirst : .newestFirst
-                )
+                let order: ListOrder = oldest ? .oldestFirst : .newestFirst
+                if let queue {
+                    return try await jobs.list(
+                        queue: queue,
+                        status: state ?? .pending,
+                        type: type,
+                        limit: limit,
+                        order: order
+                    )
+                }
+                // Every queue: each one's first `limit`, merged by time.
+                var merged: [Job] = []
+                for name in try await jobs.queues() {
+                    merged += try await jobs.list(
+                        queue: name,
+                        status: state ?? .pending,
+                        type: type,
+                        limit: limit,
+                        order: order
+                    )
+                }
+                merged.sort { Self.time($0) < Self.time($1) }
+                if !oldest { merged.reverse() }
+                return Array(merged.prefix(limit))
             }
             var found = try await jobs.jobs(referenceType: entity.type, referenceID: entity.id).filter {
                 (queue == nil || $0.queue == queue) && (state == nil || $0.status == state)
@@ -305,6 +322,13 @@ struct ListCommand: AsyncParsableCommand {
             },
             statusColumn: 2
         )
+    }
+}
+
+extension ListCommand {
+    /// What a listing of several queues sorts by: when the job finished, else when it was created.
+    static func time(_ job: Job) -> (Date, String) {
+        (job.finishedAt ?? job.createdAt ?? .distantPast, job.id)
     }
 }
 

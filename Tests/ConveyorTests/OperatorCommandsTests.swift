@@ -146,6 +146,13 @@ struct OperatorCommandsTests {
                 try await jobs.fail(id, leaseToken: try await jobs.take(id).leaseToken, error: "x", retry: false)
                 failed.append(id)
             }
+            try await jobs.fail(b.id, leaseToken: try await jobs.take(b.id).leaseToken, error: "y", retry: false)
+            // Without --queue: every queue, newest first.
+            let everyQueue = try await ConveyorExecutable.run(["list", "--status", "failed", "--json"] + redis)
+            let failedIDs = try #require(try parsedJSON(everyQueue) as? [[String: Any]]).compactMap {
+                $0["id"] as? String
+            }
+            #expect(failedIDs == [b.id] + failed.reversed(), "\(everyQueue.standardError)")
             for id in try await jobs.list(queue: "files", status: .pending).map(\.id) {
                 try await jobs.complete(id, leaseToken: try await jobs.take(id).leaseToken)
             }
