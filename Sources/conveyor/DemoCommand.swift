@@ -15,7 +15,7 @@ struct DemoCommand: AsyncParsableCommand {
             temporary folder). Runs a worker for the queue "demo" whose handlers are the scripts in --examples \
             (send_email, resize_image, flaky_upload which succeeds on its third attempt, charge_card which always \
             fails) plus the built-in sleep and echo, adds the recurring job "demo-report" (every 15s), enqueues a \
-            burst of sample jobs, and prints every transition as it happens with a summary every 10 seconds. \
+            burst of sample jobs (and a few more every three summaries), and prints every transition as it happens with a summary every 10 seconds. \
             Ctrl-C stops the worker gracefully and then the private redis-server, removing its data.
 
             Examples:
@@ -69,7 +69,7 @@ struct DemoCommand: AsyncParsableCommand {
                   export REDIS_URL=\(shown)
                   .build/release/conveyor stats
                   .build/release/conveyor list --queue demo --status failed
-                  redis-cli -u \(shown) ZRANGE conveyor:{demo}:completed 0 -1
+                  redis-cli -u \(shown) ZRANGE 'conveyor:{demo}:completed' 0 -1
                 Ctrl-C stops everything.
 
                 """
@@ -113,9 +113,13 @@ struct DemoCommand: AsyncParsableCommand {
                     )
                 )
                 _ = try await jobs.enqueueMany(sampleJobs())
+                var rounds = 0
                 while true {
                     try await Task.sleep(for: interval)
                     Terminal.printNow(try await summary(jobs))
+                    // Now and then a few more jobs, so there is always something to watch.
+                    rounds += 1
+                    if rounds % 3 == 0 { _ = try await jobs.enqueueMany(trickle(rounds)) }
                 }
             }
             try await group.next()
@@ -147,6 +151,15 @@ struct DemoCommand: AsyncParsableCommand {
         }
         burst.append(NewJob("echo", json: #"{"hello":"world"}"#, options: JobOptions(queue: "demo", priority: -5)))
         return burst
+    }
+
+    /// A few jobs: two emails and an image.
+    static func trickle(_ round: Int) -> [NewJob] {
+        [
+            NewJob("send_email", json: #"{"to":"reader\#(round)@example.com"}"#, options: JobOptions(queue: "demo")),
+            NewJob("send_email", json: #"{"to":"writer\#(round)@example.com"}"#, options: JobOptions(queue: "demo")),
+            NewJob("resize_image", json: #"{"width":800}"#, options: JobOptions(queue: "demo")),
+        ]
     }
 
     /// "── 07:15:02  demo: 2 pending · 1 processing · … · 9 completed in the last minute · leader … ──".

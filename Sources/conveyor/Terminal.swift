@@ -34,9 +34,18 @@ enum Terminal {
     }
 
     /// Writes a line to standard output at once (also when it is a pipe), for output that goes on until Ctrl-C.
+    /// When the reader has gone (`conveyor tail | head`), the process ends quietly instead of writing into the void.
     static func printNow(_ line: String) {
-        print(line)
-        fflush(nil)
+        fflush(nil)  // anything print() buffered goes first
+        var bytes = Array((line + "\n").utf8)[...]
+        while !bytes.isEmpty {
+            let written = bytes.withUnsafeBytes { write(STDOUT_FILENO, $0.baseAddress, $0.count) }
+            if written < 0 {
+                if errno == EINTR { continue }
+                Foundation.exit(errno == EPIPE ? 0 : 1)
+            }
+            bytes = bytes.dropFirst(written)
+        }
     }
 
     /// Prints rows as columns aligned on the widest cell; `status` names the column to colour by job status.

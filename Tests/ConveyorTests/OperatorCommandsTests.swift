@@ -113,6 +113,23 @@ struct OperatorCommandsTests {
             try await text.waitFor("seen/before  echo  new → pending")
             try await text.signal(SIGTERM)
             _ = try await text.exit()
+            // A reader that goes away ends tail at its next write (it does not write into a closed pipe forever).
+            let pipeline = Task {
+                try await ChildProcess().run(
+                    ["/bin/sh", "-c", #""$0" tail --redis "$1" | head -n 1"#, ConveyorExecutable.path, redis[1]],
+                    input: [],
+                    environment: ProcessInfo.processInfo.environment
+                )
+            }
+            let writer = Task {
+                while !Task.isCancelled {
+                    _ = try await jobs.enqueue("echo", json: "{}", options: JobOptions(queue: "seen"))
+                    try await Task.sleep(for: .milliseconds(200))
+                }
+            }
+            let piped = try await pipeline.value
+            writer.cancel()
+            #expect(piped.status == 0 && String(decoding: piped.output, as: UTF8.self).contains("new → pending"))
             let unknown = try await ConveyorExecutable.run(["tail", "--queue", "nope"] + redis)
             #expect(unknown.status == 64 && unknown.standardError.contains("no queue 'nope'"))
         }
