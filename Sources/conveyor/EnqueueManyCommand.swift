@@ -100,13 +100,13 @@ struct EnqueueManyCommand: AsyncParsableCommand {
 
     /// One line's job, checked.
     func job(from text: String) throws -> NewJob {
-        if let problem = PayloadJSON.problem(text) {
-            throw CommandFailure(message: "not valid JSON: \(problem)")
+        let parsed: Any
+        do {
+            parsed = try JSONSerialization.jsonObject(with: Data(text.utf8), options: [.fragmentsAllowed])
+        } catch {
+            throw CommandFailure(message: "not valid JSON: \(PayloadJSON.problem(text) ?? "\(error)")")
         }
-        guard
-            let object = try? JSONSerialization.jsonObject(with: Data(text.utf8), options: [.fragmentsAllowed])
-                as? [String: Any]
-        else {
+        guard let object = parsed as? [String: Any] else {
             throw CommandFailure(message: "expected a JSON object like {\"type\":\"echo\",\"payload\":{}}")
         }
         if let unknown = object.keys.sorted().first(where: { !Self.fields.contains($0) }) {
