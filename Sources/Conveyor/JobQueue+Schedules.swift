@@ -163,6 +163,17 @@ extension JobQueue {
         }
     }
 
+    /// Pauses a schedule that can never fire, and says so once.
+    private func pauseBroken(_ name: String, queue: String, reason: String) async {
+        do {
+            _ = try await invoke("conveyor_schedule_pause", queue: queue, [name, "1"], jobID: nil)
+            let advice = "fix it (upsert it again, or conveyor schedule add) and resume it"
+            logger.error("schedule \(name) in queue \(queue) cannot fire and is paused: \(reason); \(advice)")
+        } catch {
+            logger.error("schedule \(name) in queue \(queue) cannot fire (\(reason)) and could not be paused: \(error)")
+        }
+    }
+
     /// Fires every due schedule: for each one, the due fire times (after its misfire policy) become jobs with the
     /// ids `<schedule>@<fire time ms>`, and its next run time moves on — in one compare-and-set call, so any number
     /// of concurrent callers (two leaders with a stale view, a repeated tick) fire each time exactly once.
@@ -195,9 +206,15 @@ extension JobQueue {
                 let hashes = try await pipeline(due.map { RedisCommand("HGETALL", keys.schedule(queue, $0)) })
                 var calls: [(name: String, command: RedisCommand)] = []
                 for (name, hash) in zip(due, hashes) {
-                    guard let stored = Self.storedSchedule(Self.fields(hash.array ?? []), name: name, logger: logger),
-                        let nextRunAt = stored.nextRunAt
-                    else { continue }
+                    let fields = Self.fields(hash.array ?? [])
+                    guard let stored = Self.storedSchedule(fields, name: name, logger: logger) else {
+                        // Unreadable: it would be due again at once, for ever. Pause it; fixing it resumes it.
+                        if !fields.isEmpty {
+                            await pauseBroken(name, queue: queue, reason: "its definition is unreadable")
+                        }
+                        continue
+                    }
+                    guard let nextRunAt = stored.nextRunAt else { continue }
                     calls.append((name, fireCommand(stored.schedule, queue: queue, nextRunAt: nextRunAt, now: now)))
                 }
                 if calls.isEmpty { continue }
@@ -209,7 +226,12 @@ extension JobQueue {
                 }
                 for (call, reply) in zip(calls, replies) {
                     if let message = reply.errorMessage {
-                        logger.error("schedule \(call.name) in queue \(queue) could not fire: \(message)")
+                        if message.hasPrefix("INVALID") {
+                            // Its jobs are refused at every fire: retrying cannot help.
+                            await pauseBroken(call.name, queue: queue, reason: message)
+                        } else {
+                            logger.error("schedule \(call.name) in queue \(queue) could not fire: \(message)")
+                        }
                         continue
                     }
                     if let parts = reply.array, parts.first?.string == "fired" {

@@ -346,6 +346,9 @@ public final class JobQueue: Sendable {
                     + "bytes; store large data elsewhere and pass a reference, or raise maximumPayloadBytes"
             )
         }
+        if let problem = StrictJSON.problem(in: json) {
+            throw ConveyorError(.invalidArgument, "the payload is not valid JSON: \(problem.describe(in: json))")
+        }
         if options.runAt != nil && options.delay != nil {
             throw ConveyorError(.invalidArgument, "give runAt or delay, not both")
         }

@@ -112,17 +112,24 @@ struct ScheduleCommand: AsyncParsableCommand {
         @Option(help: ArgumentHelp("Fire every this long (at least 1s).", valueName: "duration")) var every:
             DurationArgument?
         @Option(help: "Fire on this cron expression.") var cron: String?
-        @Option(help: "The time zone of the cron expression.") var tz = "UTC"
+        @Option(help: "The time zone of the cron expression (default: UTC).") var tz: String?
         @Option(help: "The payload of every job, as JSON.") var payload = "{}"
         @Option(help: "The queue.") var queue = "default"
 
         func run() async throws {
             let rule: Schedule.Rule
             switch (every, cron) {
-            case (let every?, nil): rule = .every(every.duration)
+            case (let every?, nil):
+                guard tz == nil else {
+                    throw CommandFailure(
+                        message: "--tz goes with --cron; an --every interval does not depend on a time zone",
+                        exitCode: .validationFailure
+                    )
+                }
+                rule = .every(every.duration)
             case (nil, let cron?):
                 do {
-                    rule = .cron(try CronExpression(cron), timeZone: try Schedule.timeZone(tz))
+                    rule = .cron(try CronExpression(cron), timeZone: try Schedule.timeZone(tz ?? "UTC"))
                 } catch let error as ConveyorError {
                     throw CommandFailure(message: error.message, exitCode: .validationFailure)
                 }

@@ -100,12 +100,10 @@ struct EnqueueManyCommand: AsyncParsableCommand {
 
     /// One line's job, checked.
     func job(from text: String) throws -> NewJob {
-        let parsed: Any
-        do {
-            parsed = try JSONSerialization.jsonObject(with: Data(text.utf8), options: [.fragmentsAllowed])
-        } catch {
-            throw CommandFailure(message: "not valid JSON: \(PayloadJSON.problem(text) ?? "\(error)")")
+        if let problem = StrictJSON.problem(in: text) {
+            throw CommandFailure(message: "not valid JSON: \(problem.describe(in: text))")
         }
+        let parsed = try JSONSerialization.jsonObject(with: Data(text.utf8), options: [.fragmentsAllowed])
         guard let object = parsed as? [String: Any] else {
             throw CommandFailure(message: "expected a JSON object like {\"type\":\"echo\",\"payload\":{}}")
         }

@@ -191,7 +191,7 @@ struct EnqueueCommand: AsyncParsableCommand {
         }
         if let reference { options.reference = try JobReference(argument: reference, option: "--reference") }
         let payloadText = json.trimmingCharacters(in: .whitespacesAndNewlines)
-        if let problem = PayloadJSON.problem(payloadText) {
+        if let problem = StrictJSON.problem(in: payloadText).map({ $0.describe(in: payloadText) }) {
             let source = payloadFile.map { "--payload-file \($0)" } ?? (payload == "-" ? "standard input" : "--payload")
             throw CommandFailure(
                 message: "the payload (\(source)) is not valid JSON: \(problem)",

@@ -220,6 +220,9 @@ struct OperatorCommandsTests {
                 (["worker", "--exec", "t=\(payloadFile.path)"], 64, "is not executable"),
                 (["worker", "--exec", "nocommand"], 64, "must be TYPE=COMMAND"),
                 (["schedule", "add", "x", "t", "--every", "1m", "--cron", "@daily"], 64, "one of them"),
+                (["schedule", "add", "x", "t", "--every", "1m", "--payload", #"{"a":1,}"#], 64, "at character 8"),
+                (["schedule", "add", "x", "t", "--every", "1m", "--tz", "Europe/Paris"], 64, "--tz goes with --cron"),
+                (["enqueue", "t", "--payload", #"{"a":1,}"#], 64, "expected a member name in double quotes"),
             ]
             for (arguments, status, message) in cases {
                 let result = try await ConveyorExecutable.run(arguments + redis)

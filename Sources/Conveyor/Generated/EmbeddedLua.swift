@@ -1153,11 +1153,26 @@ end
 --          every node can declare the same schedules at start.
 redis.register_function('conveyor_schedule_upsert', guarded(function(keys, argv)
     local prefix = keys[1]
-    queue_of(prefix)
+    local queue = queue_of(prefix)
     local name = check_schedule_name(argv[1])
     local definition = argv[2]
     if type(definition) ~= 'string' or not is_json(definition) then
         raise('INVALID', 'the schedule definition is not valid JSON')
+    end
+    -- Its jobs must pass the checks conveyor_schedule_fire makes, or every fire would be refused.
+    local decoded = cjson.decode(definition)
+    if type(decoded) ~= 'table' then
+        raise('INVALID', 'the schedule definition must be a JSON object')
+    end
+    local opts = {}
+    for _, option in ipairs({'priority', 'max_retries', 'timeout_ms'}) do
+        if type(decoded[option]) == 'number' then opts[option] = string.format('%d', decoded[option]) end
+    end
+    local ok, problem = pcall(check_enqueue, queue, name .. '@0', decoded.type, decoded.payload, opts, now_ms())
+    if not ok then
+        local message = type(problem) == 'table' and problem.err or tostring(problem)
+        if not string.match(message, '^INVALID ') then error(problem, 0) end
+        raise('INVALID', 'the schedule\'s jobs would be refused: ' .. string.sub(message, 9))
     end
     local next_run_at = parse_int('next_run_at', argv[3], -1, 2 ^ 50)
     local skey = schedule_key(prefix, name)

@@ -98,8 +98,11 @@ public struct Schedule: Sendable, Hashable {
         if case .runEach(let max) = misfire, max < 1 {
             throw ConveyorError(.invalidArgument, "schedule '\(name)': runEach needs a maximum of at least 1")
         }
-        guard (try? JSONSerialization.jsonObject(with: Data(payload.utf8), options: [.fragmentsAllowed])) != nil else {
-            throw ConveyorError(.invalidArgument, "schedule '\(name)': the payload is not valid JSON")
+        if let problem = StrictJSON.problem(in: payload) {
+            throw ConveyorError(
+                .invalidArgument,
+                "schedule '\(name)': the payload is not valid JSON: \(problem.describe(in: payload))"
+            )
         }
         try JobQueue.validateQueue(queue)
         self.name = name
