@@ -130,43 +130,87 @@ public final class JobQueue: Sendable {
     }
 
     /// Enqueues many jobs: per queue, one atomic call per 1 000 jobs; when a job is invalid, nothing of its call is
-    /// stored.
+    /// stored. To store all or nothing of a larger set, call ``checkMany(_:)`` first.
     ///
     /// - Parameter jobs: The jobs, possibly for several queues.
     /// - Returns: One result per job, in order.
-    /// - Throws: ``ConveyorError`` naming the first invalid job.
+    /// - Throws: ``ConveyorError`` naming the first invalid job (`job N:`, counting from 1 in `jobs`).
     public func enqueueMany(_ jobs: [NewJob]) async throws -> [EnqueuedJob] {
+        var results = [EnqueuedJob?](repeating: nil, count: jobs.count)
+        for batch in try manyBatches(jobs) {
+            let reply = try await invokeMany("conveyor_enqueue_many", batch)
+            try await register(batch.queue)
+            guard let replies = reply.array, replies.count == batch.positions.count else {
+                throw ConveyorError(.redis, "conveyor_enqueue_many answered \(reply)")
+            }
+            for (position, single) in zip(batch.positions, replies) {
+                results[position] = try Self.enqueued(single)
+            }
+        }
+        return results.compactMap { $0 }
+    }
+
+    /// Checks jobs exactly as ``enqueueMany(_:)`` would — in Swift and with the server's own checks
+    /// (`conveyor_check_many`) — and stores nothing.
+    ///
+    /// - Parameter jobs: The jobs, possibly for several queues.
+    /// - Throws: ``ConveyorError`` naming the first invalid job (`job N:`, counting from 1 in `jobs`).
+    public func checkMany(_ jobs: [NewJob]) async throws {
+        for batch in try manyBatches(jobs) {
+            _ = try await invokeMany("conveyor_check_many", batch)
+        }
+    }
+
+    /// One call's worth of jobs of one queue: their positions in the caller's list and the call's arguments.
+    struct ManyBatch {
+        var queue: String
+        var positions: [Int]
+        var arguments: [any RedisArgumentConvertible]
+    }
+
+    /// Splits jobs into calls of at most 1 000 jobs of one queue, checking what Swift can check.
+    func manyBatches(_ jobs: [NewJob]) throws -> [ManyBatch] {
         var byQueue: [String: [(Int, [any RedisArgumentConvertible])]] = [:]
         for (position, job) in jobs.enumerated() {
-            let queue = try queueName(job.options.queue)
+            let queue: String
             let arguments: [any RedisArgumentConvertible]
             do {
+                queue = try queueName(job.options.queue)
                 arguments = try enqueueArguments(job.type, json: job.payload, options: job.options, queue: queue)
             } catch let error as ConveyorError {
                 throw ConveyorError(error.code, "job \(position + 1): \(error.message)")
             }
             byQueue[queue, default: []].append((position, arguments))
         }
-        var results = [EnqueuedJob?](repeating: nil, count: jobs.count)
+        var batches: [ManyBatch] = []
         for (queue, entries) in byQueue.sorted(by: { $0.key < $1.key }) {
             for start in stride(from: 0, to: entries.count, by: 1000) {
-                let batch = entries[start..<min(start + 1000, entries.count)]
-                var arguments: [any RedisArgumentConvertible] = [batch.count]
-                for (_, jobArguments) in batch {
+                let slice = entries[start..<min(start + 1000, entries.count)]
+                var arguments: [any RedisArgumentConvertible] = [slice.count]
+                for (_, jobArguments) in slice {
                     let optionPairs = (jobArguments.count - 3) / 2
                     arguments += jobArguments[0..<3] + [optionPairs] + jobArguments[3...]
                 }
-                let reply = try await invoke("conveyor_enqueue_many", queue: queue, arguments, jobID: nil)
-                try await register(queue)
-                guard let replies = reply.array, replies.count == batch.count else {
-                    throw ConveyorError(.redis, "conveyor_enqueue_many answered \(reply)")
-                }
-                for ((position, _), single) in zip(batch, replies) {
-                    results[position] = try Self.enqueued(single)
-                }
+                batches.append(ManyBatch(queue: queue, positions: slice.map(\.0), arguments: arguments))
             }
         }
-        return results.compactMap { $0 }
+        return batches
+    }
+
+    /// Calls a many-jobs function; an error naming "job N" of the call is renamed to the job's place in the caller's
+    /// list.
+    private func invokeMany(_ function: String, _ batch: ManyBatch) async throws -> RedisReply {
+        do {
+            return try await invoke(function, queue: batch.queue, batch.arguments, jobID: nil)
+        } catch let error as ConveyorError {
+            guard let match = error.message.firstMatch(of: #/^job (\d+): /#), let index = Int(match.output.1),
+                batch.positions.indices.contains(index - 1)
+            else { throw error }
+            throw ConveyorError(
+                error.code,
+                "job \(batch.positions[index - 1] + 1): " + error.message.dropFirst(match.output.0.count)
+            )
+        }
     }
 
     // MARK: - Reading

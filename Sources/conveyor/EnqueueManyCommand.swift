@@ -12,8 +12,9 @@ struct EnqueueManyCommand: AsyncParsableCommand {
             "queue", "id", "priority", "max_retries", "timeout" and "in" (durations such as "30s"), "at" (ISO 8601 \
             time), "reference" ("TYPE:ID") and "unique". Blank lines are skipped.
 
-            Every line is checked before anything is sent: a bad line stops the command with its line number and \
-            nothing is enqueued. Jobs then go to Redis a thousand per atomic call; a progress bar shows on a terminal.
+            Every line is checked before anything is stored, by this command and by the server's own checks \
+            (conveyor_check_many): a bad line stops the command with its line number and nothing is enqueued. Jobs \
+            then go to Redis a thousand per atomic call; a progress bar shows on a terminal.
 
             Examples:
               conveyor enqueue-many --file jobs.jsonl
@@ -39,7 +40,9 @@ struct EnqueueManyCommand: AsyncParsableCommand {
             }
             data = contents
         }
+        let source = file == "-" ? "standard input" : file
         var jobs: [NewJob] = []
+        var lines: [Int] = []
         for (index, line) in String(decoding: data, as: UTF8.self).split(
             separator: "\n",
             omittingEmptySubsequences: false
@@ -48,17 +51,36 @@ struct EnqueueManyCommand: AsyncParsableCommand {
             if text.isEmpty { continue }
             do {
                 jobs.append(try job(from: text))
+                lines.append(index + 1)
             } catch let failure as CommandFailure {
                 throw CommandFailure(
-                    message: "\(file == "-" ? "standard input" : file) line \(index + 1): \(failure.message); "
-                        + "nothing was enqueued",
+                    message: "\(source) line \(index + 1): \(failure.message); nothing was enqueued",
                     exitCode: .validationFailure
                 )
             }
         }
+        let past = jobs.filter { ($0.options.runAt ?? .distantFuture) < Date() }.count
+        if past > 0 {
+            FileHandle.standardError.write(
+                Data("conveyor: warning: \(past) jobs have an \"at\" in the past; they run now\n".utf8)
+            )
+        }
+        /// "job N: …" from the library, as "<file> line L: …".
+        func located(_ error: ConveyorError) -> String {
+            guard let match = error.message.firstMatch(of: #/^job (\d+): /#), let number = Int(match.output.1),
+                lines.indices.contains(number - 1)
+            else { return error.message }
+            return "\(source) line \(lines[number - 1]): " + error.message.dropFirst(match.output.0.count)
+        }
         let bar = ProgressBar(label: "enqueuing", total: jobs.count)
         let started = ContinuousClock.now
         let results = try await store.withJobs { queue in
+            // Every job passes the server's checks first, so a bad line anywhere stores nothing.
+            do {
+                try await queue.checkMany(jobs)
+            } catch let error as ConveyorError where error.code == .invalidArgument {
+                throw CommandFailure(message: located(error) + "; nothing was enqueued", exitCode: .validationFailure)
+            }
             var results: [EnqueuedJob] = []
             results.reserveCapacity(jobs.count)
             for start in stride(from: 0, to: jobs.count, by: 1000) {
@@ -68,8 +90,8 @@ struct EnqueueManyCommand: AsyncParsableCommand {
                 } catch let error as ConveyorError {
                     bar.finish()
                     throw CommandFailure(
-                        message: "\(error.message) (in the batch of lines starting with job \(start + 1)); "
-                            + "\(results.count) jobs before it were enqueued",
+                        message:
+                            "\(error.message) (lines \(lines[start]) on); the \(results.count) jobs before were enqueued",
                         exitCode: error.code == .invalidArgument ? .validationFailure : .failure
                     )
                 }

@@ -81,6 +81,20 @@ struct OperatorCommandsTests {
                 #expect(result.standardError.contains(message), "\(input): \(result.standardError)")
                 #expect(result.standardError.contains("nothing was enqueued"), "\(result.standardError)")
             }
+            // Refused only by the server's checks, far into the file: still nothing is stored.
+            let good = Array(repeating: #"{"type":"echo","queue":"bulk"}"#, count: 1500)
+            for bad in [
+                #"{"type":"echo","queue":"bulk","reference":"bad type!:1"}"#,
+                #"{"type":"echo","queue":"bulk","timeout":"40d"}"#,
+            ] {
+                let late = try await ConveyorExecutable.run(
+                    ["enqueue-many", "--file", "-"] + redis,
+                    input: (good + [bad]).joined(separator: "\n")
+                )
+                #expect(late.status == 64, "\(late.standardError)")
+                #expect(late.standardError.contains("standard input line 1501: "), "\(late.standardError)")
+                #expect(late.standardError.contains("nothing was enqueued"), "\(late.standardError)")
+            }
             let missing = try await ConveyorExecutable.run(["enqueue-many", "--file", "/nonexistent.jsonl"] + redis)
             #expect(missing.status == 64 && missing.standardError.contains("cannot read --file /nonexistent.jsonl"))
             #expect(try await datasetDigest(jobs) == before)

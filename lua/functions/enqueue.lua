@@ -120,17 +120,8 @@ redis.register_function('conveyor_enqueue', guarded(function(keys, argv)
     return reply
 end))
 
--- conveyor_enqueue_many: creates many jobs atomically; when any job is invalid, nothing is written.
---
--- KEYS[1]  queue prefix
--- ARGV[1]  number of jobs N (1…10000)
--- ARGV[2…] for each job: id, type, payload, the number K of option pairs, then K name value pairs (as for
---          conveyor_enqueue)
--- Reply    one {outcome, full id, status} per job, in order
-redis.register_function('conveyor_enqueue_many', guarded(function(keys, argv)
-    local prefix = keys[1]
-    local queue = queue_of(prefix)
-    local now = now_ms()
+-- Reads and checks the jobs of conveyor_enqueue_many / conveyor_check_many; raises INVALID naming the job.
+local function check_many(queue, argv, now)
     local total = parse_int('the job count', argv[1], 1, 10000)
     local jobs = {}
     local index = 2
@@ -160,6 +151,32 @@ redis.register_function('conveyor_enqueue_many', guarded(function(keys, argv)
     if index <= #argv then
         raise('INVALID', 'more arguments than the ' .. total .. ' jobs announced')
     end
+    return jobs
+end
+
+-- conveyor_check_many: checks jobs as conveyor_enqueue_many would, and writes nothing (for a producer that wants all
+-- of a large set or nothing: check every batch first, then enqueue).
+--
+-- KEYS[1]  queue prefix
+-- ARGV     as for conveyor_enqueue_many
+-- Reply    the number of jobs checked; INVALID naming the first bad job otherwise
+redis.register_function{function_name = 'conveyor_check_many', flags = {'no-writes'},
+    callback = guarded(function(keys, argv)
+        return #check_many(queue_of(keys[1]), argv, now_ms())
+    end)}
+
+-- conveyor_enqueue_many: creates many jobs atomically; when any job is invalid, nothing is written.
+--
+-- KEYS[1]  queue prefix
+-- ARGV[1]  number of jobs N (1…10000)
+-- ARGV[2…] for each job: id, type, payload, the number K of option pairs, then K name value pairs (as for
+--          conveyor_enqueue)
+-- Reply    one {outcome, full id, status} per job, in order
+redis.register_function('conveyor_enqueue_many', guarded(function(keys, argv)
+    local prefix = keys[1]
+    local queue = queue_of(prefix)
+    local now = now_ms()
+    local jobs = check_many(queue, argv, now)
     local replies, created = {}, 0
     for _, job in ipairs(jobs) do
         local reply = enqueue_checked(prefix, queue, job, now)
