@@ -30,11 +30,35 @@ struct DemoCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("The folder of the example handler scripts.", valueName: "path"))
     var examples = "deploy/examples"
 
-    @Option(help: "The key namespace.")
-    var namespace = "conveyor"
+    @Option(
+        help: """
+            The key namespace (default: conveyor with a private redis-server; conveyor-demo with a Redis you give, \
+            whose keys the demo removes when it stops).
+            """
+    )
+    var namespace: String?
 
     @Option(help: ArgumentHelp("How often to print the summary line.", valueName: "duration"))
     var summaryEvery = DurationArgument(argument: "10s")!
+
+    /// The namespace of a demo on a Redis the user gave: its keys are the demo's own, removed at the end.
+    static let ownNamespace = "conveyor-demo"
+
+    /// Deletes every key of a namespace (SCAN and UNLINK, a batch at a time); returns how many.
+    static func removeKeys(of namespace: String, _ redis: RedisClient) async throws -> Int {
+        var cursor = "0"
+        var removed = 0
+        repeat {
+            let reply = try await redis.send("SCAN", cursor, "MATCH", "\(namespace):*", "COUNT", 1000)
+            guard let parts = reply.array, parts.count == 2, let next = parts[0].string else { break }
+            cursor = next
+            let keys = (parts[1].array ?? []).compactMap(\.string)
+            if !keys.isEmpty {
+                removed += try await redis.send(RedisCommand("UNLINK", keys)).int ?? 0
+            }
+        } while cursor != "0"
+        return removed
+    }
 
     static let scripts = ["send_email", "resize_image", "flaky_upload", "charge_card", "report"]
 
@@ -57,8 +81,12 @@ struct DemoCommand: AsyncParsableCommand {
         for script in Self.scripts { arguments += ["--exec", "\(script)=sh \(quoted)/\(script).sh"] }
         let worker = try WorkerOptions.parse(arguments)
         let given = PrivateRedis.givenURL(redis)
+        let namespace = self.namespace ?? (given == nil ? "conveyor" : Self.ownNamespace)
+        let flag = namespace == "conveyor" ? "" : " --namespace \(namespace)"
         try await PrivateRedis.with(given: given, options: LocalRedisServer.Options()) { url, server in
-            let shown = given.map { (try? RedisURL($0).description) ?? $0 } ?? url.description
+            let shown = url.description
+            // The export line must work when pasted: never the masked password.
+            let exported = url.password == nil ? url.description : "<the URL you gave, with its password>"
             Terminal.printNow(
                 """
                 Conveyor demo
@@ -66,10 +94,10 @@ struct DemoCommand: AsyncParsableCommand {
                   Worker:  queue "demo", 4 at a time; handlers: \(Self.scripts.joined(separator: ", ")) (scripts in \(folder)), sleep, echo
                   Every 15s the recurring job "demo-report" runs.
                 From a second terminal:
-                  export REDIS_URL=\(shown)
-                  .build/release/conveyor stats
-                  .build/release/conveyor list --queue demo --status failed
-                  redis-cli -u \(shown) ZRANGE 'conveyor:{demo}:completed' 0 -1
+                  export REDIS_URL=\(exported)
+                  .build/release/conveyor stats\(flag)
+                  .build/release/conveyor list --queue demo --status failed\(flag)
+                  redis-cli -u "$REDIS_URL" ZRANGE '\(namespace):{demo}:completed' 0 -1
                 Ctrl-C stops everything.
 
                 """
@@ -87,6 +115,10 @@ struct DemoCommand: AsyncParsableCommand {
             let interval = summaryEvery.duration
             try await worker.run(jobs: jobs, handlers: worker.handlers(), logger: logger) {
                 try await Self.show(jobs, summaryEvery: interval)
+            }
+            if given != nil && namespace == Self.ownNamespace {
+                let removed = try await Self.removeKeys(of: namespace, redis)
+                Terminal.printNow("Removed the demo's \(removed) keys (namespace \(namespace)) from \(shown).")
             }
         }
         Terminal.printNow(

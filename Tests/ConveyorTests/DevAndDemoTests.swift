@@ -1,6 +1,7 @@
 import ConveyorTesting
 import Foundation
 import LocalRedis
+import RedisClient
 import Testing
 
 @testable import Conveyor
@@ -83,5 +84,35 @@ struct DevAndDemoTests {
         #expect(demo.output.contains("Stopped the worker and the private redis-server"))
         #expect(try await !listening(port))
         #expect(kill(pid, 0) != 0)
+    }
+
+    @Test func demoOnAGivenRedisUsesItsOwnNamespaceAndRemovesItsKeys() async throws {
+        try await withRedisServer(.init(arguments: ["--requirepass", "pw"])) { server in
+            let url = "redis://:pw@127.0.0.1:\(server.port)"
+            let client = try RedisClient(url: url)
+            defer { client.shutdown() }
+            _ = try await client.send("SET", "conveyor:keep", "mine")
+            let demo = ConveyorProcess(
+                [
+                    "demo", "--examples", repositoryRoot.appendingPathComponent("deploy/examples").path,
+                    "--summary-every",
+                    "2s",
+                ],
+                environment: ["REDIS_URL": url]
+            )
+            try await demo.waitFor("send_email  processing → completed")
+            #expect(demo.output.contains("export REDIS_URL=<the URL you gave, with its password>"))
+            #expect(demo.output.contains("conveyor stats --namespace conveyor-demo") && !demo.output.contains(":pw@"))
+            let stats = try await ConveyorExecutable.run([
+                "stats", "--json", "--namespace", "conveyor-demo", "--redis", url,
+            ])
+            let queues = (try parsedJSON(stats) as? [String: Any])?["queues"] as? [[String: Any]]
+            #expect(queues?.first?["queue"] as? String == "demo", "\(stats.standardError)")
+            try await demo.signal(SIGINT)
+            #expect(try await demo.exit() == 0, "\(demo.output)")
+            #expect(demo.output.contains("Removed the demo's"))
+            let left = try await client.send("KEYS", "*").array?.compactMap(\.string)
+            #expect(left == ["conveyor:keep"])
+        }
     }
 }
