@@ -163,6 +163,19 @@ extension JobQueue {
         }
     }
 
+    /// The queues that hold a schedule of this name (a name is unique within a queue, not across queues).
+    ///
+    /// - Parameter name: The schedule's name.
+    /// - Returns: Queue names, sorted.
+    /// - Throws: ``ConveyorError`` when Redis fails.
+    public func scheduleQueues(named name: String) async throws -> [String] {
+        let entries = try await command(RedisCommand("SMEMBERS", keys.schedules)).array?.compactMap(\.string) ?? []
+        return entries.compactMap { entry in
+            let parts = entry.split(separator: "/", maxSplits: 1).map(String.init)
+            return parts.count == 2 && parts[1] == name ? parts[0] : nil
+        }.sorted()
+    }
+
     /// Pauses a schedule that can never fire, and says so once.
     private func pauseBroken(_ name: String, queue: String, reason: String) async {
         do {

@@ -189,49 +189,91 @@ struct ScheduleCommand: AsyncParsableCommand {
         }
     }
 
+    /// The schedule a command acts on: its name, and its queue when given or when only one queue has that name.
+    struct Target: ParsableArguments {
+        @Argument(help: "The schedule's name.") var name: String
+        @Option(help: "Its queue (needed only when several queues have a schedule of that name).") var queue: String?
+
+        func queue(in jobs: JobQueue) async throws -> String {
+            if let queue { return queue }
+            let queues = try await jobs.scheduleQueues(named: name)
+            switch queues.count {
+            case 0: throw CommandFailure(message: "no schedule \(name); conveyor schedule list shows them")
+            case 1: return queues[0]
+            default:
+                throw CommandFailure(
+                    message: "schedules named \(name) are in queues \(queues.joined(separator: ", ")); give --queue",
+                    exitCode: .validationFailure
+                )
+            }
+        }
+    }
+
     struct Remove: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Remove a recurring job.",
-            discussion: "Example:\n  conveyor schedule remove nightly-report --queue reports"
+            discussion: "Example:\n  conveyor schedule remove nightly-report"
         )
         @OptionGroup var store: JobStoreOptions
-        @Argument(help: "The schedule's name.") var name: String
-        @Option(help: "Its queue.") var queue = "default"
+        @OptionGroup var target: Target
 
         func run() async throws {
-            let removed = try await store.withJobs { jobs in try await jobs.removeSchedule(name, queue: queue) }
-            guard removed else { throw CommandFailure(message: "no schedule \(name) in queue \(queue)") }
-            try printOutcome(store, "\(name): removed", ["name": name, "queue": queue, "status": "removed"])
+            let queue = try await store.withJobs { jobs in
+                let queue = try await target.queue(in: jobs)
+                guard try await jobs.removeSchedule(target.name, queue: queue) else {
+                    throw CommandFailure(message: "no schedule \(target.name) in queue \(queue)")
+                }
+                return queue
+            }
+            try printOutcome(
+                store,
+                "\(target.name): removed",
+                ["name": target.name, "queue": queue, "status": "removed"]
+            )
         }
     }
 
     struct Pause: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Stop a recurring job from firing.",
-            discussion: "Example:\n  conveyor schedule pause nightly-report --queue reports"
+            discussion: "Example:\n  conveyor schedule pause nightly-report"
         )
         @OptionGroup var store: JobStoreOptions
-        @Argument(help: "The schedule's name.") var name: String
-        @Option(help: "Its queue.") var queue = "default"
+        @OptionGroup var target: Target
 
         func run() async throws {
-            try await store.withJobs { jobs in try await jobs.pauseSchedule(name, queue: queue) }
-            try printOutcome(store, "\(name): paused", ["name": name, "queue": queue, "status": "paused"])
+            let queue = try await store.withJobs { jobs in
+                let queue = try await target.queue(in: jobs)
+                try await jobs.pauseSchedule(target.name, queue: queue)
+                return queue
+            }
+            try printOutcome(
+                store,
+                "\(target.name): paused",
+                ["name": target.name, "queue": queue, "status": "paused"]
+            )
         }
     }
 
     struct Resume: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Let a paused recurring job fire again.",
-            discussion: "Example:\n  conveyor schedule resume nightly-report --queue reports"
+            discussion: "Example:\n  conveyor schedule resume nightly-report"
         )
         @OptionGroup var store: JobStoreOptions
-        @Argument(help: "The schedule's name.") var name: String
-        @Option(help: "Its queue.") var queue = "default"
+        @OptionGroup var target: Target
 
         func run() async throws {
-            try await store.withJobs { jobs in try await jobs.resumeSchedule(name, queue: queue) }
-            try printOutcome(store, "\(name): resumed", ["name": name, "queue": queue, "status": "resumed"])
+            let queue = try await store.withJobs { jobs in
+                let queue = try await target.queue(in: jobs)
+                try await jobs.resumeSchedule(target.name, queue: queue)
+                return queue
+            }
+            try printOutcome(
+                store,
+                "\(target.name): resumed",
+                ["name": target.name, "queue": queue, "status": "resumed"]
+            )
         }
     }
 }

@@ -500,14 +500,17 @@ struct RemoveCommand: AsyncParsableCommand {
 struct PauseCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "pause",
-        abstract: "Stop handing out jobs of a queue (enqueueing goes on).",
+        abstract: "Stop handing out jobs of a queue (enqueueing goes on); the queue must exist.",
         discussion: "Example:\n  conveyor pause emails"
     )
     @OptionGroup var store: JobStoreOptions
     @Argument(help: "The queue.") var queue: String
 
     func run() async throws {
-        try await store.withJobs { jobs in try await jobs.pause(queue: queue) }
+        try await store.withJobs { jobs in
+            try await JobStoreOptions.requireKnown(queue, in: jobs)
+            try await jobs.pause(queue: queue)
+        }
         try printOutcome(store, "\(queue): paused", ["queue": queue, "paused": true])
     }
 }
@@ -523,7 +526,10 @@ struct ResumeCommand: AsyncParsableCommand {
     @Argument(help: "The queue.") var queue: String
 
     func run() async throws {
-        try await store.withJobs { jobs in try await jobs.resume(queue: queue) }
+        try await store.withJobs { jobs in
+            try await JobStoreOptions.requireKnown(queue, in: jobs)
+            try await jobs.resume(queue: queue)
+        }
         try printOutcome(store, "\(queue): resumed", ["queue": queue, "paused": false])
     }
 }

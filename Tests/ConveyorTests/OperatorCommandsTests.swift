@@ -272,6 +272,41 @@ struct OperatorCommandsTests {
         }
     }
 
+    @Test func schedulesAreFoundByNameAndUnknownQueuesAreNotPausedIntoExistence() async throws {
+        try await withJobQueue { jobs, server in
+            let redis = ["--redis", "redis://127.0.0.1:\(server.port)"]
+            _ = try await ConveyorExecutable.run(
+                ["schedule", "add", "s1", "t", "--every", "1h", "--queue", "reports"] + redis
+            )
+            let paused = try await ConveyorExecutable.run(["schedule", "pause", "s1"] + redis)
+            #expect(paused.status == 0 && paused.standardOutput.contains("s1: paused"), "\(paused.standardError)")
+            #expect(try await jobs.schedules().first?.isPaused == true)
+            _ = try await ConveyorExecutable.run(
+                ["schedule", "add", "s1", "t", "--every", "1h", "--queue", "other"] + redis
+            )
+            let ambiguous = try await ConveyorExecutable.run(["schedule", "resume", "s1"] + redis)
+            #expect(
+                ambiguous.status == 64 && ambiguous.standardError.contains("in queues other, reports; give --queue")
+            )
+            #expect(
+                try await ConveyorExecutable.run(["schedule", "remove", "s1", "--queue", "reports"] + redis).status == 0
+            )
+            #expect(try await ConveyorExecutable.run(["schedule", "remove", "s1"] + redis).status == 0)
+            let none = try await ConveyorExecutable.run(["schedule", "resume", "s1"] + redis)
+            #expect(none.status == 1 && none.standardError.contains("no schedule s1"))
+
+            let before = try await datasetDigest(jobs)
+            for command in ["pause", "resume"] {
+                let result = try await ConveyorExecutable.run([command, "nope"] + redis)
+                #expect(
+                    result.status == 64 && result.standardError.contains("no queue 'nope'"),
+                    "\(result.standardError)"
+                )
+            }
+            #expect(try await datasetDigest(jobs) == before)
+        }
+    }
+
     @Test func unreachableRedisAndAWrongPasswordAreOneLineErrors() async throws {
         let port = try LocalRedisServer.freeLoopbackPort()
         let refused = try await ConveyorExecutable.run(["stats", "--redis", "redis://:s3cret@127.0.0.1:\(port)"])
