@@ -198,17 +198,25 @@ struct EnqueueCommand: AsyncParsableCommand {
                 exitCode: .validationFailure
             )
         }
-        let enqueued = try await store.withJobs { jobs in
-            try await jobs.enqueue(type, json: payloadText, options: options)
+        let (enqueued, job) = try await store.withJobs { jobs in
+            let enqueued = try await jobs.enqueue(type, json: payloadText, options: options)
+            return (enqueued, store.json ? try await jobs.get(enqueued.id) : nil)
         }
         if store.json {
-            print(
-                try JobOutput.json([
-                    "id": enqueued.id, "status": enqueued.status.rawValue, "outcome": enqueued.outcome.rawValue,
-                ])
-            )
+            // The job as `get --json` shows it, and whether this call created it.
+            var object = job.map(JobOutput.object) ?? ["id": enqueued.id, "status": enqueued.status.rawValue]
+            object["outcome"] = enqueued.outcome.rawValue
+            print(try JobOutput.json(object))
         } else {
             print(enqueued.id)
+            if enqueued.outcome != .created {
+                FileHandle.standardError.write(
+                    Data(
+                        "conveyor: nothing created: \(enqueued.outcome.rawValue) job \(enqueued.id) is \(enqueued.status.rawValue)\n"
+                            .utf8
+                    )
+                )
+            }
         }
     }
 }

@@ -17,8 +17,11 @@ struct JobCommandsTests {
                 ] + redis
             )
             #expect(enqueued.status == 0, "\(enqueued.standardError)")
-            let reply = try JSONSerialization.jsonObject(with: Data(enqueued.standardOutput.utf8)) as? [String: String]
-            #expect(reply?["id"] == "cli/cli-1" && reply?["outcome"] == "created")
+            // With --json, enqueue prints the job (as get --json does) and whether it was created.
+            let reply = try JSONSerialization.jsonObject(with: Data(enqueued.standardOutput.utf8)) as? [String: Any]
+            #expect(reply?["id"] as? String == "cli/cli-1" && reply?["outcome"] as? String == "created")
+            #expect(reply?["type"] as? String == "echo" && reply?["payload"] as? [String: Int] == ["n": 1])
+            #expect((reply?["reference"] as? [String: String]) == ["type": "upload", "id": "42"])
 
             let got = try await ConveyorExecutable.run(["get", "cli/cli-1", "--json"] + redis)
             let job = try JSONSerialization.jsonObject(with: Data(got.standardOutput.utf8)) as? [String: Any]
