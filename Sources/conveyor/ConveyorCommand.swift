@@ -28,7 +28,7 @@ struct ConveyorCommand: AsyncParsableCommand {
     static func main() async {
         ignoreBrokenPipes()
         do {
-            var command = try parseAsRoot()
+            var command = try parseAsRoot(movingGlobalOptions(Array(CommandLine.arguments.dropFirst())))
             if var command = command as? any AsyncParsableCommand {
                 try await command.run()
             } else {
@@ -41,6 +41,35 @@ struct ConveyorCommand: AsyncParsableCommand {
         } catch {
             exit(withError: error)
         }
+    }
+
+    /// Lets the options every command shares come before the command too (`conveyor --redis URL stats`): moves
+    /// leading `--redis`, `--redis-timeout`, `--namespace` and `--json` to just after the command's name.
+    static func movingGlobalOptions(_ arguments: [String]) -> [String] {
+        let valued: Set<String> = ["--redis", "--redis-timeout", "--namespace"]
+        var globals: [String] = []
+        var index = 0
+        while index < arguments.count {
+            let argument = arguments[index]
+            let name = String(argument.split(separator: "=", maxSplits: 1).first ?? "")
+            if valued.contains(name) {
+                let width = argument.contains("=") ? 1 : 2
+                globals += arguments[index..<min(index + width, arguments.count)]
+                index += width
+            } else if argument == "--json" {
+                globals.append(argument)
+                index += 1
+            } else {
+                break
+            }
+        }
+        guard !globals.isEmpty else { return arguments }
+        var rest = Array(arguments[index...])
+        // After the command's name: one word, or two for the groups (`schedule add`).
+        var path = rest.first.map { $0.hasPrefix("-") ? 0 : 1 } ?? 0
+        if path == 1, rest[0] == "schedule", rest.count > 1, !rest[1].hasPrefix("-") { path = 2 }
+        rest.insert(contentsOf: globals, at: path)
+        return rest
     }
 
     /// Prints `conveyor: <message>` on one line to standard error and exits.

@@ -88,6 +88,18 @@ struct CommandLineTests {
         #expect(!result.standardError.contains("hunter2"))
     }
 
+    @Test func sharedOptionsMayComeBeforeTheCommand() async throws {
+        try await withRedisServer { server in
+            let url = "redis://127.0.0.1:\(server.port)"
+            let stats = try await ConveyorExecutable.run(["--redis", url, "--json", "stats"])
+            #expect(stats.status == 0 && stats.standardOutput.hasPrefix("{"), "\(stats.standardError)")
+            let list = try await ConveyorExecutable.run([
+                "--json", "--redis=\(url)", "--namespace", "x", "schedule", "list",
+            ])
+            #expect(list.status == 0 && list.standardOutput == "[]\n", "\(list.standardError)")
+        }
+    }
+
     @Test func everyCommandHasHelpWithExamples() async throws {
         let commands = [
             "ping", "dev", "enqueue", "enqueue-many", "get", "list", "wait", "cancel", "retry", "remove", "pause",
