@@ -50,7 +50,8 @@ struct CleanupCommand: AsyncParsableCommand {
     )
 
     @OptionGroup var store: JobStoreOptions
-    @Option(help: ArgumentHelp("Finished longer ago than this.", valueName: "duration")) var olderThan =
+    @Option(help: ArgumentHelp("Finished longer ago than this." + DurationArgument.hint, valueName: "duration"))
+    var olderThan =
         DurationArgument(argument: "7d")!
     @Option(help: "completed, failed or cancelled.") var status = "completed"
     @Option(help: "One queue (default: every queue).") var queue: String?
@@ -109,8 +110,9 @@ struct ScheduleCommand: AsyncParsableCommand {
         @OptionGroup var store: JobStoreOptions
         @Argument(help: "The schedule's name.") var name: String
         @Argument(help: "The job type.") var type: String
-        @Option(help: ArgumentHelp("Fire every this long (at least 1s).", valueName: "duration")) var every:
-            DurationArgument?
+        @Option(
+            help: ArgumentHelp("Fire every this long (at least 1s)." + DurationArgument.hint, valueName: "duration")
+        ) var every: DurationArgument?
         @Option(help: "Fire on this cron expression.") var cron: String?
         @Option(help: "The time zone of the cron expression (default: UTC).") var tz: String?
         @Option(help: "The payload of every job, as JSON.") var payload = "{}"

@@ -38,7 +38,7 @@ struct DemoCommand: AsyncParsableCommand {
     )
     var namespace: String?
 
-    @Option(help: ArgumentHelp("How often to print the summary line.", valueName: "duration"))
+    @Option(help: ArgumentHelp("How often to print the summary line." + DurationArgument.hint, valueName: "duration"))
     var summaryEvery = DurationArgument(argument: "10s")!
 
     /// The namespace of a demo on a Redis the user gave: its keys are the demo's own, removed at the end.
@@ -63,6 +63,7 @@ struct DemoCommand: AsyncParsableCommand {
     static let scripts = ["send_email", "resize_image", "flaky_upload", "charge_card", "report"]
 
     func validate() throws {
+        if let namespace { try JobStoreOptions.validateNamespace(namespace) }
         for script in Self.scripts where !FileManager.default.fileExists(atPath: "\(examples)/\(script).sh") {
             throw ValidationError(
                 "--examples \(examples) has no \(script).sh; run from the repository root or give --examples PATH"

@@ -33,6 +33,7 @@ struct DevCommand: AsyncParsableCommand {
     @OptionGroup var worker: WorkerOptions
 
     func validate() throws {
+        try JobStoreOptions.validateNamespace(namespace)
         if let port, !(1...65_535).contains(port) { throw ValidationError("--port must be 1-65535") }
     }
 

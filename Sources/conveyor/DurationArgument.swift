@@ -26,4 +26,7 @@ struct DurationArgument: ExpressibleByArgument, Sendable {
 extension DurationArgument {
     /// What a valid duration looks like, for error messages.
     static let format = "a number with a unit: 500ms, 30s, 5m, 2h or 7d"
+
+    /// Added to the help of every duration option, which is also what a bad value's error shows.
+    static let hint = " A duration: 500ms, 30s, 5m, 2h or 7d."
 }

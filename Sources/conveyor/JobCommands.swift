@@ -13,6 +13,21 @@ struct JobStoreOptions: ParsableArguments {
     @Flag(help: "Print JSON instead of text.")
     var json = false
 
+    func validate() throws {
+        try Self.validateNamespace(namespace)
+    }
+
+    /// Refuses a namespace the server would refuse (1 or more of `A-Z a-z 0-9 _ . - :`).
+    static func validateNamespace(_ namespace: String) throws {
+        guard !namespace.isEmpty,
+            namespace.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "_.-:".contains($0)) })
+        else {
+            throw ValidationError(
+                "--namespace '\(namespace)' must be letters, digits or _ . - : (for example conveyor)"
+            )
+        }
+    }
+
     /// Runs `body` with a job queue on the chosen server; Conveyor errors become one-line failures.
     func withJobs<Result>(_ body: (JobQueue) async throws -> Result) async throws -> Result {
         let redis = RedisClient(configuration: try connection.clientConfiguration())
@@ -79,6 +94,7 @@ enum JobOutput {
     static func relative(_ date: Date?) -> String {
         guard let date else { return "-" }
         let seconds = Int(date.timeIntervalSinceNow.rounded())
+        if seconds == 0 { return "now" }
         let magnitude = abs(seconds)
         let text =
             magnitude < 60
@@ -136,8 +152,10 @@ struct EnqueueCommand: AsyncParsableCommand {
     @Option(help: "The payload as JSON, or - to read it from standard input.") var payload: String?
     @Option(help: "A file holding the JSON payload.") var payloadFile: String?
     @Option(help: "The queue.") var queue: String?
-    @Option(name: .customLong("in"), help: ArgumentHelp("Run after this delay.", valueName: "duration")) var delay:
-        DurationArgument?
+    @Option(
+        name: .customLong("in"),
+        help: ArgumentHelp("Run after this delay." + DurationArgument.hint, valueName: "duration")
+    ) var delay: DurationArgument?
     @Option(
         help: ArgumentHelp(
             "Run at this time: ISO 8601, with a zone or local (2026-12-01T09:00:00Z, 2026-12-01T09:00).",
@@ -146,7 +164,8 @@ struct EnqueueCommand: AsyncParsableCommand {
     ) var at: String?
     @Option(help: "Priority, -100…100 (higher first).") var priority = 0
     @Option(help: "Retries after failed attempts.") var maxRetries: Int?
-    @Option(help: ArgumentHelp("Time limit per attempt.", valueName: "duration")) var timeout: DurationArgument?
+    @Option(help: ArgumentHelp("Time limit per attempt." + DurationArgument.hint, valueName: "duration")) var timeout:
+        DurationArgument?
     @Option(help: ArgumentHelp("The entity the job is about, TYPE:ID.", valueName: "type:id")) var reference: String?
     @Option(help: "A caller-given id (enqueuing it again creates nothing).") var id: String?
     @Option(help: "A uniqueness key: no second live job with it.") var unique: String?
@@ -365,9 +384,10 @@ struct WaitCommand: AsyncParsableCommand {
 
     @OptionGroup var store: JobStoreOptions
     @Argument(help: "The full job id.") var id: String
-    @Option(help: ArgumentHelp("How long to wait.", valueName: "duration")) var timeout = DurationArgument(
-        argument: "60s"
-    )!
+    @Option(help: ArgumentHelp("How long to wait." + DurationArgument.hint, valueName: "duration")) var timeout =
+        DurationArgument(
+            argument: "60s"
+        )!
 
     func run() async throws {
         let redis = RedisClient(configuration: try store.connection.clientConfiguration())

@@ -25,7 +25,11 @@ struct SchedulerCommand: AsyncParsableCommand {
     @Option(help: "The key namespace.")
     var namespace = "conveyor"
 
-    @Option(help: ArgumentHelp("Leader lease length.", valueName: "duration"))
+    func validate() throws {
+        try JobStoreOptions.validateNamespace(namespace)
+    }
+
+    @Option(help: ArgumentHelp("Leader lease length." + DurationArgument.hint, valueName: "duration"))
     var lease = DurationArgument(argument: "10s")!
 
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
@@ -66,6 +70,10 @@ struct LeaderCommand: AsyncParsableCommand {
 
     @Option(help: "The key namespace.")
     var namespace = "conveyor"
+
+    func validate() throws {
+        try JobStoreOptions.validateNamespace(namespace)
+    }
 
     @Flag(help: "Print one JSON object instead of text.")
     var json = false

@@ -12,6 +12,11 @@ enum TimeArgument {
             zoned.formatOptions = options
             if let date = zoned.date(from: text) { return date }
         }
+        // With a zone but without seconds: 2026-12-01T09:00Z, 2026-12-01T09:00+01:00.
+        let minutes = DateFormatter()
+        minutes.locale = Locale(identifier: "en_US_POSIX")
+        minutes.dateFormat = "yyyy-MM-dd'T'HH:mmXXXXX"
+        if let date = minutes.date(from: text) { return date }
         let local = DateFormatter()
         local.locale = Locale(identifier: "en_US_POSIX")
         local.timeZone = .current

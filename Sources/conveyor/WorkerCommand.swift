@@ -33,6 +33,7 @@ struct WorkerCommand: AsyncParsableCommand {
     @OptionGroup var worker: WorkerOptions
 
     func validate() throws {
+        try JobStoreOptions.validateNamespace(namespace)
         guard !worker.commands.isEmpty || worker.exampleHandlers else {
             throw ValidationError("give at least one handler: --exec TYPE=COMMAND (or --example-handlers)")
         }

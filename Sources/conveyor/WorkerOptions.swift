@@ -19,27 +19,46 @@ struct WorkerOptions: ParsableArguments {
     @Option(help: "Jobs run at once.")
     var concurrency = 10
 
-    @Option(help: ArgumentHelp("Lease per claim, renewed by heartbeats.", valueName: "duration"))
+    @Option(
+        help: ArgumentHelp("Lease per claim, renewed by heartbeats." + DurationArgument.hint, valueName: "duration")
+    )
     var lease = DurationArgument(argument: "30s")!
 
     @Option(
         help: ArgumentHelp(
-            "Lease renewal interval (default: a third of the lease, at most 10s).",
+            "Lease renewal interval (default: a third of the lease, at most 10s)." + DurationArgument.hint,
             valueName: "duration"
         )
     )
     var heartbeat: DurationArgument?
 
-    @Option(help: ArgumentHelp("How often expired leases are reclaimed.", valueName: "duration"))
+    @Option(
+        help: ArgumentHelp("How often expired leases are reclaimed." + DurationArgument.hint, valueName: "duration")
+    )
     var reclaim = DurationArgument(argument: "15s")!
 
-    @Option(help: ArgumentHelp("How long running jobs may finish after SIGTERM.", valueName: "duration"))
+    @Option(
+        help: ArgumentHelp(
+            "How long running jobs may finish after SIGTERM." + DurationArgument.hint,
+            valueName: "duration"
+        )
+    )
     var grace = DurationArgument(argument: "25s")!
 
-    @Option(help: ArgumentHelp("Time limit per attempt when the job sets none.", valueName: "duration"))
+    @Option(
+        help: ArgumentHelp(
+            "Time limit per attempt when the job sets none." + DurationArgument.hint,
+            valueName: "duration"
+        )
+    )
     var timeout: DurationArgument?
 
-    @Option(help: ArgumentHelp("How long a command gets after SIGTERM before SIGKILL.", valueName: "duration"))
+    @Option(
+        help: ArgumentHelp(
+            "How long a command gets after SIGTERM before SIGKILL." + DurationArgument.hint,
+            valueName: "duration"
+        )
+    )
     var killGrace = DurationArgument(argument: "5s")!
 
     @Option(help: "Lease expiries a job may have before it fails.")
@@ -51,7 +70,12 @@ struct WorkerOptions: ParsableArguments {
     @Flag(help: "Do not run the embedded recurring-job scheduler (by default every worker takes part in the election).")
     var noScheduler = false
 
-    @Option(help: ArgumentHelp("Lease of the embedded scheduler's leader election.", valueName: "duration"))
+    @Option(
+        help: ArgumentHelp(
+            "Lease of the embedded scheduler's leader election." + DurationArgument.hint,
+            valueName: "duration"
+        )
+    )
     var schedulerLease = DurationArgument(argument: "10s")!
 
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
@@ -78,7 +102,9 @@ struct WorkerOptions: ParsableArguments {
     static func programProblem(_ command: String) -> String? {
         let words = command.split(whereSeparator: { $0 == " " || $0 == "\t" }).map(String.init)
         // Skip leading VAR=value assignments.
-        guard let program = words.first(where: { !$0.contains("=") }) else { return nil }
+        guard let programIndex = words.firstIndex(where: { !$0.contains("=") }) else { return nil }
+        let program = words[programIndex]
+        if let problem = scriptProblem(program, Array(words[(programIndex + 1)...])) { return problem }
         let plain = program.allSatisfy { $0.isLetter || $0.isNumber || "_./+-@,".contains($0) }
         let shellWords: Set<String> = [
             ".", ":", "[", "cd", "command", "echo", "eval", "exec", "exit", "export", "false", "printf", "read",
@@ -101,6 +127,23 @@ struct WorkerOptions: ParsableArguments {
             return nil
         }
         return "'\(program)' is not a command in PATH (\(path)); give its path"
+    }
+
+    /// What is wrong with the script an interpreter is given (`sh ./send.sh`, `python3 report.py`), or `nil`.
+    static func scriptProblem(_ program: String, _ arguments: [String]) -> String? {
+        let interpreters: Set<String> = ["sh", "bash", "dash", "zsh", "python3", "python", "perl", "ruby", "node"]
+        let name = String(program.split(separator: "/").last ?? "")
+        // With -c or -m the next word is code or a module, not a file.
+        guard interpreters.contains(name), !arguments.contains("-c"), !arguments.contains("-m"),
+            let script = arguments.first(where: { !$0.hasPrefix("-") }),
+            script.allSatisfy({ $0.isLetter || $0.isNumber || "_./+-@,".contains($0) }),
+            script.contains("/") || [".sh", ".py", ".pl", ".rb", ".js"].contains(where: { script.hasSuffix($0) })
+        else { return nil }
+        guard FileManager.default.fileExists(atPath: script) else {
+            let folder = FileManager.default.currentDirectoryPath
+            return "the script '\(script)' does not exist (relative paths start from \(folder))"
+        }
+        return nil
     }
 
     /// The handlers: one command per `--exec`, plus the examples when asked for.

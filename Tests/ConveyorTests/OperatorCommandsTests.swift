@@ -233,6 +233,10 @@ struct OperatorCommandsTests {
                 (["worker", "--exec", "t=no-such-program --flag"], 64, "'no-such-program' is not a command in PATH"),
                 (["worker", "--exec", "t=\(payloadFile.path)"], 64, "is not executable"),
                 (["worker", "--exec", "nocommand"], 64, "must be TYPE=COMMAND"),
+                (["worker", "--exec", "t=sh ./missing.sh"], 64, "the script './missing.sh' does not exist"),
+                (["worker", "--exec", "t=python3 -u nowhere/report.py --fast"], 64, "'nowhere/report.py' does not"),
+                (["stats", "--namespace", "bad ns"], 64, "--namespace 'bad ns' must be letters"),
+                (["enqueue", "t", "--in", "5x"], 64, "A duration: 500ms, 30s, 5m, 2h or 7d"),
                 (["schedule", "add", "x", "t", "--every", "1m", "--cron", "@daily"], 64, "one of them"),
                 (["schedule", "add", "x", "t", "--every", "1m", "--payload", #"{"a":1,}"#], 64, "at character 8"),
                 (["schedule", "add", "x", "t", "--every", "1m", "--tz", "Europe/Paris"], 64, "--tz goes with --cron"),
@@ -252,6 +256,11 @@ struct OperatorCommandsTests {
             #expect(past.status == 0 && past.standardError.contains("is in the past; the job runs now"))
             let pastID = past.standardOutput.trimmingCharacters(in: .whitespacesAndNewlines)
             #expect(try await jobs.get(pastID)?.status == .pending)
+            // A zone without seconds.
+            let zoned = try await ConveyorExecutable.run(
+                ["enqueue", "t", "--at", "2030-01-01T09:00+01:00", "--queue", "work", "--json"] + redis
+            )
+            #expect((try parsedJSON(zoned) as? [String: Any])?["run_at"] as? Int == 1_893_484_800_000)
         }
     }
 
