@@ -140,11 +140,14 @@ struct ScheduleCommand: AsyncParsableCommand {
             let outcome = try await store.withJobs { jobs in
                 try await jobs.upsert(try Schedule(name: name, type: type, payload: payload, queue: queue, rule: rule))
             }
-            let next = outcome.nextRunAt.map { ISO8601DateFormatter().string(from: $0) } ?? "never"
             print(
                 store.json
-                    ? try JobOutput.json(["outcome": outcome.outcome.rawValue, "next_run_at": next])
-                    : "\(name): \(outcome.outcome.rawValue), next run \(next)"
+                    ? try JobOutput.json([
+                        "outcome": outcome.outcome.rawValue,
+                        "next_run_at": outcome.nextRunAt.map { Int($0.timeIntervalSince1970 * 1000) as Any }
+                            ?? NSNull(),
+                    ])
+                    : "\(name): \(outcome.outcome.rawValue), next run \(outcome.nextRunAt.map { JobOutput.when($0) } ?? "never")"
             )
         }
     }
@@ -159,35 +162,52 @@ struct ScheduleCommand: AsyncParsableCommand {
         func run() async throws {
             let schedules = try await store.withJobs { jobs in try await jobs.schedules() }
             if store.json {
-                print(
-                    try JobOutput.json(
-                        schedules.map { stored in
-                            [
-                                "name": stored.schedule.name, "type": stored.schedule.type,
-                                "queue": stored.schedule.queue,
-                                "paused": stored.isPaused,
-                                "next_run_at": stored.nextRunAt.map { Int($0.timeIntervalSince1970 * 1000) }
-                                    ?? NSNull(),
-                                "last_run_at": stored.lastRunAt.map { Int($0.timeIntervalSince1970 * 1000) }
-                                    ?? NSNull(),
-                            ] as [String: Any]
-                        }
-                    )
-                )
+                print(try JobOutput.json(schedules.map(Self.object)))
                 return
             }
-            for stored in schedules {
-                let rule: String
-                switch stored.schedule.rule {
-                case .every(let interval): rule = "every \(interval)"
-                case .cron(let expression, let zone): rule = "cron '\(expression.source)' \(zone.identifier)"
+            if schedules.isEmpty { print("no schedules") }
+            Terminal.table(
+                ["NAME", "TYPE", "QUEUE", "RULE", "NEXT", "LAST"],
+                schedules.map { stored in
+                    [
+                        stored.schedule.name, stored.schedule.type, stored.schedule.queue,
+                        Self.rule(stored.schedule.rule),
+                        stored.isPaused ? "paused" : stored.nextRunAt.map { JobOutput.when($0) } ?? "never",
+                        stored.lastRunAt.map { JobOutput.when($0) } ?? "-",
+                    ]
                 }
-                print(
-                    "\(stored.schedule.name)  \(stored.schedule.type) → \(stored.schedule.queue)  \(rule)  "
-                        + (stored.isPaused ? "paused" : "next \(JobOutput.relative(stored.nextRunAt))")
-                        + "  last \(JobOutput.relative(stored.lastRunAt))"
-                )
+            )
+        }
+
+        /// "every 5m" or "cron '0 3 * * *' Europe/Berlin".
+        static func rule(_ rule: Schedule.Rule) -> String {
+            switch rule {
+            case .every(let interval): "every \(DurationArgument.describe(interval))"
+            case .cron(let expression, let zone): "cron '\(expression.source)' \(zone.identifier)"
             }
+        }
+
+        static func object(_ stored: StoredSchedule) -> [String: Any] {
+            let schedule = stored.schedule
+            var object: [String: Any] = [
+                "name": schedule.name, "type": schedule.type, "queue": schedule.queue, "paused": stored.isPaused,
+                "priority": schedule.priority,
+                "payload":
+                    (try? JSONSerialization.jsonObject(with: Data(schedule.payload.utf8), options: [.fragmentsAllowed]))
+                    ?? schedule.payload,
+                "next_run_at": stored.nextRunAt.map { Int($0.timeIntervalSince1970 * 1000) } ?? NSNull(),
+                "last_run_at": stored.lastRunAt.map { Int($0.timeIntervalSince1970 * 1000) } ?? NSNull(),
+            ]
+            switch schedule.rule {
+            case .every(let interval):
+                object["every_ms"] =
+                    Int(interval.components.seconds * 1000)
+                    + Int(interval.components.attoseconds / 1_000_000_000_000_000)
+            case .cron(let expression, let zone):
+                object["cron"] = expression.source
+                object["time_zone"] = zone.identifier
+            }
+            return object
         }
     }
 

@@ -91,6 +91,16 @@ struct AdminCommandsTests {
             #expect(again.standardOutput.contains("nightly: unchanged"))
             let listed = try await ConveyorExecutable.run(["schedule", "list"] + redis)
             #expect(listed.standardOutput.contains("cron '0 3 * * *' Europe/Berlin"))
+            #expect(listed.standardOutput.hasPrefix("NAME") && listed.standardOutput.contains("(in "))
+            _ = try await ConveyorExecutable.run(["schedule", "add", "often", "ping", "--every", "90s"] + redis)
+            let table = try await ConveyorExecutable.run(["schedule", "list"] + redis)
+            #expect(table.standardOutput.contains("every 90s"), "\(table.standardOutput)")
+            let json = try await ConveyorExecutable.run(["schedule", "list", "--json"] + redis)
+            let objects = try JSONSerialization.jsonObject(with: Data(json.standardOutput.utf8)) as? [[String: Any]]
+            let nightly = objects?.first { $0["name"] as? String == "nightly" }
+            #expect(nightly?["cron"] as? String == "0 3 * * *" && nightly?["time_zone"] as? String == "Europe/Berlin")
+            #expect(objects?.first { $0["name"] as? String == "often" }?["every_ms"] as? Int == 90_000)
+            _ = try await ConveyorExecutable.run(["schedule", "remove", "often"] + redis)
             #expect(try await ConveyorExecutable.run(["schedule", "pause", "nightly"] + redis).status == 0)
             #expect(try await jobs.schedules().first?.isPaused == true)
             #expect(try await ConveyorExecutable.run(["schedule", "resume", "nightly"] + redis).status == 0)
