@@ -143,7 +143,7 @@ struct EnqueueCommand: AsyncParsableCommand {
             Examples:
               conveyor enqueue send_email --payload '{"to":"a@example.com"}' --queue emails
               conveyor enqueue report --payload-file report.json --in 10m --max-retries 5
-              echo '{"n":1}' | conveyor enqueue count --payload - --reference upload:42 --id count-42
+              echo '{"n":1}' | conveyor enqueue count --payload - --id count-42
             """
     )
 
