@@ -30,13 +30,20 @@ struct WorkersCommand: AsyncParsableCommand {
             )
             return
         }
-        if workers.isEmpty { print("no live workers") }
-        for worker in workers {
-            print(
-                "\(worker.id)  host \(worker.host) pid \(worker.pid)  queues \(worker.queues.joined(separator: ","))  "
-                    + "\(worker.inFlight.count)/\(worker.concurrency) running  heartbeat \(JobOutput.relative(worker.lastHeartbeat))"
-            )
+        if workers.isEmpty {
+            print("no live workers")
+            return
         }
+        Terminal.table(
+            ["ID", "HOST", "PID", "QUEUES", "RUNNING", "STARTED", "HEARTBEAT"],
+            workers.map {
+                [
+                    $0.id, $0.host, String($0.pid), $0.queues.joined(separator: ","),
+                    "\($0.inFlight.count)/\($0.concurrency)", JobOutput.when($0.startedAt),
+                    JobOutput.relative($0.lastHeartbeat),
+                ]
+            }
+        )
     }
 }
 

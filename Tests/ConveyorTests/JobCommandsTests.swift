@@ -133,6 +133,10 @@ struct AdminCommandsTests {
             let listed = try await ConveyorExecutable.run(["workers", "--json"] + redis)
             let workers = try JSONSerialization.jsonObject(with: Data(listed.standardOutput.utf8)) as? [[String: Any]]
             #expect(workers?.first?["pid"] as? Int == Int(try await worker.pid()))
+            let table = try await ConveyorExecutable.run(["workers"] + redis)
+            let rows = table.standardOutput.split(separator: "\n")
+            #expect(rows.first?.hasPrefix("ID") == true && rows.count == 2, "\(table.standardOutput)")
+            #expect(rows.last?.contains(" \(try await worker.pid()) ") == true && rows.last?.contains("0/10") == true)
             try await worker.signal(SIGTERM)
             _ = try await worker.exit()
         }
