@@ -316,6 +316,27 @@ struct OperatorCommandsTests {
         }
     }
 
+    @Test func schedulerAloneTakesTheLeadAndLeaderShowsIt() async throws {
+        try await withJobQueue { jobs, server in
+            let redis = ["--redis", "redis://127.0.0.1:\(server.port)"]
+            let none = try await ConveyorExecutable.run(["leader"] + redis)
+            #expect(none.status == 1 && none.standardOutput.contains("no scheduler leader"))
+            _ = try await jobs.upsert(try Schedule(name: "tick", type: "t", rule: .every(.seconds(1))))
+            let scheduler = ConveyorProcess(["scheduler", "--lease", "2s"] + redis)
+            try await eventually(timeout: .seconds(20), "the scheduler to lead") { try await jobs.leader() != nil }
+            let leader = try await ConveyorExecutable.run(["leader", "--json"] + redis)
+            #expect(leader.status == 0, "\(leader.standardError)")
+            let object = try #require(try parsedJSON(leader) as? [String: Any])
+            #expect(object["pid"] as? Int == Int(scheduler.child.pid) && object["epoch"] as? Int == 1)
+            // It fires the schedule although no worker runs.
+            try await eventually(timeout: .seconds(20), "a fire") { (try await jobs.counts()[.pending] ?? 0) > 0 }
+            try await scheduler.signal(SIGTERM)
+            #expect(try await scheduler.exit() == 0, "\(scheduler.output)")
+            // A graceful stop gives the lease up at once.
+            #expect(try await ConveyorExecutable.run(["leader"] + redis).status == 1)
+        }
+    }
+
     @Test func unreachableRedisAndAWrongPasswordAreOneLineErrors() async throws {
         let port = try LocalRedisServer.freeLoopbackPort()
         let refused = try await ConveyorExecutable.run(["stats", "--redis", "redis://:s3cret@127.0.0.1:\(port)"])
