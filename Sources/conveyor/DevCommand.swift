@@ -40,10 +40,23 @@ struct DevCommand: AsyncParsableCommand {
     func run() async throws {
         let logger = bootstrapLogging(worker.logLevel)
         let folder = URL(fileURLWithPath: data).standardizedFileURL.path
+        let pidFile = folder + "/redis-server.pid"
+        // Two servers on one folder would corrupt its append-only file: refuse while one still runs there (left by
+        // a `conveyor dev` that was killed with SIGKILL, or running in another terminal).
+        if let text = try? String(contentsOfFile: pidFile, encoding: .utf8),
+            let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)), pid > 0, kill(pid, 0) == 0,
+            let command = try? String(contentsOfFile: "/proc/\(pid)/cmdline", encoding: .utf8),
+            command.contains("redis-server")
+        {
+            throw CommandFailure(
+                message: "a redis-server (pid \(pid)) still runs on \(folder); stop it (kill \(pid)) or give "
+                    + "another --data folder"
+            )
+        }
         let options = LocalRedisServer.Options(
             port: port,
             directory: folder,
-            arguments: ["--appendonly", "yes", "--appendfsync", "everysec"]
+            arguments: ["--appendonly", "yes", "--appendfsync", "everysec", "--pidfile", pidFile]
         )
         try await PrivateRedis.with(given: nil, options: options) { url, server in
             Terminal.printNow(

@@ -47,8 +47,16 @@ struct DevAndDemoTests {
         try await again.waitFor("Ctrl-C stops.")
         let got = try await ConveyorExecutable.run(["get", id, "--json"] + redis)
         #expect((try parsedJSON(got) as? [String: Any])?["status"] as? String == "completed", "\(got.standardError)")
-        try await again.signal(SIGTERM)
-        #expect(try await again.exit() == 0)
+        // Killed outright, dev leaves its redis-server running; a new dev on that folder refuses to start a second
+        // server on the same files and says how to stop the first.
+        try await again.signal(SIGKILL)
+        _ = try await again.exit()
+        let refused = try await ConveyorExecutable.run(["dev", "--data", data.path])
+        #expect(refused.status == 1, "\(refused.standardError)")
+        let orphan = try #require(refused.standardError.firstMatch(of: /\(kill (\d+)\)/).flatMap { Int32($0.output.1) })
+        #expect(refused.standardError.contains("still runs on \(data.path)"))
+        kill(orphan, SIGTERM)
+        try await eventually("the orphaned redis-server to stop") { try await !listening(port) }
     }
 
     @Test func demoShowsRetriesFailuresAndTheScheduleAndCleansUpOnCtrlC() async throws {
