@@ -207,9 +207,7 @@ struct ScheduleCommand: AsyncParsableCommand {
             ]
             switch schedule.rule {
             case .every(let interval):
-                object["every_ms"] =
-                    Int(interval.components.seconds * 1000)
-                    + Int(interval.components.attoseconds / 1_000_000_000_000_000)
+                object["every_ms"] = Int(interval.milliseconds)
             case .cron(let expression, let zone):
                 object["cron"] = expression.source
                 object["time_zone"] = zone.identifier

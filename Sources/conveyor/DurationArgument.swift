@@ -35,12 +35,19 @@ extension DurationArgument {
     /// A duration the way the command line writes it: "500ms", "30s", "5m", "2h", "7d", or "90s" when no larger
     /// unit divides it.
     static func describe(_ duration: Duration) -> String {
-        let milliseconds =
-            Int(duration.components.seconds) * 1000 + Int(duration.components.attoseconds / 1_000_000_000_000_000)
+        let milliseconds = Int(duration.milliseconds)
         for (unit, size) in [("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1000)]
         where milliseconds >= size && milliseconds % size == 0 {
             return "\(milliseconds / size)\(unit)"
         }
         return "\(milliseconds)ms"
+    }
+}
+
+extension Duration {
+    /// This duration in milliseconds.
+    var milliseconds: Double {
+        let (seconds, attoseconds) = components
+        return Double(seconds) * 1000 + Double(attoseconds) / 1e15
     }
 }

@@ -602,8 +602,7 @@ struct StatsCommand: AsyncParsableCommand {
                         "counts": Dictionary(uniqueKeysWithValues: queue.counts.map { ($0.key.rawValue, $0.value) }),
                         "last_minute": [
                             "completed": queue.throughput.completed, "failed": queue.throughput.failed,
-                            "covered_ms": Int(queue.throughput.covered.components.seconds * 1000)
-                                + Int(queue.throughput.covered.components.attoseconds / 1_000_000_000_000_000),
+                            "covered_ms": Int(queue.throughput.covered.milliseconds),
                         ],
                     ] as [String: Any]
                 },

@@ -66,11 +66,3 @@ struct PingCommand: AsyncParsableCommand {
         return Report(reply: reply.string ?? reply.description, version: version, roundTrip: roundTrip)
     }
 }
-
-extension Duration {
-    /// This duration in milliseconds.
-    var milliseconds: Double {
-        let (seconds, attoseconds) = components
-        return Double(seconds) * 1000 + Double(attoseconds) / 1e15
-    }
-}
