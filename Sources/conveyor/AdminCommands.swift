@@ -234,6 +234,20 @@ struct ScheduleCommand: AsyncParsableCommand {
                 )
             }
         }
+
+        /// Runs `action` on the schedule's queue and reports `outcome` (as JSON with `--json`).
+        func act(
+            _ store: JobStoreOptions,
+            _ outcome: String,
+            _ action: (JobQueue, String) async throws -> Void
+        ) async throws {
+            let queue = try await store.withJobs { jobs in
+                let queue = try await self.queue(in: jobs)
+                try await action(jobs, queue)
+                return queue
+            }
+            try printOutcome(store, "\(name): \(outcome)", ["name": name, "queue": queue, "status": outcome])
+        }
     }
 
     struct Remove: AsyncParsableCommand {
@@ -245,18 +259,11 @@ struct ScheduleCommand: AsyncParsableCommand {
         @OptionGroup var target: Target
 
         func run() async throws {
-            let queue = try await store.withJobs { jobs in
-                let queue = try await target.queue(in: jobs)
+            try await target.act(store, "removed") { jobs, queue in
                 guard try await jobs.removeSchedule(target.name, queue: queue) else {
                     throw CommandFailure(message: "no schedule \(target.name) in queue \(queue)")
                 }
-                return queue
             }
-            try printOutcome(
-                store,
-                "\(target.name): removed",
-                ["name": target.name, "queue": queue, "status": "removed"]
-            )
         }
     }
 
@@ -269,16 +276,9 @@ struct ScheduleCommand: AsyncParsableCommand {
         @OptionGroup var target: Target
 
         func run() async throws {
-            let queue = try await store.withJobs { jobs in
-                let queue = try await target.queue(in: jobs)
+            try await target.act(store, "paused") { jobs, queue in
                 try await jobs.pauseSchedule(target.name, queue: queue)
-                return queue
             }
-            try printOutcome(
-                store,
-                "\(target.name): paused",
-                ["name": target.name, "queue": queue, "status": "paused"]
-            )
         }
     }
 
@@ -291,16 +291,9 @@ struct ScheduleCommand: AsyncParsableCommand {
         @OptionGroup var target: Target
 
         func run() async throws {
-            let queue = try await store.withJobs { jobs in
-                let queue = try await target.queue(in: jobs)
+            try await target.act(store, "resumed") { jobs, queue in
                 try await jobs.resumeSchedule(target.name, queue: queue)
-                return queue
             }
-            try printOutcome(
-                store,
-                "\(target.name): resumed",
-                ["name": target.name, "queue": queue, "status": "resumed"]
-            )
         }
     }
 }

@@ -103,16 +103,13 @@ struct DemoCommand: AsyncParsableCommand {
 
                 """
             )
-            let redis = RedisClient(
-                configuration: RedisClient.Configuration(
-                    url: url,
-                    commandTimeout: .seconds(10),
-                    clientName: "conveyor-demo"
-                ),
+            let (redis, jobs) = PrivateRedis.jobQueue(
+                url,
+                clientName: "conveyor-demo",
+                namespace: namespace,
                 logger: logger
             )
             defer { redis.shutdown() }
-            let jobs = JobQueue(redis: redis, configuration: .init(namespace: namespace), logger: logger)
             let interval = summaryEvery.duration
             try await worker.run(jobs: jobs, handlers: worker.handlers(), logger: logger) {
                 try await Self.show(jobs, summaryEvery: interval)

@@ -69,16 +69,13 @@ struct DevCommand: AsyncParsableCommand {
                 Ctrl-C stops.
                 """
             )
-            let redis = RedisClient(
-                configuration: RedisClient.Configuration(
-                    url: url,
-                    commandTimeout: .seconds(10),
-                    clientName: "conveyor-dev"
-                ),
+            let (redis, jobs) = PrivateRedis.jobQueue(
+                url,
+                clientName: "conveyor-dev",
+                namespace: namespace,
                 logger: logger
             )
             defer { redis.shutdown() }
-            let jobs = JobQueue(redis: redis, configuration: .init(namespace: namespace), logger: logger)
             try await worker.run(jobs: jobs, handlers: worker.handlers(examples: true), logger: logger)
         }
         Terminal.printNow("Stopped; the data stays in \(folder).")

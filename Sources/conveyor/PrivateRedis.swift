@@ -1,6 +1,7 @@
 import Conveyor
 import Foundation
 import LocalRedis
+import Logging
 import RedisClient
 
 /// The Redis of `conveyor dev` and `conveyor demo`: a URL the user gave, or a private `redis-server` started for
@@ -32,6 +33,20 @@ enum PrivateRedis {
             throw error
         }
         await server.stop()
+    }
+
+    /// A client for a long-running command (10 s command timeout) and a job queue on it; shut the client down after.
+    static func jobQueue(
+        _ url: RedisURL,
+        clientName: String,
+        namespace: String,
+        logger: Logger
+    ) -> (RedisClient, JobQueue) {
+        let redis = RedisClient(
+            configuration: RedisClient.Configuration(url: url, commandTimeout: .seconds(10), clientName: clientName),
+            logger: logger
+        )
+        return (redis, JobQueue(redis: redis, configuration: .init(namespace: namespace), logger: logger))
     }
 
     /// The URL from `--redis`, else `REDIS_URL` when set and not empty.
