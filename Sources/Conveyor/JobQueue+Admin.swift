@@ -466,10 +466,4 @@ public struct Throughput: Sendable, Hashable {
     public var failed: Int
     /// The span the counts cover: the window asked for, or less when the event stream was trimmed inside it.
     public var covered: Duration
-
-    /// Completed jobs per minute over the covered span.
-    public var completedPerMinute: Double {
-        let seconds = Double(covered.components.seconds) + Double(covered.components.attoseconds) / 1e18
-        return seconds > 0 ? Double(completed) * 60 / seconds : 0
-    }
 }
