@@ -193,7 +193,8 @@ extension JobQueue {
     /// the queue's event stream.
     ///
     /// When the stream was trimmed inside the window (more than `events_max` transitions in it), the counts cover
-    /// the part of the window still in the stream and ``Throughput/covered`` says how long that is.
+    /// the part of the window still in the stream (from its oldest kept entry) and ``Throughput/covered`` says how
+    /// long that is.
     ///
     /// - Parameters:
     ///   - queue: The queue (the default queue when `nil`).
@@ -211,12 +212,19 @@ extension JobQueue {
         guard time.count == 2 else { throw ConveyorError(.redis, "TIME answered \(header[0])") }
         let now = time[0] * 1000 + time[1] / 1000
         var start = now - Self.milliseconds(window)
-        // Entries deleted by trimming after the start leave a gap: count from the last deleted one on.
-        let info = Self.fields(header[1].array ?? [])
-        if let deleted = info["max-deleted-entry-id"], let deletedAt = Int(deleted.split(separator: "-").first ?? ""),
-            deletedAt >= start
+        // When entries were trimmed away (more were added than the stream holds) and the oldest one kept is inside
+        // the window, the counts cover only the time since that entry. (Redis keeps `max-deleted-entry-id` for
+        // XDEL only, not for trimming, so the oldest kept entry is the mark.)
+        let flat = header[1].array ?? []
+        var info: [String: RedisReply] = [:]
+        for index in stride(from: 0, to: flat.count - 1, by: 2) {
+            if let name = flat[index].string { info[name] = flat[index + 1] }
+        }
+        if let added = info["entries-added"]?.int, let length = info["length"]?.int, added > length,
+            let first = info["recorded-first-entry-id"]?.string,
+            let firstAt = Int(first.split(separator: "-").first ?? ""), firstAt > start
         {
-            start = deletedAt + 1
+            start = firstAt
         }
         var result = Throughput(completed: 0, failed: 0, covered: .milliseconds(max(0, now - start)))
         var cursor = "\(start)-0"
