@@ -337,6 +337,53 @@ struct OperatorCommandsTests {
         }
     }
 
+    @Test func colourAndProgressBarsOnlyOnATerminal() async throws {
+        try await withJobQueue { jobs, server in
+            let redis = "--redis redis://127.0.0.1:\(server.port)"
+            let id = try await jobs.enqueue("t", json: "{}").id
+            try await jobs.fail(id, leaseToken: try await jobs.take(id).leaseToken, error: "x", retry: false)
+            let file = FileManager.default.temporaryDirectory.appendingPathComponent("tty-\(UUID().uuidString).jsonl")
+            try String(repeating: #"{"type":"echo"}"# + "\n", count: 50).write(
+                to: file,
+                atomically: true,
+                encoding: .utf8
+            )
+            /// Runs a command line under `script`, which gives it a terminal, and returns what the terminal showed.
+            func onTerminal(_ command: String, environment: [String: String] = [:]) async throws -> String {
+                // A plain terminal, whatever the test runner's own settings.
+                var base = ProcessInfo.processInfo.environment
+                base["NO_COLOR"] = nil
+                base["TERM"] = "xterm"
+                let ended = try await ChildProcess().run(
+                    ["script", "-qec", "\(ConveyorExecutable.path) \(command)", "/dev/null"],
+                    input: [],
+                    environment: base.merging(environment) { $1 }
+                )
+                #expect(ended.status == 0, "\(command)")
+                return String(decoding: ended.output, as: UTF8.self)
+            }
+            let red = "\u{1B}[31mfailed"
+            let coloured = try await onTerminal("list --status failed \(redis)")
+            #expect(coloured.contains(red), "\(coloured.debugDescription)")
+            #expect(
+                try await !onTerminal("list --status failed \(redis)", environment: ["NO_COLOR": "1"]).contains(
+                    "\u{1B}["
+                )
+            )
+            let piped = try await ConveyorExecutable.run(
+                ["list", "--status", "failed"] + redis.split(separator: " ").map(String.init)
+            )
+            #expect(piped.standardOutput.contains("failed") && !piped.standardOutput.contains("\u{1B}["))
+
+            let bar = try await onTerminal("enqueue-many --file \(file.path) \(redis)")
+            #expect(bar.contains("enqueuing") && bar.contains("█") && bar.contains("50/50"), "\(bar)")
+            let quiet = try await ConveyorExecutable.run(
+                ["enqueue-many", "--file", file.path] + redis.split(separator: " ").map(String.init)
+            )
+            #expect(quiet.status == 0 && !quiet.standardError.contains("enqueuing"), "\(quiet.standardError)")
+        }
+    }
+
     @Test func unreachableRedisAndAWrongPasswordAreOneLineErrors() async throws {
         let port = try LocalRedisServer.freeLoopbackPort()
         let refused = try await ConveyorExecutable.run(["stats", "--redis", "redis://:s3cret@127.0.0.1:\(port)"])
