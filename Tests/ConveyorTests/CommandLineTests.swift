@@ -79,7 +79,8 @@ struct CommandLineTests {
     }
 
     @Test func pingAnUnreachableServerFailsWithOneClearLine() async throws {
-        let port = try LocalRedisServer.freeLoopbackPort()
+        let closed = try RefusingPort()
+        let port = closed.port
         let result = try await ConveyorExecutable.run(["ping", "--redis", "redis://app:hunter2@127.0.0.1:\(port)"])
         #expect(result.status == 1)
         #expect(result.standardError.split(separator: "\n").count == 1)

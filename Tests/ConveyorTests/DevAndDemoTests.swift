@@ -43,9 +43,12 @@ struct DevAndDemoTests {
         #expect(try await !listening(port))
 
         // Started again on the same folder, the job is still there.
-        let again = ConveyorProcess(["dev", "--port", String(port), "--data", data.path])
+        // (On a port of its choosing: the first one may have been taken by another test's server meanwhile.)
+        let again = ConveyorProcess(["dev", "--data", data.path])
         try await again.waitFor("Ctrl-C stops.")
-        let got = try await ConveyorExecutable.run(["get", id, "--json"] + redis)
+        let line = try #require(again.output.split(separator: "\n").first { $0.contains("export REDIS_URL=") })
+        let secondPort = try #require(Int(line.split(separator: ":").last ?? ""))
+        let got = try await ConveyorExecutable.run(["get", id, "--json", "--redis", "redis://127.0.0.1:\(secondPort)"])
         #expect((try parsedJSON(got) as? [String: Any])?["status"] as? String == "completed", "\(got.standardError)")
         // Killed outright, dev leaves its redis-server running; a new dev on that folder refuses to start a second
         // server on the same files and says how to stop the first.
@@ -56,7 +59,7 @@ struct DevAndDemoTests {
         let orphan = try #require(refused.standardError.firstMatch(of: /\(kill (\d+)\)/).flatMap { Int32($0.output.1) })
         #expect(refused.standardError.contains("still runs on \(data.path)"))
         kill(orphan, SIGTERM)
-        try await eventually("the orphaned redis-server to stop") { try await !listening(port) }
+        try await eventually("the orphaned redis-server to stop") { try await !listening(secondPort) }
     }
 
     @Test func demoShowsRetriesFailuresAndTheScheduleAndCleansUpOnCtrlC() async throws {

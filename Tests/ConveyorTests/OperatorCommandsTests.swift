@@ -385,7 +385,8 @@ struct OperatorCommandsTests {
     }
 
     @Test func unreachableRedisAndAWrongPasswordAreOneLineErrors() async throws {
-        let port = try LocalRedisServer.freeLoopbackPort()
+        let closed = try RefusingPort()
+        let port = closed.port
         let refused = try await ConveyorExecutable.run(["stats", "--redis", "redis://:s3cret@127.0.0.1:\(port)"])
         #expect(refused.status == 1)
         #expect(refused.standardError.contains("redis://:***@127.0.0.1:\(port)"), "\(refused.standardError)")

@@ -61,3 +61,31 @@ func rawJob(_ queue: JobQueue, _ id: String) async throws -> [String: String] {
 struct Email: Codable, Sendable, Equatable {
     var to: String
 }
+
+/// A loopback port held by a bound socket that does not listen: connecting is refused, and no other test's server can
+/// take the port meanwhile (a port merely found free can be).
+final class RefusingPort: Sendable {
+    let port: Int
+    private let descriptor: Int32
+
+    init() throws {
+        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        self.descriptor = descriptor
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = 0
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(descriptor, $0, length) == 0 && getsockname(descriptor, $0, &length) == 0
+            }
+        }
+        guard bound else { throw WaitTimeout(what: "a bound loopback socket") }
+        port = Int(UInt16(bigEndian: address.sin_port))
+    }
+
+    deinit {
+        _ = close(descriptor)
+    }
+}
