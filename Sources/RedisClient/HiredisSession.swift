@@ -54,6 +54,24 @@ final class HiredisSession {
         wasInterrupted: () -> Bool
     ) throws(RedisClientError) -> [RedisReply] {
         let context = try connectedContext()
+        return try roundTrip(
+            context,
+            buffer,
+            replyCount: replyCount,
+            blockingFor: blockingFor,
+            wasInterrupted: wasInterrupted
+        )
+    }
+
+    /// Sends and reads on `context` as it is: never connects or reconnects, so the handshake can use it without
+    /// recursing (a reconnect nested in the handshake once freed the context the outer call then returned).
+    private func roundTrip(
+        _ context: UnsafeMutablePointer<redisContext>,
+        _ buffer: [UInt8],
+        replyCount: Int,
+        blockingFor: Duration?,
+        wasInterrupted: () -> Bool
+    ) throws(RedisClientError) -> [RedisReply] {
         let wanted: Duration =
             if let blockingFor {
                 blockingFor == .zero ? .zero : blockingFor + configuration.commandTimeout
@@ -228,12 +246,22 @@ final class HiredisSession {
         if let name = configuration.clientName {
             commands.append((RedisCommand("CLIENT", "SETNAME", name), "use a client name without spaces"))
         }
-        guard !commands.isEmpty else { return }
+        // A server at maxclients accepts, writes an error and closes: a PING finds that out here, as a failed
+        // connect, instead of handing the error to the first caller as its command's reply.
+        if commands.isEmpty {
+            commands.append((RedisCommand("PING"), "check that the server speaks the Redis protocol"))
+        }
         var buffer: [UInt8] = []
         for (command, _) in commands { buffer += command.encoded }
         let replies: [RedisReply]
         do {
-            replies = try execute(buffer, replyCount: commands.count, blockingFor: nil, wasInterrupted: { false })
+            replies = try roundTrip(
+                context,
+                buffer,
+                replyCount: commands.count,
+                blockingFor: nil,
+                wasInterrupted: { false }
+            )
         } catch {
             disconnect()
             throw RedisClientError(
@@ -244,6 +272,13 @@ final class HiredisSession {
         for ((command, advice), reply) in zip(commands, replies) {
             if let message = reply.errorMessage {
                 disconnect()
+                if message.hasPrefix("ERR max number of clients") {
+                    throw RedisClientError(
+                        .connectionFailed,
+                        "Redis at \(url) has no room for another connection (it is at its maxclients limit): "
+                            + "close idle clients (CLIENT LIST shows them) or raise maxclients in redis.conf"
+                    )
+                }
                 if message.hasPrefix("NOAUTH") {
                     throw RedisClientError(
                         .connectionFailed,
