@@ -25,6 +25,21 @@ local DEFAULT_KEEP = {
 }
 local DEFAULT_EVENTS_MAX = 10000
 local FINISHED = {completed = true, failed = true, cancelled = true}
+local KNOWN_STATUS = {
+    scheduled = true, pending = true, processing = true, retrying = true,
+    completed = true, failed = true, cancelled = true,
+}
+-- The one range of every integer field of a job hash: enqueue refuses values outside it, and a hash holding one
+-- (written by hand) is malformed. Swift's Job.fieldRanges holds the same table; a test compares them.
+local FIELD_RANGES = {
+    max_retries = {0, 10000},
+    retry_count = {0, 1000000000},
+    attempts = {0, 1000000000},
+    priority = {-100, 100},
+    timeout_ms = {0, 30 * 86400000},
+    stalls = {0, 1000000000},
+}
+local INTEGER_FIELDS = {'max_retries', 'retry_count', 'attempts', 'priority', 'timeout_ms', 'stalls'}
 
 local function now_ms()
     local time = redis.call('TIME')
@@ -292,15 +307,31 @@ local function check_lease(queue, id, job, token)
     end
 end
 
--- Why a job hash cannot be run, or nil when it is well formed.
-local function malformed(job)
+-- Why a job hash cannot be run, or nil when it is well formed. A job is addressed only by the queue of KEYS[1] and
+-- the id it is indexed under: an "id" or "queue" field that names anything else (a forged hash pointing at another
+-- queue's job) makes the hash malformed, never an address.
+local function malformed(job, queue, id)
+    if job.id ~= full_id(queue, id) then
+        return 'field "id" is "' .. tostring(job.id) .. '", not "' .. full_id(queue, id) .. '" (the key it is stored under)'
+    end
+    if job.queue ~= queue then
+        return 'field "queue" is "' .. tostring(job.queue) .. '", not "' .. queue .. '"'
+    end
+    if not KNOWN_STATUS[job.status] then
+        return 'field "status" is "' .. tostring(job.status) .. '", not a job status'
+    end
     if not job.type or job.type == '' then return 'field "type" is missing' end
     if not job.payload then return 'field "payload" is missing' end
     if not is_json(job.payload) then return 'field "payload" is not valid JSON' end
-    for _, name in ipairs({'max_retries', 'retry_count', 'attempts', 'priority', 'timeout_ms', 'stalls'}) do
+    for _, name in ipairs(INTEGER_FIELDS) do
         local value = job[name]
-        if value and value ~= '' and not string.match(value, '^%-?%d+$') then
-            return 'field "' .. name .. '" is not an integer: "' .. value .. '"'
+        if value and value ~= '' then
+            local range = FIELD_RANGES[name]
+            local number = string.match(value, '^%-?%d+$') and tonumber(value)
+            if not number or number < range[1] or number > range[2] then
+                return 'field "' .. name .. '" is "' .. value .. '", not an integer from ' .. str(range[1])
+                    .. ' to ' .. str(range[2])
+            end
         end
     end
     return nil

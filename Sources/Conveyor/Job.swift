@@ -74,27 +74,35 @@ public struct Job: Sendable, Hashable, Identifiable {
     /// Reads a job from its hash as `HGETALL` returns it (field, value, field, value, …), without building a
     /// dictionary first (this is the hot path of every listing).
     ///
+    /// - Parameters:
+    ///   - flat: The hash.
+    ///   - storedAs: The full id the hash was read under; it is the job's id, whatever the hash's `id` field says.
+    ///     `nil` for a job a Lua function returned, which checked the `id` field against its key.
     /// - Throws: ``ConveyorError`` with code ``ConveyorError/Code/malformedJob`` naming the bad field.
-    init(flat: [RedisReply], fallbackID: String) throws {
+    init(flat: [RedisReply], storedAs: String?) throws {
         var raw = RawJobFields()
         var index = 0
         while index + 1 < flat.count {
             if let name = flat[index].string { raw.set(name, flat[index + 1].string) }
             index += 2
         }
-        try self.init(raw: raw, fallbackID: fallbackID)
+        try self.init(raw: raw, storedAs: storedAs)
     }
 
-    /// Reads a job from the fields of its hash.
-    ///
-    /// - Throws: ``ConveyorError`` with code ``ConveyorError/Code/malformedJob`` naming the bad field.
-    init(fields: [String: String], fallbackID: String) throws {
-        var raw = RawJobFields()
-        for (name, value) in fields { raw.set(name, value) }
-        try self.init(raw: raw, fallbackID: fallbackID)
-    }
+    /// The one range of each integer field of a job hash, the same as `FIELD_RANGES` in `lua/library.lua` (a test
+    /// compares them): enqueue refuses values outside it, and a hash holding one is malformed on both sides.
+    static let fieldRanges: [String: ClosedRange<Int>] = [
+        "max_retries": 0...10_000,
+        "retry_count": 0...1_000_000_000,
+        "attempts": 0...1_000_000_000,
+        "priority": -100...100,
+        "timeout_ms": 0...(30 * 86_400_000),
+        "stalls": 0...1_000_000_000,
+    ]
 
-    private init(raw: RawJobFields, fallbackID: String) throws {
+    private init(raw: RawJobFields, storedAs: String?) throws {
+        let fallbackID = storedAs ?? raw.id ?? "?"
+
         func require(_ value: String?, _ name: String) throws -> String {
             guard let value, !value.isEmpty else {
                 throw ConveyorError(.malformedJob, "job \(fallbackID) has no '\(name)' field", jobID: fallbackID)
@@ -103,10 +111,12 @@ public struct Job: Sendable, Hashable, Identifiable {
         }
         func integer(_ text: String?, _ name: String, default value: Int) throws -> Int {
             guard let text, !text.isEmpty else { return value }
-            guard let number = Int(text) else {
+            let range = Self.fieldRanges[name] ?? Int.min...Int.max
+            guard let number = Int(text), range.contains(number) else {
                 throw ConveyorError(
                     .malformedJob,
-                    "job \(fallbackID) has a non-integer '\(name)' field: \(text)",
+                    "job \(fallbackID) has a '\(name)' field of '\(text)', not an integer from \(range.lowerBound) "
+                        + "to \(range.upperBound)",
                     jobID: fallbackID
                 )
             }
@@ -115,8 +125,8 @@ public struct Job: Sendable, Hashable, Identifiable {
         func date(_ text: String?) -> Date? {
             text.flatMap(Int.init).map { Date(timeIntervalSince1970: Double($0) / 1000) }
         }
-        id = raw.id.flatMap { $0.isEmpty ? nil : $0 } ?? fallbackID
-        queue = raw.queue ?? String(id.prefix { $0 != "/" })
+        id = storedAs ?? raw.id.flatMap { $0.isEmpty ? nil : $0 } ?? fallbackID
+        queue = String(id.prefix { $0 != "/" })
         type = try require(raw.type, "type")
         let statusText = try require(raw.status, "status")
         guard let status = JobStatus(rawValue: statusText) else {

@@ -61,7 +61,8 @@ extension JobQueue {
         var claimed: [ClaimedJob] = []
         for raw in rawJobs {
             guard let flat = raw.array else { continue }
-            let job = try Job(flat: flat, fallbackID: "\(queue)/?")
+            let job = try Job(flat: flat, storedAs: nil)
+            try Self.checkClaimed(job, queue: queue)
             claimed.append(ClaimedJob(job: job, leaseToken: job.leaseToken ?? ""))
         }
         return ClaimResult(
@@ -235,7 +236,21 @@ extension JobQueue {
         rememberLease(id, nil)
         guard replies[1].errorMessage == nil, let parts = replies[1].array, let raw = parts.first?.array?.first?.array
         else { return nil }
-        let job = try Job(flat: raw, fallbackID: "\(claimQueue)/?")
+        let job = try Job(flat: raw, storedAs: nil)
+        try Self.checkClaimed(job, queue: claimQueue)
         return ClaimedJob(job: job, leaseToken: job.leaseToken ?? "")
+    }
+
+    /// A claimed job is addressed by the queue it was claimed from: the Lua functions check the hash's `id` field
+    /// against its key, and this refuses a reply that breaks that promise instead of acting on another queue's job.
+    static func checkClaimed(_ job: Job, queue: String) throws {
+        guard job.id.hasPrefix("\(queue)/") else {
+            throw ConveyorError(
+                .malformedJob,
+                "a job claimed from queue \(queue) names itself \(job.id); the conveyor library on the server is "
+                    + "not this version's: run conveyor install",
+                jobID: job.id
+            )
+        }
     }
 }

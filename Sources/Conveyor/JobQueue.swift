@@ -450,7 +450,7 @@ public final class JobQueue: Sendable {
             throw ConveyorError(.redis, "unexpected reply reading job \(id): \(reply)", jobID: id)
         }
         if flat.isEmpty { return nil }
-        return try Job(flat: flat, fallbackID: id)
+        return try Job(flat: flat, storedAs: id)
     }
 
     /// A time-ordered UUIDv7 in lower-case hex (see ``JobIDGenerator``).

@@ -99,8 +99,9 @@ redis.register_function('conveyor_claim', guarded(function(keys, argv)
         if job then
             redis.call('ZREM', type_index(prefix, job.type), id)
         end
-        if job and job.status == 'pending' then
-            local problem = malformed(job)
+        -- A status that is no status at all would leave the job in no index: it fails, with the reason.
+        if job and (job.status == 'pending' or not KNOWN_STATUS[job.status]) then
+            local problem = malformed(job, queue, id)
             if problem then
                 finish(prefix, queue, id, job, 'failed', now,
                     {error = 'malformed job hash: ' .. problem .. '; fix the producer, then retry or remove the job'})
@@ -132,7 +133,7 @@ redis.register_function('conveyor_take', guarded(function(keys, argv)
             .. '; only pending, scheduled or retrying jobs can be taken')
     end
     local now = now_ms()
-    local problem = malformed(job)
+    local problem = malformed(job, queue, id)
     if problem then
         finish(prefix, queue, id, job, 'failed', now,
             {error = 'malformed job hash: ' .. problem .. '; fix the producer, then retry or remove the job'})

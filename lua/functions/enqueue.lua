@@ -43,9 +43,10 @@ local function check_enqueue(queue, id, job_type, payload, opts, now)
     end
     local checked = {
         id = id, type = job_type, payload = payload, run_at = run_at,
-        priority = opts.priority and parse_int('priority', opts.priority, -MAX_PRIORITY, MAX_PRIORITY) or 0,
-        max_retries = opts.max_retries and parse_int('max_retries', opts.max_retries, 0, 10000) or DEFAULT_MAX_RETRIES,
-        timeout_ms = opts.timeout_ms and parse_int('timeout_ms', opts.timeout_ms, 0, 30 * 86400000) or 0,
+        priority = opts.priority and parse_int('priority', opts.priority, unpack(FIELD_RANGES.priority)) or 0,
+        max_retries = opts.max_retries and parse_int('max_retries', opts.max_retries, unpack(FIELD_RANGES.max_retries))
+            or DEFAULT_MAX_RETRIES,
+        timeout_ms = opts.timeout_ms and parse_int('timeout_ms', opts.timeout_ms, unpack(FIELD_RANGES.timeout_ms)) or 0,
     }
     if (opts.reference_type or '') ~= '' or (opts.reference_id or '') ~= '' then
         local ref_type, ref_id = opts.reference_type or '', opts.reference_id or ''

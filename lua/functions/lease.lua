@@ -13,16 +13,13 @@ redis.register_function('conveyor_heartbeat', guarded(function(keys, argv)
     if (#argv - 1) % 2 ~= 0 then
         raise('INVALID', 'expected job id and lease token pairs after the lease length')
     end
-    local ids = {}
-    for index = 2, #argv, 2 do
-        ids[index] = local_id(queue, argv[index])
-    end
     local now = now_ms()
     local replies = {}
     for index = 2, #argv, 2 do
-        local id = ids[index]
-        local job = redis.call('HMGET', job_key(prefix, id), 'status', 'lease', 'cancel_requested')
-        if job[1] == 'processing' and job[2] == argv[index + 1] then
+        -- One bad id is that entry's problem ("lost"), never every other lease's in the same call.
+        local valid, id = pcall(local_id, queue, argv[index])
+        local job = valid and redis.call('HMGET', job_key(prefix, id), 'status', 'lease', 'cancel_requested') or {}
+        if valid and job[1] == 'processing' and job[2] == argv[index + 1] then
             redis.call('ZADD', key(prefix, 'active'), 'XX', str(now + lease_ms), id)
             table.insert(replies, job[3] == '1' and 'cancel' or 'ok')
         else

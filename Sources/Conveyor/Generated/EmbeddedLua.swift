@@ -33,6 +33,21 @@ local DEFAULT_KEEP = {
 }
 local DEFAULT_EVENTS_MAX = 10000
 local FINISHED = {completed = true, failed = true, cancelled = true}
+local KNOWN_STATUS = {
+    scheduled = true, pending = true, processing = true, retrying = true,
+    completed = true, failed = true, cancelled = true,
+}
+-- The one range of every integer field of a job hash: enqueue refuses values outside it, and a hash holding one
+-- (written by hand) is malformed. Swift's Job.fieldRanges holds the same table; a test compares them.
+local FIELD_RANGES = {
+    max_retries = {0, 10000},
+    retry_count = {0, 1000000000},
+    attempts = {0, 1000000000},
+    priority = {-100, 100},
+    timeout_ms = {0, 30 * 86400000},
+    stalls = {0, 1000000000},
+}
+local INTEGER_FIELDS = {'max_retries', 'retry_count', 'attempts', 'priority', 'timeout_ms', 'stalls'}
 
 local function now_ms()
     local time = redis.call('TIME')
@@ -300,15 +315,31 @@ local function check_lease(queue, id, job, token)
     end
 end
 
--- Why a job hash cannot be run, or nil when it is well formed.
-local function malformed(job)
+-- Why a job hash cannot be run, or nil when it is well formed. A job is addressed only by the queue of KEYS[1] and
+-- the id it is indexed under: an "id" or "queue" field that names anything else (a forged hash pointing at another
+-- queue's job) makes the hash malformed, never an address.
+local function malformed(job, queue, id)
+    if job.id ~= full_id(queue, id) then
+        return 'field "id" is "' .. tostring(job.id) .. '", not "' .. full_id(queue, id) .. '" (the key it is stored under)'
+    end
+    if job.queue ~= queue then
+        return 'field "queue" is "' .. tostring(job.queue) .. '", not "' .. queue .. '"'
+    end
+    if not KNOWN_STATUS[job.status] then
+        return 'field "status" is "' .. tostring(job.status) .. '", not a job status'
+    end
     if not job.type or job.type == '' then return 'field "type" is missing' end
     if not job.payload then return 'field "payload" is missing' end
     if not is_json(job.payload) then return 'field "payload" is not valid JSON' end
-    for _, name in ipairs({'max_retries', 'retry_count', 'attempts', 'priority', 'timeout_ms', 'stalls'}) do
+    for _, name in ipairs(INTEGER_FIELDS) do
         local value = job[name]
-        if value and value ~= '' and not string.match(value, '^%-?%d+$') then
-            return 'field "' .. name .. '" is not an integer: "' .. value .. '"'
+        if value and value ~= '' then
+            local range = FIELD_RANGES[name]
+            local number = string.match(value, '^%-?%d+$') and tonumber(value)
+            if not number or number < range[1] or number > range[2] then
+                return 'field "' .. name .. '" is "' .. value .. '", not an integer from ' .. str(range[1])
+                    .. ' to ' .. str(range[2])
+            end
         end
     end
     return nil
@@ -624,8 +655,9 @@ redis.register_function('conveyor_claim', guarded(function(keys, argv)
         if job then
             redis.call('ZREM', type_index(prefix, job.type), id)
         end
-        if job and job.status == 'pending' then
-            local problem = malformed(job)
+        -- A status that is no status at all would leave the job in no index: it fails, with the reason.
+        if job and (job.status == 'pending' or not KNOWN_STATUS[job.status]) then
+            local problem = malformed(job, queue, id)
             if problem then
                 finish(prefix, queue, id, job, 'failed', now,
                     {error = 'malformed job hash: ' .. problem .. '; fix the producer, then retry or remove the job'})
@@ -657,7 +689,7 @@ redis.register_function('conveyor_take', guarded(function(keys, argv)
             .. '; only pending, scheduled or retrying jobs can be taken')
     end
     local now = now_ms()
-    local problem = malformed(job)
+    local problem = malformed(job, queue, id)
     if problem then
         finish(prefix, queue, id, job, 'failed', now,
             {error = 'malformed job hash: ' .. problem .. '; fix the producer, then retry or remove the job'})
@@ -713,9 +745,10 @@ local function check_enqueue(queue, id, job_type, payload, opts, now)
     end
     local checked = {
         id = id, type = job_type, payload = payload, run_at = run_at,
-        priority = opts.priority and parse_int('priority', opts.priority, -MAX_PRIORITY, MAX_PRIORITY) or 0,
-        max_retries = opts.max_retries and parse_int('max_retries', opts.max_retries, 0, 10000) or DEFAULT_MAX_RETRIES,
-        timeout_ms = opts.timeout_ms and parse_int('timeout_ms', opts.timeout_ms, 0, 30 * 86400000) or 0,
+        priority = opts.priority and parse_int('priority', opts.priority, unpack(FIELD_RANGES.priority)) or 0,
+        max_retries = opts.max_retries and parse_int('max_retries', opts.max_retries, unpack(FIELD_RANGES.max_retries))
+            or DEFAULT_MAX_RETRIES,
+        timeout_ms = opts.timeout_ms and parse_int('timeout_ms', opts.timeout_ms, unpack(FIELD_RANGES.timeout_ms)) or 0,
     }
     if (opts.reference_type or '') ~= '' or (opts.reference_id or '') ~= '' then
         local ref_type, ref_id = opts.reference_type or '', opts.reference_id or ''
@@ -1023,16 +1056,13 @@ redis.register_function('conveyor_heartbeat', guarded(function(keys, argv)
     if (#argv - 1) % 2 ~= 0 then
         raise('INVALID', 'expected job id and lease token pairs after the lease length')
     end
-    local ids = {}
-    for index = 2, #argv, 2 do
-        ids[index] = local_id(queue, argv[index])
-    end
     local now = now_ms()
     local replies = {}
     for index = 2, #argv, 2 do
-        local id = ids[index]
-        local job = redis.call('HMGET', job_key(prefix, id), 'status', 'lease', 'cancel_requested')
-        if job[1] == 'processing' and job[2] == argv[index + 1] then
+        -- One bad id is that entry's problem ("lost"), never every other lease's in the same call.
+        local valid, id = pcall(local_id, queue, argv[index])
+        local job = valid and redis.call('HMGET', job_key(prefix, id), 'status', 'lease', 'cancel_requested') or {}
+        if valid and job[1] == 'processing' and job[2] == argv[index + 1] then
             redis.call('ZADD', key(prefix, 'active'), 'XX', str(now + lease_ms), id)
             table.insert(replies, job[3] == '1' and 'cancel' or 'ok')
         else
