@@ -311,12 +311,6 @@ end
 -- the id it is indexed under: an "id" or "queue" field that names anything else (a forged hash pointing at another
 -- queue's job) makes the hash malformed, never an address.
 local function malformed(job, queue, id)
-    if job.id ~= full_id(queue, id) then
-        return 'field "id" is "' .. tostring(job.id) .. '", not "' .. full_id(queue, id) .. '" (the key it is stored under)'
-    end
-    if job.queue ~= queue then
-        return 'field "queue" is "' .. tostring(job.queue) .. '", not "' .. queue .. '"'
-    end
     if not KNOWN_STATUS[job.status] then
         return 'field "status" is "' .. tostring(job.status) .. '", not a job status'
     end
@@ -333,6 +327,12 @@ local function malformed(job, queue, id)
                     .. ' to ' .. str(range[2])
             end
         end
+    end
+    if job.id ~= full_id(queue, id) then
+        return 'field "id" is "' .. tostring(job.id) .. '", not "' .. full_id(queue, id) .. '" (the key it is stored under)'
+    end
+    if job.queue ~= queue then
+        return 'field "queue" is "' .. tostring(job.queue) .. '", not "' .. queue .. '"'
     end
     return nil
 end

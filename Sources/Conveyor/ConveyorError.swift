@@ -19,6 +19,8 @@ public struct ConveyorError: Error, Sendable, Hashable, CustomStringConvertible 
         public static let malformedJob = Code(name: "malformedJob")
         /// Redis could not be reached, or answered in a way Conveyor did not expect.
         public static let redis = Code(name: "redis")
+        /// The server lacks Conveyor's function library, or holds another version: run `conveyor install`.
+        public static let libraryMismatch = Code(name: "libraryMismatch")
         /// Waiting for a job took longer than the timeout.
         public static let timeout = Code(name: "timeout")
 

@@ -1,6 +1,7 @@
 public import Foundation
 import Logging
 import RedisClient
+import Synchronization
 
 /// A schedule as stored, with its state.
 public struct StoredSchedule: Sendable, Hashable {
@@ -233,9 +234,10 @@ extension JobQueue {
                 if calls.isEmpty { continue }
                 let replies = try await pipeline(calls.map(\.command), allowErrors: true)
                 if replies.contains(where: { $0.errorMessage?.contains("Function not found") == true }) {
-                    // The server lost the library (FUNCTION FLUSH, a restart without persistence): load it; the
-                    // next tick fires these.
-                    _ = try? await redis.load(ConveyorLibrary.library)
+                    // The server lost the library (FUNCTION FLUSH, a restart without persistence): check it again
+                    // (installing it where this client may); the next tick fires these.
+                    state.withLock { $0.libraryChecked = false }
+                    try? await prepare()
                 }
                 for (call, reply) in zip(calls, replies) {
                     if let message = reply.errorMessage {

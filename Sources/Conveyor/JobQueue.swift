@@ -31,6 +31,11 @@ public final class JobQueue: Sendable {
         public var backoff: Backoff
         /// The worker name recorded on jobs this instance claims (`host:pid` by default).
         public var workerID: String
+        /// Whether this client installs (or replaces) Conveyor's function library itself when the server lacks it or
+        /// holds another version. Off by default: loading code that every client runs needs `FUNCTION LOAD`, which
+        /// only an admin credential should have; run `conveyor install` (``JobQueue/installLibrary()``) once per
+        /// release instead. Turn it on only where every client is trusted (one application, a development server).
+        public var installsLibrary: Bool
 
         /// Creates a configuration; every parameter has a default.
         ///
@@ -42,6 +47,7 @@ public final class JobQueue: Sendable {
         ///   - lease: Claim lease (30 s).
         ///   - backoff: Retry delays (exponential from 1 s, full jitter, at most 1 h).
         ///   - workerID: Worker name on claimed jobs (`host:pid`).
+        ///   - installsLibrary: Install the function library when it is missing or another version (off).
         public init(
             namespace: String = "conveyor",
             defaultQueue: String = "default",
@@ -49,8 +55,10 @@ public final class JobQueue: Sendable {
             defaultMaxRetries: Int = 3,
             lease: Duration = .seconds(30),
             backoff: Backoff = Backoff(),
-            workerID: String = "\(ProcessInfo.processInfo.hostName):\(ProcessInfo.processInfo.processIdentifier)"
+            workerID: String = "\(ProcessInfo.processInfo.hostName):\(ProcessInfo.processInfo.processIdentifier)",
+            installsLibrary: Bool = false
         ) {
+            self.installsLibrary = installsLibrary
             self.namespace = namespace
             self.defaultQueue = defaultQueue
             self.maximumPayloadBytes = maximumPayloadBytes
@@ -67,9 +75,9 @@ public final class JobQueue: Sendable {
     public let configuration: Configuration
     let logger: Logger
     package let keys: Keys
-    private let state = Mutex(State())
+    let state = Mutex(State())
 
-    private struct State {
+    struct State {
         var libraryChecked = false
         var registeredQueues: Set<String> = []
         var leases: [String: String] = [:]
@@ -246,21 +254,27 @@ public final class JobQueue: Sendable {
         jobID: String?
     ) async throws -> RedisReply {
         try await prepare()
-        let reply: RedisReply
-        do {
-            reply = try await redis.call(
-                function,
-                in: ConveyorLibrary.library,
-                keys: [key],
-                arguments: arguments
-            )
-        } catch let error as RedisClientError {
-            throw ConveyorError(.redis, error.message, jobID: jobID)
+        let command = RedisCommand("FCALL", [function, 1, key] + arguments)
+        var reply = try await send(command, jobID: jobID)
+        if let message = reply.errorMessage, Self.isMissingFunction(message) {
+            // The server lost the library since it was checked (FUNCTION FLUSH, a restart without persistence):
+            // check again, which installs it when this client may and otherwise says how to.
+            state.withLock { $0.libraryChecked = false }
+            try await prepare()
+            reply = try await send(command, jobID: jobID)
         }
         if let message = reply.errorMessage {
             throw ConveyorError.fromReply(message, jobID: jobID)
         }
         return reply
+    }
+
+    private func send(_ command: RedisCommand, jobID: String?) async throws -> RedisReply {
+        do {
+            return try await redis.send(command)
+        } catch let error as RedisClientError {
+            throw ConveyorError(.redis, error.message, jobID: jobID)
+        }
     }
 
     /// Sends plain commands (reads); transport failures become ``ConveyorError``s.
@@ -282,45 +296,16 @@ public final class JobQueue: Sendable {
         }
     }
 
-    /// Loads the `conveyor` library when the server lacks it or holds another version (once per instance).
-    func prepare() async throws {
-        if state.withLock({ $0.libraryChecked }) { return }
-        do {
-            let listing = try await redis.send("FUNCTION", "LIST", "LIBRARYNAME", ConveyorLibrary.name, "WITHCODE")
-            let loadedCode = listing.array?.compactMap { library -> String? in
-                guard let fields = library.array else { return nil }
-                for index in stride(from: 0, to: fields.count - 1, by: 2) where fields[index].string == "library_code" {
-                    return fields[index + 1].string
-                }
-                return nil
-            }.first
-            if loadedCode != ConveyorLibrary.library.source {
-                let loaded = try await redis.load(ConveyorLibrary.library)
-                if let message = loaded.errorMessage {
-                    throw ConveyorError(.redis, "Redis refused Conveyor's function library: \(message)")
-                }
-                logger.info(
-                    "loaded the conveyor function library",
-                    metadata: ["conveyor.redis": "\(redis.configuration.url)"]
-                )
-            }
-            let policy = try await redis.send("CONFIG", "GET", "maxmemory-policy")
-            if let value = policy.array?.last?.string, value != "noeviction" {
-                logger.warning(
-                    "Redis maxmemory-policy is \(value): Redis may evict job data under memory pressure; set it to noeviction",
-                    metadata: ["conveyor.redis": "\(redis.configuration.url)"]
-                )
-            }
-        } catch let error as RedisClientError {
-            throw ConveyorError(.redis, error.message)
-        }
-        state.withLock { $0.libraryChecked = true }
-    }
-
     /// Adds a queue to the registry (`<namespace>:queues`) the first time this instance uses it.
     func register(_ queue: String) async throws {
         if state.withLock({ $0.registeredQueues.contains(queue) }) { return }
-        _ = try await command(RedisCommand("SADD", keys.queues, queue))
+        let reply = try await pipeline([RedisCommand("SADD", keys.queues, queue)], allowErrors: true)[0]
+        if let message = reply.errorMessage {
+            // A user confined to its queues' keys may not write the registry: the job is stored all the same, and
+            // listings that name the queue find it.
+            guard message.hasPrefix("NOPERM") else { throw ConveyorError(.redis, "Redis answered: \(message)") }
+            logger.debug("may not register the queue", metadata: ["conveyor.queue": "\(queue)"])
+        }
         state.withLock { _ = $0.registeredQueues.insert(queue) }
     }
 

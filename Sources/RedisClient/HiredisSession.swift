@@ -265,7 +265,7 @@ final class HiredisSession {
         } catch {
             disconnect()
             throw RedisClientError(
-                .connectionFailed,
+                error.code == .timeout ? .timeout : .connectionFailed,
                 "cannot set up the connection to Redis at \(url): \(error.message)"
             )
         }

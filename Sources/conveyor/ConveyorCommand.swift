@@ -16,7 +16,8 @@ struct ConveyorCommand: AsyncParsableCommand {
             """,
         version: "conveyor \(ConveyorVersion.current)",
         subcommands: [
-            PingCommand.self, DevCommand.self, EnqueueCommand.self, EnqueueManyCommand.self, GetCommand.self,
+            PingCommand.self, InstallCommand.self, DevCommand.self, EnqueueCommand.self, EnqueueManyCommand.self,
+            GetCommand.self,
             ListCommand.self, WaitCommand.self,
             CancelCommand.self, RetryCommand.self, RemoveCommand.self, PauseCommand.self, ResumeCommand.self,
             StatsCommand.self, TailCommand.self, WorkersCommand.self, CleanupCommand.self, ScheduleCommand.self,
@@ -117,6 +118,28 @@ struct ConnectionOptions: ParsableArguments {
 
     @Option(help: ArgumentHelp("Seconds to wait for a connection or a reply from Redis.", valueName: "seconds"))
     var redisTimeout: Double = 2
+
+    @Flag(
+        help: ArgumentHelp(
+            "Install Conveyor's function library when Redis lacks it or holds another version.",
+            discussion: """
+                Needs FUNCTION LOAD, so only for set-ups where every client is trusted; otherwise run \
+                'conveyor install' once per release with an admin credential. Also on when \
+                CONVEYOR_INSTALL_LIBRARY=1.
+                """
+        )
+    )
+    var installLibrary = false
+
+    /// `--install-library`, or `CONVEYOR_INSTALL_LIBRARY=1`.
+    var installsLibrary: Bool {
+        installLibrary || ProcessInfo.processInfo.environment["CONVEYOR_INSTALL_LIBRARY"] == "1"
+    }
+
+    /// A job queue's settings for this connection: the namespace, and whether it may install the library.
+    func queueConfiguration(namespace: String) -> JobQueue.Configuration {
+        JobQueue.Configuration(namespace: namespace, installsLibrary: installsLibrary)
+    }
 
     /// The URL from `--redis`, else `REDIS_URL`, else the default.
     func url() throws -> RedisURL {

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Conveyor
 import Foundation
+import Logging
 import RedisClient
 
 /// Options of every command that works on jobs: the server, the namespace, JSON output.
@@ -33,7 +34,16 @@ struct JobStoreOptions: ParsableArguments {
         let redis = RedisClient(configuration: try connection.clientConfiguration())
         defer { redis.shutdown() }
         do {
-            return try await body(JobQueue(redis: redis, configuration: .init(namespace: namespace)))
+            let jobs = JobQueue(
+                redis: redis,
+                configuration: connection.queueConfiguration(namespace: namespace),
+                logger: Logger(label: "conveyor", factory: { _ in SwiftLogNoOpLogHandler() })
+            )
+            // Once per command, on standard error (standard output may be JSON for a program).
+            if let warning = await jobs.evictionWarning() {
+                FileHandle.standardError.write(Data("conveyor: warning: \(warning)\n".utf8))
+            }
+            return try await body(jobs)
         } catch let error as ConveyorError {
             let code: ExitCode = error.code == .invalidArgument ? .validationFailure : .failure
             throw CommandFailure(message: error.message, exitCode: code)
@@ -392,7 +402,10 @@ struct WaitCommand: AsyncParsableCommand {
     func run() async throws {
         let redis = RedisClient(configuration: try store.connection.clientConfiguration())
         defer { redis.shutdown() }
-        let jobs = JobQueue(redis: redis, configuration: .init(namespace: store.namespace))
+        let jobs = JobQueue(
+            redis: redis,
+            configuration: store.connection.queueConfiguration(namespace: store.namespace)
+        )
         let job: Job
         do {
             job = try await jobs.result(of: id, timeout: timeout.duration)

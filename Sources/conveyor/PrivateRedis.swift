@@ -46,7 +46,9 @@ enum PrivateRedis {
             configuration: RedisClient.Configuration(url: url, commandTimeout: .seconds(10), clientName: clientName),
             logger: logger
         )
-        return (redis, JobQueue(redis: redis, configuration: .init(namespace: namespace), logger: logger))
+        // dev and the demo install the library themselves: their server (or namespace) is theirs alone.
+        let configuration = JobQueue.Configuration(namespace: namespace, installsLibrary: true)
+        return (redis, JobQueue(redis: redis, configuration: configuration, logger: logger))
     }
 
     /// The URL from `--redis`, else `REDIS_URL` when set and not empty.

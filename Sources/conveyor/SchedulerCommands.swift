@@ -39,7 +39,11 @@ struct SchedulerCommand: AsyncParsableCommand {
         let logger = bootstrapLogging(logLevel)
         let redis = RedisClient(configuration: try connection.clientConfiguration(), logger: logger)
         defer { redis.shutdown() }
-        let jobs = JobQueue(redis: redis, configuration: .init(namespace: namespace), logger: logger)
+        let jobs = JobQueue(
+            redis: redis,
+            configuration: connection.queueConfiguration(namespace: namespace),
+            logger: logger
+        )
         let scheduler = Scheduler(queue: jobs, configuration: .init(lease: lease.duration), logger: logger)
         let group = ServiceGroup(
             configuration: ServiceGroupConfiguration(
@@ -81,7 +85,7 @@ struct LeaderCommand: AsyncParsableCommand {
     func run() async throws {
         let redis = RedisClient(configuration: try connection.clientConfiguration())
         defer { redis.shutdown() }
-        let jobs = JobQueue(redis: redis, configuration: .init(namespace: namespace))
+        let jobs = JobQueue(redis: redis, configuration: connection.queueConfiguration(namespace: namespace))
         let leader: LeaderInfo?
         do {
             leader = try await jobs.leader()

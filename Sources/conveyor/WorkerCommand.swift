@@ -46,7 +46,11 @@ struct WorkerCommand: AsyncParsableCommand {
         clientConfiguration.commandTimeout = .seconds(10)
         let redis = RedisClient(configuration: clientConfiguration, logger: logger)
         defer { redis.shutdown() }
-        let jobs = JobQueue(redis: redis, configuration: .init(namespace: namespace), logger: logger)
+        let jobs = JobQueue(
+            redis: redis,
+            configuration: connection.queueConfiguration(namespace: namespace),
+            logger: logger
+        )
         try await worker.run(jobs: jobs, handlers: worker.handlers(), logger: logger)
     }
 }

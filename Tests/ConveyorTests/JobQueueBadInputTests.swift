@@ -197,7 +197,7 @@ struct JobQueueBadInputTests {
             )
             #expect(try await rawJob(jobs, "default/notype")["error"]?.contains("field \"type\" is missing") == true)
             #expect(
-                try await rawJob(jobs, "default/badnum")["error"]?.contains("\"attempts\" is not an integer") == true
+                try await rawJob(jobs, "default/badnum")["error"]?.contains("field \"attempts\" is \"many\"") == true
             )
             #expect(try await jobs.counts()[.failed] == 3)
             #expect(try await redis.send("LLEN", "conveyor:{default}:pending") == .integer(0))

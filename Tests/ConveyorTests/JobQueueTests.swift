@@ -429,22 +429,62 @@ struct JobQueueTests {
         }
     }
 
-    @Test func functionLibraryIsReloadedAfterFlushOrChange() async throws {
-        try await withJobQueue { jobs, _ in
+    @Test func aClientThatMayInstallReinstallsTheLibraryAfterAFlushOrAnotherVersion() async throws {
+        try await withJobQueue(JobQueue.Configuration(installsLibrary: true)) { jobs, _ in
             try await jobs.enqueue("t", json: "{}")
             _ = try await jobs.redis.send("FUNCTION", "FLUSH")
             try await jobs.enqueue("t", json: "{}")
             #expect(try await jobs.counts()[.pending] == 2)
-            // An outdated library on the server is replaced when a JobQueue first uses it.
             _ = try await jobs.redis.send(
                 "FUNCTION",
                 "LOAD",
                 "REPLACE",
-                "#!lua name=conveyor\nredis.register_function('conveyor_enqueue', function() return 'old' end)"
+                "#!lua name=conveyor\nredis.register_function('conveyor_version', function() return 'old' end)"
+            )
+            let fresh = JobQueue(redis: jobs.redis, configuration: .init(installsLibrary: true))
+            #expect(try await fresh.enqueue("t", json: "{}").outcome == .created)
+            #expect(try await fresh.installedLibraryVersion() == JobQueue.libraryVersion)
+        }
+    }
+
+    /// Issue 10, item 8: only `conveyor install` (an admin) loads code; every other client checks the version and
+    /// names the step.
+    @Test func aClientThatMayNotInstallNamesConveyorInstallAndWritesNothing() async throws {
+        try await withJobQueue { jobs, _ in
+            _ = try await jobs.redis.send("FUNCTION", "FLUSH")
+            try await expectRejected(jobs, .libraryMismatch, mentioning: "conveyor install") {
+                _ = try await jobs.enqueue("t", json: "{}")
+            }
+            _ = try await jobs.redis.send(
+                "FUNCTION",
+                "LOAD",
+                "#!lua name=conveyor\nredis.register_function('conveyor_version', function() return 'old' end)"
             )
             let fresh = JobQueue(redis: jobs.redis)
+            try await expectRejected(fresh, .libraryMismatch, mentioning: "holds version old") {
+                _ = try await fresh.enqueue("t", json: "{}")
+            }
+            #expect(try await fresh.installedLibraryVersion() == "old")
+            #expect(try await fresh.installLibrary() == .replaced(previous: "old", version: JobQueue.libraryVersion))
+            #expect(try await fresh.installLibrary() == .current(version: JobQueue.libraryVersion))
             #expect(try await fresh.enqueue("t", json: "{}").outcome == .created)
         }
+    }
+
+    @Test func theLibraryVersionIsTheHashOfTheOtherFiles() throws {
+        let others = EmbeddedLua.files.filter { $0.path != "functions/version.lua" }.map(\.source).joined()
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/sha1sum")
+        let input = Pipe()
+        let output = Pipe()
+        process.standardInput = input
+        process.standardOutput = output
+        try process.run()
+        input.fileHandleForWriting.write(Data(others.utf8))
+        try input.fileHandleForWriting.close()
+        let digest = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(JobQueue.libraryVersion == String(digest.prefix(16)), "run deploy/embed-lua.sh")
     }
 }
 

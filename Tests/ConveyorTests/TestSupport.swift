@@ -14,7 +14,10 @@ func withJobQueue(
     try await withRedisServer(.init(arguments: ["--enable-debug-command", "local"])) { server in
         let redis = server.makeClient()
         defer { redis.shutdown() }
-        try await body(JobQueue(redis: redis, configuration: configuration), server)
+        let jobs = JobQueue(redis: redis, configuration: configuration)
+        // As an operator does before starting producers and workers (conveyor install).
+        try await jobs.installLibrary()
+        try await body(jobs, server)
     }
 }
 

@@ -1,0 +1,160 @@
+import Foundation
+import Logging
+import RedisClient
+import Synchronization
+
+/// What ``JobQueue/installLibrary()`` did.
+public enum LibraryInstallation: Sendable, Hashable {
+    /// The server had no Conveyor library; it has this client's now.
+    case installed(version: String)
+    /// The server held another version, now replaced by this client's.
+    case replaced(previous: String, version: String)
+    /// The server already held this client's version; nothing was written.
+    case current(version: String)
+}
+
+extension JobQueue {
+    /// The version of the function library this build embeds: what `FCALL conveyor_version 0` answers once it is
+    /// installed.
+    public static var libraryVersion: String { ConveyorLibrary.version }
+
+    /// Installs Conveyor's function library on the server, or replaces another version of it (`conveyor install`).
+    ///
+    /// Needs `FUNCTION LOAD`: run it with an admin credential, once per release, before producers and workers
+    /// start. Other clients only check the version (see ``Configuration/installsLibrary``). Waits while the server
+    /// is still loading its dataset.
+    ///
+    /// - Returns: What was done.
+    /// - Throws: ``ConveyorError`` when the server refuses (the message says why and what to do).
+    @discardableResult
+    public func installLibrary() async throws -> LibraryInstallation {
+        let found = try await installedLibraryVersion()
+        if found == ConveyorLibrary.version { return .current(version: ConveyorLibrary.version) }
+        let reply = try await whileLoading("loading Conveyor's function library") {
+            try await redis.load(ConveyorLibrary.library)
+        }
+        if let message = reply.errorMessage {
+            if message.hasPrefix("NOPERM") {
+                throw ConveyorError(
+                    .redis,
+                    "the Redis user of \(redis.configuration.url) may not load functions (\(message)): run conveyor "
+                        + "install with an admin credential (see the README's ACL section)"
+                )
+            }
+            throw ConveyorError(.redis, "Redis refused Conveyor's function library: \(message)")
+        }
+        state.withLock { $0.libraryChecked = true }
+        logger.debug(
+            "installed the conveyor function library",
+            metadata: [
+                "conveyor.redis": "\(redis.configuration.url)", "conveyor.version": "\(ConveyorLibrary.version)",
+            ]
+        )
+        if let found { return .replaced(previous: found, version: ConveyorLibrary.version) }
+        return .installed(version: ConveyorLibrary.version)
+    }
+
+    /// The version of the Conveyor library the server holds, or `nil` when it holds none.
+    ///
+    /// - Throws: ``ConveyorError`` when Redis fails.
+    public func installedLibraryVersion() async throws -> String? {
+        let reply = try await whileLoading("checking Conveyor's function library") {
+            try await redis.send("FCALL", "conveyor_version", 0)
+        }
+        if let message = reply.errorMessage {
+            if Self.isMissingFunction(message) { return nil }
+            throw ConveyorError(
+                .redis,
+                "Redis at \(redis.configuration.url) refused FCALL conveyor_version: \(message)"
+                    + (message.hasPrefix("NOPERM") ? "; the user needs +fcall (see the README's ACL section)" : "")
+            )
+        }
+        // A library from before the version function answers with its version string only from then on.
+        return reply.string ?? "unknown"
+    }
+
+    /// Checks once per instance that the server holds this build's library; installs it when
+    /// ``Configuration/installsLibrary`` allows, else fails saying how to install it.
+    func prepare() async throws {
+        if state.withLock({ $0.libraryChecked }) { return }
+        let found = try await installedLibraryVersion()
+        if found != ConveyorLibrary.version {
+            guard configuration.installsLibrary else {
+                let url = redis.configuration.url
+                let problem =
+                    if let found {
+                        "Redis at \(url) holds version \(found) of Conveyor's function library, but this client "
+                            + "needs version \(ConveyorLibrary.version) (every client must run the same release)"
+                    } else {
+                        "Conveyor's function library is not installed on Redis at \(url)"
+                    }
+                throw ConveyorError(
+                    .libraryMismatch,
+                    problem + ": run 'conveyor install' once with an admin credential, or let trusted clients "
+                        + "install it (--install-library, JobQueue.Configuration.installsLibrary)"
+                )
+            }
+            try await installLibrary()
+        }
+        await warnAboutEviction()
+        state.withLock { $0.libraryChecked = true }
+    }
+
+    /// The server's `maxmemory-policy`, from `INFO memory`; `nil` when this user may not read it.
+    public func evictionPolicy() async throws -> String? {
+        let reply: RedisReply
+        do {
+            reply = try await redis.send("INFO", "memory")
+        } catch let error as RedisClientError {
+            throw ConveyorError(.redis, error.message)
+        }
+        guard let info = reply.string else { return nil }
+        for line in info.split(whereSeparator: \.isNewline) where line.hasPrefix("maxmemory_policy:") {
+            return String(line.dropFirst("maxmemory_policy:".count))
+        }
+        return nil
+    }
+
+    /// Why the server's memory policy endangers jobs, or `nil` when it does not (or cannot be read).
+    public func evictionWarning() async -> String? {
+        guard let policy = try? await evictionPolicy(), policy != "noeviction" else { return nil }
+        return "Redis at \(redis.configuration.url) has maxmemory-policy \(policy): under memory pressure it deletes "
+            + "keys, and with them acknowledged jobs; set maxmemory-policy noeviction (see the README's Redis section)"
+    }
+
+    private func warnAboutEviction() async {
+        guard let warning = await evictionWarning() else { return }
+        logger.warning("\(warning)", metadata: ["conveyor.redis": "\(redis.configuration.url)"])
+    }
+
+    static func isMissingFunction(_ message: String) -> Bool {
+        message.contains("Function not found") || message.contains("Library not found")
+    }
+
+    /// Runs `body` again while the server answers `LOADING` (it is reading its AOF or RDB), for up to a minute.
+    private func whileLoading(_ doing: String, _ body: () async throws -> RedisReply) async throws -> RedisReply {
+        let clock = ContinuousClock()
+        let deadline = clock.now + .seconds(60)
+        while true {
+            let reply: RedisReply
+            do {
+                reply = try await body()
+            } catch let error as RedisClientError {
+                throw ConveyorError(.redis, error.message)
+            }
+            guard let message = reply.errorMessage, message.hasPrefix("LOADING") else { return reply }
+            guard clock.now < deadline else {
+                throw ConveyorError(
+                    .redis,
+                    "Redis at \(redis.configuration.url) was still loading its dataset after 60 s while \(doing); "
+                        + "wait until INFO persistence shows loading:0, then try again"
+                )
+            }
+            logger.debug(
+                "Redis is loading its dataset; waiting",
+                metadata: ["conveyor.redis": "\(redis.configuration.url)"]
+            )
+            try await Task.sleep(for: .milliseconds(100))
+        }
+    }
+}
