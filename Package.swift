@@ -38,10 +38,14 @@ let package = Package(
             ]
         ),
         .target(name: "LocalRedis", dependencies: ["RedisClient"]),
+        // Starts --exec handlers under a supervisor that kills them with their worker (fork and exec in C: nothing
+        // between the two may allocate in a multithreaded process).
+        .target(name: "CConveyorSpawn"),
         .target(
             name: "Conveyor",
             dependencies: [
                 "RedisClient",
+                "CConveyorSpawn",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -96,6 +100,6 @@ let package = Package(
     ]
 )
 
-for target in package.targets where target.type != .system {
+for target in package.targets where target.type != .system && target.name != "CConveyorSpawn" {
     target.swiftSettings = (target.swiftSettings ?? []) + swiftSettings
 }

@@ -21,6 +21,8 @@ public struct ConveyorError: Error, Sendable, Hashable, CustomStringConvertible 
         public static let redis = Code(name: "redis")
         /// The server lacks Conveyor's function library, or holds another version: run `conveyor install`.
         public static let libraryMismatch = Code(name: "libraryMismatch")
+        /// A handler's process could not be started (the command does not exist, no pipes or processes are left).
+        public static let processFailed = Code(name: "processFailed")
         /// Waiting for a job took longer than the timeout.
         public static let timeout = Code(name: "timeout")
 

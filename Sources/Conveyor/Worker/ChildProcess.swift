@@ -1,3 +1,4 @@
+import CConveyorSpawn
 import Dispatch
 import Foundation
 import Synchronization
@@ -5,9 +6,12 @@ import Synchronization
 /// A child process run through `/bin/sh -c` (or any executable), fed on standard input and read on standard output
 /// and error, on a thread of its own.
 ///
-/// Spawned with `posix_spawn` in a process group of its own, with the signal mask emptied and SIGPIPE, SIGTERM and
-/// SIGINT set to their defaults: a child started from a Swift concurrency thread would otherwise inherit a blocked
-/// SIGTERM and could not be stopped. Stopping sends SIGTERM to the whole group, then SIGKILL after a grace period.
+/// Started by `conveyor_spawn` (`Sources/CConveyorSpawn`) in a process group of its own, led by a small supervisor
+/// that dies with this process, even by SIGKILL, and then kills the group: a handler never outlives its worker. The
+/// child gets default signal dispositions and an empty mask (a child started from a Swift concurrency thread would
+/// otherwise inherit a blocked SIGTERM), and no descriptor but its standard input, output and error. Stopping sends
+/// SIGTERM to the whole group, then SIGKILL after a grace period; a stop that comes before the start means it never
+/// starts.
 package final class ChildProcess: Sendable {
     /// How a child ended.
     package struct Termination: Sendable {
@@ -21,12 +25,25 @@ package final class ChildProcess: Sendable {
         package var errorTail: [UInt8]
     }
 
-    private let state = Mutex<(pid: pid_t, exited: Bool)>((0, false))
+    private struct State {
+        /// The command's own process.
+        var pid: pid_t = 0
+        /// The supervisor's pid, which is the group's id.
+        var group: pid_t = 0
+        var exited = false
+        var stopRequested = false
+        var killGrace: Duration = .seconds(5)
+    }
+
+    private let state = Mutex(State())
 
     package init() {}
 
-    /// The child's process id, once started (0 before).
+    /// The command's process id, once started (0 before).
     package var pid: Int32 { state.withLock { $0.pid } }
+
+    /// The id of the child's process group (its supervisor's pid), once started (0 before).
+    package var group: Int32 { state.withLock { $0.group } }
 
     /// Runs `arguments` (the executable first) to the end: writes `input` to its standard input, collects its
     /// output. Cancelling the calling task stops the child (SIGTERM, then SIGKILL after `killGrace`).
@@ -59,21 +76,34 @@ package final class ChildProcess: Sendable {
 
     /// Kills the child's process group with SIGKILL at once, if it still runs.
     package func kill() {
-        let pid = state.withLock { $0.exited ? 0 : $0.pid }
-        if pid > 0 { _ = Foundation.kill(-pid, SIGKILL) }
+        let group = state.withLock { state in
+            state.stopRequested = true
+            state.killGrace = .zero
+            return state.exited ? 0 : state.group
+        }
+        if group > 0 { _ = Foundation.kill(-group, SIGKILL) }
     }
 
     /// Sends SIGTERM to the child's process group, and SIGKILL after `killGrace` if it is still there.
     package func stop(killGrace: Duration) {
-        let pid = state.withLock { $0.exited ? 0 : $0.pid }
-        guard pid > 0 else { return }
-        _ = Foundation.kill(-pid, SIGTERM)
+        let group = state.withLock { state in
+            // Remembered, so a stop that comes before the spawn is not lost: the command then never starts.
+            state.stopRequested = true
+            state.killGrace = killGrace
+            return state.exited ? 0 : state.group
+        }
+        guard group > 0 else { return }
+        signalGroup(group, killGrace: killGrace)
+    }
+
+    private func signalGroup(_ group: pid_t, killGrace: Duration) {
+        _ = Foundation.kill(-group, killGrace == .zero ? SIGKILL : SIGTERM)
         let nanoseconds =
             UInt64(killGrace.components.seconds) * 1_000_000_000
             + UInt64(killGrace.components.attoseconds / 1_000_000_000)
         DispatchQueue.global().asyncAfter(deadline: .now() + .nanoseconds(Int(nanoseconds))) { [self] in
-            let pid = state.withLock { $0.exited ? 0 : $0.pid }
-            if pid > 0 { _ = Foundation.kill(-pid, SIGKILL) }
+            let group = state.withLock { $0.exited ? 0 : $0.group }
+            if group > 0 { _ = Foundation.kill(-group, SIGKILL) }
         }
     }
 
@@ -84,55 +114,79 @@ package final class ChildProcess: Sendable {
         _ outputLimit: Int,
         _ errorLimit: Int
     ) throws -> Termination {
+        if state.withLock({ $0.stopRequested }) {
+            state.withLock { $0.exited = true }
+            return Termination(
+                status: 128 + SIGTERM,
+                signaled: true,
+                output: [],
+                errorTail: Array("stopped before it started".utf8)
+            )
+        }
         var stdinPipe: [Int32] = [0, 0]
         var stdoutPipe: [Int32] = [0, 0]
         var stderrPipe: [Int32] = [0, 0]
-        guard pipe(&stdinPipe) == 0, pipe(&stdoutPipe) == 0, pipe(&stderrPipe) == 0 else {
-            throw ConveyorError(.redis, "cannot create pipes for a command: \(String(cString: strerror(errno)))")
+        // Close-on-exec from the start (pipe2), so no other child started meanwhile keeps these pipes open.
+        guard conveyor_pipe_cloexec(&stdinPipe) == 0 else { throw Self.failure("cannot create pipes for a command") }
+        guard conveyor_pipe_cloexec(&stdoutPipe) == 0 else {
+            close(stdinPipe[0])
+            close(stdinPipe[1])
+            throw Self.failure("cannot create pipes for a command")
         }
-        // Close-on-exec, so other children started meanwhile do not keep these pipes open.
-        for descriptor in stdinPipe + stdoutPipe + stderrPipe {
-            _ = fcntl(descriptor, F_SETFD, FD_CLOEXEC)
+        guard conveyor_pipe_cloexec(&stderrPipe) == 0 else {
+            for descriptor in stdinPipe + stdoutPipe { close(descriptor) }
+            throw Self.failure("cannot create pipes for a command")
         }
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_adddup2(&actions, stdinPipe[0], 0)
-        posix_spawn_file_actions_adddup2(&actions, stdoutPipe[1], 1)
-        posix_spawn_file_actions_adddup2(&actions, stderrPipe[1], 2)
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        var defaults = sigset_t()
-        sigemptyset(&defaults)
-        for signal in [SIGPIPE, SIGTERM, SIGINT, SIGHUP] { sigaddset(&defaults, signal) }
-        posix_spawnattr_setsigdefault(&attributes, &defaults)
-        var mask = sigset_t()
-        sigemptyset(&mask)
-        posix_spawnattr_setsigmask(&attributes, &mask)
-        posix_spawnattr_setpgroup(&attributes, 0)
-        posix_spawnattr_setflags(
-            &attributes,
-            Int16(POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETPGROUP)
-        )
         let argv = arguments.map { strdup($0) }
         let envp = environment.map { strdup("\($0.key)=\($0.value)") }
         defer {
             for pointer in argv { free(pointer) }
             for pointer in envp { free(pointer) }
         }
-        var pid: pid_t = 0
-        let spawned = posix_spawnp(&pid, arguments[0], &actions, &attributes, argv + [nil], envp + [nil])
+        var handler: pid_t = 0
+        var spawnError: Int32 = 0
+        // The lock is held across the spawn, so a stop either came before (and nothing starts) or finds the group.
+        let (group, stopNow, grace): (pid_t, Bool, Duration) = state.withLock { state in
+            if state.stopRequested { return (-1, false, .zero) }
+            let group = conveyor_spawn(
+                arguments[0],
+                argv + [nil],
+                envp + [nil],
+                stdinPipe[0],
+                stdoutPipe[1],
+                stderrPipe[1],
+                &handler,
+                &spawnError
+            )
+            if group > 0 {
+                state.pid = handler
+                state.group = group
+            }
+            return (group, state.stopRequested, state.killGrace)
+        }
         close(stdinPipe[0])
         close(stdoutPipe[1])
         close(stderrPipe[1])
-        guard spawned == 0 else {
+        guard group > 0 else {
             close(stdinPipe[1])
             close(stdoutPipe[0])
             close(stderrPipe[0])
-            throw ConveyorError(.invalidArgument, "cannot start \(arguments[0]): \(String(cString: strerror(spawned)))")
+            state.withLock { $0.exited = true }
+            if group == -1 && spawnError == 0 {
+                return Termination(
+                    status: 128 + SIGTERM,
+                    signaled: true,
+                    output: [],
+                    errorTail: Array("stopped before it started".utf8)
+                )
+            }
+            throw ConveyorError(
+                .processFailed,
+                "cannot start \(arguments[0]): \(String(cString: strerror(spawnError)))"
+            )
         }
-        state.withLock { $0.pid = pid }
+        if stopNow { signalGroup(group, killGrace: grace) }
+        let pid = group
 
         // Feed stdin and drain stdout and stderr together, so a child that writes a lot before reading cannot
         // deadlock against us.
@@ -202,5 +256,9 @@ package final class ChildProcess: Sendable {
         let signaled = (status & 0x7F) != 0 && (status & 0x7F) != 0x7F
         let code = signaled ? 128 + (status & 0x7F) : (status >> 8) & 0xFF
         return Termination(status: code, signaled: signaled, output: output, errorTail: errorTail)
+    }
+
+    private static func failure(_ what: String) -> ConveyorError {
+        ConveyorError(.processFailed, "\(what): \(String(cString: strerror(errno)))")
     }
 }

@@ -8,7 +8,10 @@ extension JobHandlers {
     ///
     /// The command runs through `/bin/sh -c`. It gets the job as JSON on standard input
     /// (`{"id", "queue", "type", "attempt", "payload", "reference"}`) and in the environment (`CONVEYOR_JOB_ID`,
-    /// `CONVEYOR_JOB_TYPE`, `CONVEYOR_QUEUE`, `CONVEYOR_ATTEMPT`, and `CONVEYOR_REFERENCE_TYPE`/`_ID` when set).
+    /// `CONVEYOR_JOB_TYPE`, `CONVEYOR_QUEUE`, `CONVEYOR_ATTEMPT`, and `CONVEYOR_REFERENCE_TYPE`/`_ID` when set),
+    /// with the rest of the worker's environment except Redis credentials (every variable whose name starts with
+    /// `REDIS`, such as `REDIS_URL` and `REDISCLI_AUTH`): a handler needs no access to the job store. The payload is
+    /// passed byte for byte as it was stored. The command cannot outlive the worker, whatever signal ends it.
     /// Its standard output, when not empty, must be JSON and becomes the job's result. A non-zero exit fails the
     /// attempt with the tail of its standard error as the error (exit 65 fails it for good, without retries). On
     /// a timeout, a cancel or a shutdown its process group gets SIGTERM, then SIGKILL after `killGrace`.
@@ -26,7 +29,7 @@ extension JobHandlers {
     ) {
         registerJSON(type, options: options) { context in
             let job = context.job
-            var environment = ProcessInfo.processInfo.environment
+            var environment = Self.handlerEnvironment(ProcessInfo.processInfo.environment)
             environment["CONVEYOR_JOB_ID"] = job.id
             environment["CONVEYOR_JOB_TYPE"] = job.type
             environment["CONVEYOR_QUEUE"] = job.queue
@@ -68,12 +71,24 @@ extension JobHandlers {
         }
     }
 
+    /// The worker's environment without Redis credentials.
+    static func handlerEnvironment(_ environment: [String: String]) -> [String: String] {
+        environment.filter { !$0.key.uppercased().hasPrefix("REDIS") }
+    }
+
+    /// `{"attempt", "id", "payload", "queue", "reference", "type"}` and a newline, the payload inserted as stored
+    /// (a JSON round trip would turn `1.0` into `1` and `/` into `\/`).
     static func commandInput(_ job: Job) -> [UInt8] {
-        var object: [String: Any] = ["id": job.id, "queue": job.queue, "type": job.type, "attempt": job.attempts]
-        object["payload"] =
-            (try? JSONSerialization.jsonObject(with: Data(job.payload.utf8), options: [.fragmentsAllowed])) ?? NSNull()
-        if let reference = job.reference { object["reference"] = ["type": reference.type, "id": reference.id] }
-        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data("{}".utf8)
-        return Array(data) + [10]
+        func quoted(_ text: String) -> String {
+            let data = (try? JSONSerialization.data(withJSONObject: [text], options: [.withoutEscapingSlashes]))
+            return String(decoding: data ?? Data("[\"\"]".utf8), as: UTF8.self).dropFirst().dropLast().description
+        }
+        var text = "{\"attempt\":\(job.attempts),\"id\":\(quoted(job.id)),\"payload\":\(job.payload),"
+        text += "\"queue\":\(quoted(job.queue)),"
+        if let reference = job.reference {
+            text += "\"reference\":{\"id\":\(quoted(reference.id)),\"type\":\(quoted(reference.type))},"
+        }
+        text += "\"type\":\(quoted(job.type))}"
+        return Array(text.utf8) + [10]
     }
 }
