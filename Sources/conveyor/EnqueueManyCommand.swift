@@ -137,9 +137,8 @@ struct EnqueueManyCommand: AsyncParsableCommand {
         guard let type = object["type"] as? String, !type.isEmpty else {
             throw CommandFailure(message: "\"type\" is missing or not a string")
         }
-        guard type.count <= 128, type.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "_.-:/".contains($0)) })
-        else {
-            throw CommandFailure(message: "\"type\" \"\(type)\" must be 1-128 letters, digits or _ . - : /")
+        guard JobTypeArgument.isValid(type) else {
+            throw CommandFailure(message: "\"type\" \"\(type)\" must be \(JobTypeArgument.rule)")
         }
         var payload = "{}"
         if let value = object["payload"] {

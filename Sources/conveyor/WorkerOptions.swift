@@ -83,10 +83,20 @@ struct WorkerOptions: ParsableArguments {
 
     func validate() throws {
         guard concurrency >= 1 else { throw ValidationError("--concurrency must be at least 1") }
+        var types: Set<String> = []
         for command in commands {
             let parts = command.split(separator: "=", maxSplits: 1).map(String.init)
             guard parts.count == 2, !parts[0].isEmpty, !parts[1].trimmingCharacters(in: .whitespaces).isEmpty else {
                 throw ValidationError("--exec '\(command)' must be TYPE=COMMAND, for example send_email=./send.sh")
+            }
+            guard JobTypeArgument.isValid(parts[0]) else {
+                throw ValidationError(
+                    "--exec '\(command)': the job type '\(parts[0])' must be \(JobTypeArgument.rule) (no job can "
+                        + "have another type), for example send_email=./send.sh"
+                )
+            }
+            guard types.insert(parts[0]).inserted else {
+                throw ValidationError("--exec \(parts[0]) given twice: give one command per job type")
             }
             if let problem = Self.programProblem(parts[1]) {
                 throw ValidationError("--exec \(parts[0]): \(problem)")
