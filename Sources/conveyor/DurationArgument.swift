@@ -6,7 +6,7 @@ import Foundation
 ///
 /// Any finite, non-negative number parses; each option then checks its own range with ``check(_:atLeast:atMost:)``,
 /// so that `--in 1e30s` is refused with the option's limits instead of overflowing.
-struct DurationArgument: ExpressibleByArgument, Sendable {
+struct DurationArgument: ExpressibleByArgument, CustomStringConvertible, Sendable {
     /// The value as it was written, for error messages.
     var text: String
     /// The length in whole milliseconds (rounded), as a `Double` so that any size parses.
@@ -34,6 +34,9 @@ struct DurationArgument: ExpressibleByArgument, Sendable {
     var duration: Duration {
         .milliseconds(Int64(min(milliseconds, Self.largest.milliseconds)))
     }
+
+    /// How `--help` shows a default: `30s`, `7d`.
+    var description: String { Self.describe(duration) }
 
     static var defaultCompletionKind: CompletionKind { .default }
 

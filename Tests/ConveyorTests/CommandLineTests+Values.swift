@@ -169,4 +169,35 @@ extension CommandLineTests {
             #expect(try await datasetDigest(jobs) == before)
         }
     }
+
+    @Test func helpShowsDefaultsAsTheyAreWritten() async throws {
+        let commands = [
+            "ping", "dev", "enqueue", "enqueue-many", "get", "list", "wait", "cancel", "retry", "remove", "pause",
+            "resume", "stats", "tail", "workers", "cleanup", "schedule add", "schedule list", "schedule remove",
+            "schedule pause", "schedule resume", "worker", "scheduler", "leader", "demo",
+        ]
+        for command in commands {
+            let result = try await ConveyorExecutable.run(command.split(separator: " ").map(String.init) + ["--help"])
+            #expect(result.status == 0, "\(command) --help")
+            // Help wraps lines: read it as one line.
+            let help = result.standardOutput.split(whereSeparator: \.isWhitespace).joined(separator: " ")
+            for match in help.matches(of: #/\(default: ([^)]*)/#) {
+                let value = String(match.output.1)
+                #expect(
+                    value.firstMatch(of: #/^[A-Za-z_.]+\(|Optional|Argument/#) == nil,
+                    "\(command) --help shows a default as a Swift value: \(value)"
+                )
+            }
+            #expect(!help.contains("DurationArgument"), "\(command) --help: \(help)")
+        }
+        let worker = try await ConveyorExecutable.run(["worker", "--help"])
+        let help = worker.standardOutput.split(whereSeparator: \.isWhitespace).joined(separator: " ")
+        for shown in ["(default: 30s)", "(default: 15s)", "(default: 25s)", "(default: 5s)", "(default: 10s)"] {
+            #expect(help.contains(shown), "worker --help lacks \(shown): \(help)")
+        }
+        let cleanup = try await ConveyorExecutable.run(["cleanup", "--help"])
+        #expect(cleanup.standardOutput.contains("(default: 7d)"), "\(cleanup.standardOutput)")
+        let wait = try await ConveyorExecutable.run(["wait", "--help"])
+        #expect(wait.standardOutput.contains("(default: 1m)"), "\(wait.standardOutput)")
+    }
 }
