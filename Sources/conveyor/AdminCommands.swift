@@ -57,11 +57,19 @@ struct CleanupCommand: AsyncParsableCommand {
     )
 
     @OptionGroup var store: JobStoreOptions
-    @Option(help: ArgumentHelp("Finished longer ago than this." + DurationArgument.hint, valueName: "duration"))
-    var olderThan =
-        DurationArgument(argument: "7d")!
+    @Option(
+        parsing: .unconditional,
+        help: ArgumentHelp(
+            "Finished longer ago than this, at most 3650d." + DurationArgument.hint,
+            valueName: "duration"
+        )
+    ) var olderThan = DurationArgument(argument: "7d")!
     @Option(help: "completed, failed or cancelled.") var status = "completed"
     @Option(help: "One queue (default: every queue).") var queue: String?
+
+    func validate() throws {
+        try olderThan.check("--older-than", atMost: DurationArgument.farthest)
+    }
 
     func run() async throws {
         guard let state = JobStatus(rawValue: status), state.isFinished else {
@@ -118,12 +126,18 @@ struct ScheduleCommand: AsyncParsableCommand {
         @Argument(help: "The schedule's name.") var name: String
         @Argument(help: "The job type.") var type: String
         @Option(
-            help: ArgumentHelp("Fire every this long (at least 1s)." + DurationArgument.hint, valueName: "duration")
+            parsing: .unconditional,
+            help: ArgumentHelp("Fire every this long, 1s to 3650d." + DurationArgument.hint, valueName: "duration")
         ) var every: DurationArgument?
         @Option(help: "Fire on this cron expression.") var cron: String?
         @Option(help: "The time zone of the cron expression (default: UTC).") var tz: String?
         @Option(help: "The payload of every job, as JSON.") var payload = "{}"
         @Option(help: "The queue.") var queue = "default"
+
+        func validate() throws {
+            // The shortest interval is the library's to check (Schedule.minimumInterval), with its own message.
+            try every?.check("--every", atMost: DurationArgument.farthest)
+        }
 
         func run() async throws {
             let rule: Schedule.Rule

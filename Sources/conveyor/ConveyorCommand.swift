@@ -116,7 +116,13 @@ struct ConnectionOptions: ParsableArguments {
     )
     var redis: String?
 
-    @Option(help: ArgumentHelp("Seconds to wait for a connection or a reply from Redis.", valueName: "seconds"))
+    @Option(
+        parsing: .unconditional,
+        help: ArgumentHelp(
+            "Seconds to wait for a connection or a reply from Redis, 0.001 to 3600.",
+            valueName: "seconds"
+        )
+    )
     var redisTimeout: Double = 2
 
     @Flag(
@@ -141,6 +147,15 @@ struct ConnectionOptions: ParsableArguments {
         JobQueue.Configuration(namespace: namespace, installsLibrary: installsLibrary)
     }
 
+    /// The shortest and longest `--redis-timeout`, in seconds.
+    static let redisTimeoutRange = 0.001...3600.0
+
+    func validate() throws {
+        guard Self.redisTimeoutRange.contains(redisTimeout) else {
+            throw ValidationError("--redis-timeout must be from 0.001 to 3600 seconds, not \(redisTimeout)")
+        }
+    }
+
     /// The URL from `--redis`, else `REDIS_URL`, else the default.
     func url() throws -> RedisURL {
         if let redis { return try RedisURL(redis) }
@@ -149,13 +164,8 @@ struct ConnectionOptions: ParsableArguments {
 
     /// Client settings for the chosen server and timeout.
     func clientConfiguration() throws -> RedisClient.Configuration {
-        guard redisTimeout > 0, redisTimeout.isFinite else {
-            throw CommandFailure(
-                message: "--redis-timeout must be a positive number of seconds",
-                exitCode: .validationFailure
-            )
-        }
-        let duration = Duration.milliseconds(Int64(redisTimeout * 1000))
+        try validate()
+        let duration = Duration.milliseconds(Int64((redisTimeout * 1000).rounded()))
         return RedisClient.Configuration(
             url: try url(),
             connectTimeout: duration,

@@ -38,7 +38,13 @@ struct DemoCommand: AsyncParsableCommand {
     )
     var namespace: String?
 
-    @Option(help: ArgumentHelp("How often to print the summary line." + DurationArgument.hint, valueName: "duration"))
+    @Option(
+        parsing: .unconditional,
+        help: ArgumentHelp(
+            "How often to print the summary line, 1s to 1d." + DurationArgument.hint,
+            valueName: "duration"
+        )
+    )
     var summaryEvery = DurationArgument(argument: "10s")!
 
     /// The namespace of a demo on a Redis the user gave: its keys are the demo's own, removed at the end.
@@ -64,6 +70,7 @@ struct DemoCommand: AsyncParsableCommand {
 
     func validate() throws {
         if let namespace { try JobStoreOptions.validateNamespace(namespace) }
+        try summaryEvery.check("--summary-every", atLeast: .seconds(1), atMost: .days(1))
         for script in Self.scripts where !FileManager.default.fileExists(atPath: "\(examples)/\(script).sh") {
             throw ValidationError(
                 "--examples \(examples) has no \(script).sh; run from the repository root or give --examples PATH"

@@ -24,7 +24,7 @@ struct DevCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("The data folder of the private redis-server.", valueName: "path"))
     var data = ".conveyor-dev"
 
-    @Option(help: "The loopback port (default: a free one).")
+    @Option(parsing: .unconditional, help: "The loopback port, 1-65535 (default: a free one).")
     var port: Int?
 
     @Option(help: "The key namespace.")
@@ -34,7 +34,7 @@ struct DevCommand: AsyncParsableCommand {
 
     func validate() throws {
         try JobStoreOptions.validateNamespace(namespace)
-        if let port, !(1...65_535).contains(port) { throw ValidationError("--port must be 1-65535") }
+        if let port { try NumberArgument.check(port, "--port", 1...65_535) }
     }
 
     func run() async throws {

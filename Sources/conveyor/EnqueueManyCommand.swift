@@ -137,9 +137,8 @@ struct EnqueueManyCommand: AsyncParsableCommand {
         guard let type = object["type"] as? String, !type.isEmpty else {
             throw CommandFailure(message: "\"type\" is missing or not a string")
         }
-        guard type.count <= 128, type.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "_.-:/".contains($0)) })
-        else {
-            throw CommandFailure(message: "\"type\" \"\(type)\" must be 1-128 letters, digits or _ . - : /")
+        guard JobTypeArgument.isValid(type) else {
+            throw CommandFailure(message: "\"type\" \"\(type)\" must be \(JobTypeArgument.rule)")
         }
         var payload = "{}"
         if let value = object["payload"] {
@@ -161,8 +160,13 @@ struct EnqueueManyCommand: AsyncParsableCommand {
             }
             options.maxRetries = value
         }
-        options.timeout = try duration(object, "timeout")
-        options.delay = try duration(object, "in")
+        options.timeout = try duration(
+            object,
+            "timeout",
+            atLeast: .milliseconds(1),
+            atMost: DurationArgument.longestTimeout
+        )
+        options.delay = try duration(object, "in", atMost: DurationArgument.farthest)
         if let at = try string(object, "at") {
             guard options.delay == nil else { throw CommandFailure(message: "give \"in\" or \"at\", not both") }
             guard let date = TimeArgument.parse(at) else {
@@ -182,10 +186,18 @@ struct EnqueueManyCommand: AsyncParsableCommand {
         return text
     }
 
-    private func duration(_ object: [String: Any], _ field: String) throws -> Duration? {
+    private func duration(
+        _ object: [String: Any],
+        _ field: String,
+        atLeast minimum: Duration = .zero,
+        atMost maximum: Duration
+    ) throws -> Duration? {
         guard let text = try string(object, field) else { return nil }
         guard let parsed = DurationArgument(argument: text) else {
             throw CommandFailure(message: "\"\(field)\" '\(text)' is not \(DurationArgument.format)")
+        }
+        if let problem = parsed.problem("\"\(field)\"", atLeast: minimum, atMost: maximum) {
+            throw CommandFailure(message: problem)
         }
         return parsed.duration
     }

@@ -164,7 +164,8 @@ struct EnqueueCommand: AsyncParsableCommand {
     @Option(help: "The queue.") var queue: String?
     @Option(
         name: .customLong("in"),
-        help: ArgumentHelp("Run after this delay." + DurationArgument.hint, valueName: "duration")
+        parsing: .unconditional,
+        help: ArgumentHelp("Run after this delay, at most 3650d." + DurationArgument.hint, valueName: "duration")
     ) var delay: DurationArgument?
     @Option(
         help: ArgumentHelp(
@@ -172,10 +173,12 @@ struct EnqueueCommand: AsyncParsableCommand {
             valueName: "time"
         )
     ) var at: String?
-    @Option(help: "Priority, -100…100 (higher first).") var priority = 0
-    @Option(help: "Retries after failed attempts.") var maxRetries: Int?
-    @Option(help: ArgumentHelp("Time limit per attempt." + DurationArgument.hint, valueName: "duration")) var timeout:
-        DurationArgument?
+    @Option(parsing: .unconditional, help: "Priority, -100…100 (higher first).") var priority = 0
+    @Option(parsing: .unconditional, help: "Retries after failed attempts, 0-10000.") var maxRetries: Int?
+    @Option(
+        parsing: .unconditional,
+        help: ArgumentHelp("Time limit per attempt, at most 30d." + DurationArgument.hint, valueName: "duration")
+    ) var timeout: DurationArgument?
     @Option(help: ArgumentHelp("The entity the job is about, TYPE:ID.", valueName: "type:id")) var reference: String?
     @Option(help: "A caller-given id (enqueuing it again creates nothing).") var id: String?
     @Option(help: "A uniqueness key: no second live job with it.") var unique: String?
@@ -187,6 +190,10 @@ struct EnqueueCommand: AsyncParsableCommand {
         if delay != nil && at != nil {
             throw ValidationError("give one time: --in DURATION or --at TIME, not both")
         }
+        try NumberArgument.check(priority, "--priority", -100...100)
+        if let maxRetries { try NumberArgument.check(maxRetries, "--max-retries", 0...10_000) }
+        try delay?.check("--in", atMost: DurationArgument.farthest)
+        try timeout?.check("--timeout", atLeast: .milliseconds(1), atMost: DurationArgument.longestTimeout)
     }
 
     func run() async throws {
@@ -290,11 +297,11 @@ struct ListCommand: AsyncParsableCommand {
     var status: String?
     @Option(help: "Only jobs of this type.") var type: String?
     @Option(help: ArgumentHelp("Only jobs about this entity, TYPE:ID.", valueName: "type:id")) var reference: String?
-    @Option(help: "How many at most.") var limit = 50
+    @Option(parsing: .unconditional, help: "How many at most, 1-10000.") var limit = 50
     @Flag(help: "Oldest first (default: newest first; pending: run order with --oldest).") var oldest = false
 
     func validate() throws {
-        guard limit >= 1 else { throw ValidationError("--limit must be at least 1") }
+        try NumberArgument.check(limit, "--limit", 1...10_000)
     }
 
     func run() async throws {
@@ -394,10 +401,14 @@ struct WaitCommand: AsyncParsableCommand {
 
     @OptionGroup var store: JobStoreOptions
     @Argument(help: "The full job id.") var id: String
-    @Option(help: ArgumentHelp("How long to wait." + DurationArgument.hint, valueName: "duration")) var timeout =
-        DurationArgument(
-            argument: "60s"
-        )!
+    @Option(
+        parsing: .unconditional,
+        help: ArgumentHelp("How long to wait, at most 3650d." + DurationArgument.hint, valueName: "duration")
+    ) var timeout = DurationArgument(argument: "60s")!
+
+    func validate() throws {
+        try timeout.check("--timeout", atMost: DurationArgument.farthest)
+    }
 
     func run() async throws {
         let redis = RedisClient(configuration: try store.connection.clientConfiguration())

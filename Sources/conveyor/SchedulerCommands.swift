@@ -27,9 +27,13 @@ struct SchedulerCommand: AsyncParsableCommand {
 
     func validate() throws {
         try JobStoreOptions.validateNamespace(namespace)
+        try lease.check("--lease", atLeast: .seconds(1), atMost: .seconds(3600))
     }
 
-    @Option(help: ArgumentHelp("Leader lease length." + DurationArgument.hint, valueName: "duration"))
+    @Option(
+        parsing: .unconditional,
+        help: ArgumentHelp("Leader lease length, 1s to 1h." + DurationArgument.hint, valueName: "duration")
+    )
     var lease = DurationArgument(argument: "10s")!
 
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")

@@ -16,52 +16,65 @@ struct WorkerOptions: ParsableArguments {
     )
     var commands: [String] = []
 
-    @Option(help: "Jobs run at once.")
+    @Option(parsing: .unconditional, help: "Jobs run at once, 1-10000.")
     var concurrency = 10
 
     @Option(
-        help: ArgumentHelp("Lease per claim, renewed by heartbeats." + DurationArgument.hint, valueName: "duration")
+        parsing: .unconditional,
+        help: ArgumentHelp(
+            "Lease per claim, renewed by heartbeats; 1s to 1d." + DurationArgument.hint,
+            valueName: "duration"
+        )
     )
     var lease = DurationArgument(argument: "30s")!
 
     @Option(
+        parsing: .unconditional,
         help: ArgumentHelp(
-            "Lease renewal interval (default: a third of the lease, at most 10s)." + DurationArgument.hint,
+            "Lease renewal interval, at least 100ms and shorter than the lease (default: a third of the lease, at "
+                + "most 10s; a longer one is cut to a third of the lease)." + DurationArgument.hint,
             valueName: "duration"
         )
     )
     var heartbeat: DurationArgument?
 
     @Option(
-        help: ArgumentHelp("How often expired leases are reclaimed." + DurationArgument.hint, valueName: "duration")
+        parsing: .unconditional,
+        help: ArgumentHelp(
+            "How often expired leases are reclaimed; 100ms to 1d." + DurationArgument.hint,
+            valueName: "duration"
+        )
     )
     var reclaim = DurationArgument(argument: "15s")!
 
     @Option(
+        parsing: .unconditional,
         help: ArgumentHelp(
-            "How long running jobs may finish after SIGTERM." + DurationArgument.hint,
+            "How long running jobs may finish after SIGTERM, at most 1d." + DurationArgument.hint,
             valueName: "duration"
         )
     )
     var grace = DurationArgument(argument: "25s")!
 
     @Option(
+        parsing: .unconditional,
         help: ArgumentHelp(
-            "Time limit per attempt when the job sets none." + DurationArgument.hint,
+            "Time limit per attempt when the job sets none, at most 30d." + DurationArgument.hint,
             valueName: "duration"
         )
     )
     var timeout: DurationArgument?
 
     @Option(
+        parsing: .unconditional,
         help: ArgumentHelp(
-            "How long a command gets after SIGTERM before SIGKILL." + DurationArgument.hint,
+            "How long a command gets after SIGTERM before SIGKILL, at most 1h." + DurationArgument.hint,
             valueName: "duration"
         )
     )
     var killGrace = DurationArgument(argument: "5s")!
 
-    @Option(help: "Lease expiries a job may have before it fails.")
+    @Option(parsing: .unconditional, help: "Lease expiries a job may have before it fails, 0-1000.")
     var maxStalls = 3
 
     @Flag(help: "Also run the built-in example handlers: sleep ({\"ms\": N}), echo and fail.")
@@ -71,8 +84,9 @@ struct WorkerOptions: ParsableArguments {
     var noScheduler = false
 
     @Option(
+        parsing: .unconditional,
         help: ArgumentHelp(
-            "Lease of the embedded scheduler's leader election." + DurationArgument.hint,
+            "Lease of the embedded scheduler's leader election; 1s to 1h." + DurationArgument.hint,
             valueName: "duration"
         )
     )
@@ -82,11 +96,21 @@ struct WorkerOptions: ParsableArguments {
     var logLevel = "info"
 
     func validate() throws {
-        guard concurrency >= 1 else { throw ValidationError("--concurrency must be at least 1") }
+        try validateTimings()
+        var types: Set<String> = []
         for command in commands {
             let parts = command.split(separator: "=", maxSplits: 1).map(String.init)
             guard parts.count == 2, !parts[0].isEmpty, !parts[1].trimmingCharacters(in: .whitespaces).isEmpty else {
                 throw ValidationError("--exec '\(command)' must be TYPE=COMMAND, for example send_email=./send.sh")
+            }
+            guard JobTypeArgument.isValid(parts[0]) else {
+                throw ValidationError(
+                    "--exec '\(command)': the job type '\(parts[0])' must be \(JobTypeArgument.rule) (no job can "
+                        + "have another type), for example send_email=./send.sh"
+                )
+            }
+            guard types.insert(parts[0]).inserted else {
+                throw ValidationError("--exec \(parts[0]) given twice: give one command per job type")
             }
             if let problem = Self.programProblem(parts[1]) {
                 throw ValidationError("--exec \(parts[0]): \(problem)")
@@ -94,6 +118,34 @@ struct WorkerOptions: ParsableArguments {
         }
         guard Logger.Level(rawValue: logLevel) != nil else {
             throw ValidationError("--log-level must be trace, debug, info, notice, warning, error or critical")
+        }
+    }
+
+    /// Refuses counts and durations out of range, naming the flag, before anything connects to Redis; the library's
+    /// own check (``Worker/Configuration/validate()``) then agrees.
+    func validateTimings() throws {
+        let limits = Worker.Configuration.self
+        try NumberArgument.check(concurrency, "--concurrency", limits.concurrencyRange)
+        try NumberArgument.check(maxStalls, "--max-stalls", limits.maxStallsRange)
+        try lease.check("--lease", atLeast: limits.leaseRange.lowerBound, atMost: limits.leaseRange.upperBound)
+        if let heartbeat {
+            guard heartbeat.milliseconds < lease.milliseconds else {
+                throw ValidationError(
+                    "--heartbeat must be shorter than --lease (\(lease.text)), not \(heartbeat.text): a lease must "
+                        + "be renewed before it runs out"
+                )
+            }
+            try heartbeat.check("--heartbeat", atLeast: limits.shortestHeartbeat, atMost: lease.duration)
+        }
+        try reclaim.check("--reclaim", atLeast: limits.reclaimRange.lowerBound, atMost: limits.reclaimRange.upperBound)
+        try grace.check("--grace", atMost: limits.longestGracePeriod)
+        try timeout?.check("--timeout", atLeast: .milliseconds(1), atMost: limits.longestTimeout)
+        try killGrace.check("--kill-grace", atMost: .seconds(3600))
+        try schedulerLease.check("--scheduler-lease", atLeast: .seconds(1), atMost: .seconds(3600))
+        do {
+            try configuration.validate()
+        } catch let error as ConveyorError {
+            throw ValidationError(error.message)
         }
     }
 

@@ -163,8 +163,10 @@ public final class Worker: Service, Sendable {
 
     /// Runs until a graceful shutdown (from a `ServiceGroup` or ``shutdown(gracePeriod:)``) or task cancellation.
     ///
-    /// - Throws: ``ConveyorError`` when the job store cannot be prepared at start (Redis unreachable).
+    /// - Throws: ``ConveyorError`` when the configuration is out of range (see ``Configuration/validate()``; nothing
+    ///   is written then), or when the job store cannot be prepared at start (Redis unreachable).
     public func run() async throws {
+        try configuration.validate()
         for name in configuration.queues {
             try JobQueue.validateQueue(name)
             try await queue.register(name)
