@@ -25,7 +25,9 @@ struct SchedulesBenchmark: AsyncParsableCommand {
                         type: "noop",
                         queue: "sched",
                         rule: .every(.seconds(1)),
-                        start: start
+                        start: start,
+                        // Every fire time runs, however late, so the lateness of each is measured.
+                        misfire: .runEach(max: 100)
                     )
                 )
             }

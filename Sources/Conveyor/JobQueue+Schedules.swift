@@ -36,7 +36,7 @@ extension JobQueue {
     public func upsert(_ schedule: Schedule) async throws -> (outcome: ScheduleUpsert, nextRunAt: Date?) {
         try await register(schedule.queue)
         let definition = try ScheduleDefinition(schedule).json()
-        let next = schedule.nextFire(after: Date()).map { Self.milliseconds($0) } ?? -1
+        let next = schedule.nextFire(after: try await redisTime()).map { Self.milliseconds($0) } ?? -1
         _ = try await command(RedisCommand("SADD", keys.schedules, "\(schedule.queue)/\(schedule.name)"))
         let reply = try await invoke(
             "conveyor_schedule_upsert",
@@ -94,9 +94,18 @@ extension JobQueue {
         guard let stored = try await storedSchedule(queue, name) else {
             throw ConveyorError(.jobNotFound, "no schedule \(name) in queue \(queue)")
         }
-        let next = stored.schedule.nextFire(after: Date()).map { Self.milliseconds($0) } ?? -1
+        let next = stored.schedule.nextFire(after: try await redisTime()).map { Self.milliseconds($0) } ?? -1
         _ = try await invoke("conveyor_schedule_pause", queue: queue, [name, "0", next], jobID: nil)
         try await announceScheduleChange(name)
+    }
+
+    /// The time by Redis `TIME`: the one clock that decides when schedules fire, whatever the clocks of the nodes say.
+    func redisTime() async throws -> Date {
+        let reply = try await command(RedisCommand("TIME")).array ?? []
+        guard reply.count == 2, let seconds = reply[0].int, let microseconds = reply[1].int else {
+            throw ConveyorError(.redis, "unexpected reply to TIME: \(reply)")
+        }
+        return Date(timeIntervalSince1970: Double(seconds) + Double(microseconds) / 1e6)
     }
 
     /// Appends to the schedule-changes stream, which wakes the leader early.
@@ -192,12 +201,15 @@ extension JobQueue {
     /// ids `<schedule>@<fire time ms>`, and its next run time moves on — in one compare-and-set call, so any number
     /// of concurrent callers (two leaders with a stale view, a repeated tick) fire each time exactly once.
     ///
-    /// - Parameter now: The current time (now by default).
+    /// - Parameter now: The current time; `nil` (the default) reads Redis `TIME`. Whatever time is given, no fire
+    ///   time later than Redis `TIME` fires: `conveyor_schedule_fire` refuses it.
     /// - Returns: The full ids of the jobs fired (also ones another caller had fired first are not included).
     /// - Throws: ``ConveyorError`` when Redis fails.
     @discardableResult
-    public func tickSchedules(now: Date = Date()) async throws -> [String] {
+    public func tickSchedules(now given: Date? = nil) async throws -> [String] {
         try await prepare()
+        let now: Date
+        if let given { now = given } else { now = try await redisTime() }
         let entries = try await command(RedisCommand("SMEMBERS", keys.schedules)).array?.compactMap(\.string) ?? []
         let queues = Set(entries.compactMap { $0.split(separator: "/", maxSplits: 1).first.map(String.init) })
         var fired: [String] = []
@@ -251,6 +263,8 @@ extension JobQueue {
                     }
                     if let parts = reply.array, parts.first?.string == "fired" {
                         fired += parts.dropFirst().compactMap(\.string)
+                    } else if reply.array?.first?.string == "early" {
+                        logger.debug("schedule \(call.name) in queue \(queue) is not due yet by Redis time")
                     }
                 }
             }

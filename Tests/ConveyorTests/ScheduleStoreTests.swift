@@ -59,6 +59,53 @@ struct ScheduleStoreTests {
         }
     }
 
+    @Test func aLateTickFiresASkipScheduleOnceNotOncePerMissedTime() async throws {
+        try await withJobQueue { jobs, _ in
+            let utc = try Schedule.timeZone("UTC")
+            let now = try await jobs.redisTime()
+            // The scheduler started 6 s late: the stored next runs are 6 s in the past.
+            let sixSecondsAgo = Date(timeIntervalSince1970: now.timeIntervalSince1970.rounded(.down) - 6)
+            let rules: [(String, Schedule.Rule, Schedule.MisfirePolicy, Int)] = [
+                ("interval", .every(.seconds(1)), .skip, 1),
+                ("cron", .cron(try CronExpression("* * * * * *"), timeZone: utc), .skip, 1),
+                ("interval-once", .every(.seconds(1)), .runOnce, 2),
+                ("cron-each", .cron(try CronExpression("* * * * * *"), timeZone: utc), .runEach(max: 100), 7),
+            ]
+            for (name, rule, misfire, _) in rules {
+                try await jobs.upsert(try Schedule(name: name, type: "t", rule: rule, misfire: misfire))
+                _ = try await jobs.redis.send(
+                    "HSET",
+                    "conveyor:{default}:schedule:\(name)",
+                    "next_run_at",
+                    JobQueue.milliseconds(sixSecondsAgo)
+                )
+                _ = try await jobs.redis.send(
+                    "ZADD",
+                    "conveyor:{default}:schedules",
+                    JobQueue.milliseconds(sixSecondsAgo),
+                    name
+                )
+            }
+            let fired = try await jobs.tickSchedules()
+            let afterTick = try await jobs.redisTime()
+            for (name, _, misfire, count) in rules {
+                let mine = fired.filter { $0.hasPrefix("default/\(name)@") }
+                // Seven times are due (eight if the tick crossed a second); the policy decides how many run.
+                if case .runEach = misfire {
+                    #expect((7...8).contains(mine.count), "\(name): \(mine)")
+                } else {
+                    #expect(mine.count == count, "\(name): \(mine)")
+                }
+                let stored = try #require(try await jobs.storedSchedule("default", name))
+                let next = try #require(stored.nextRunAt)
+                #expect(next > afterTick.addingTimeInterval(-1) && next <= afterTick.addingTimeInterval(1), "\(name)")
+                // The one that fired is the latest due time, at most a second old.
+                let latest = try #require(mine.last.flatMap { Int($0.split(separator: "@").last ?? "") })
+                #expect(JobQueue.milliseconds(afterTick) - latest <= 1_000, "\(name)")
+            }
+        }
+    }
+
     @Test func concurrentTickersFireEveryTimeExactlyOnce() async throws {
         try await withJobQueue { jobs, server in
             let start = Date(timeIntervalSince1970: Date().timeIntervalSince1970.rounded(.up) + 1)

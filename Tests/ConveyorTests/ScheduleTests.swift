@@ -56,6 +56,46 @@ struct ScheduleTests {
         #expect(early.fires.isEmpty && early.next == start)
     }
 
+    @Test func skipFiresAtMostOnceWhenSeveralTimesAreDue() throws {
+        // A scheduler that started 6 s late: six fire times are due, all younger than the 60 s threshold.
+        let now = start.addingTimeInterval(5.5)
+        let utc = try Schedule.timeZone("UTC")
+        for rule in [Schedule.Rule.every(.seconds(1)), .cron(try CronExpression("* * * * * *"), timeZone: utc)] {
+            let skip = try Schedule(name: "s", type: "t", rule: rule, start: start).due(from: start, now: now)
+            #expect(skip.fires == [start.addingTimeInterval(5)], "\(rule)")
+            #expect(skip.next == start.addingTimeInterval(6), "\(rule)")
+            // One catch-up fire for all the missed times, besides the on-time one.
+            let once = try Schedule(name: "s", type: "t", rule: rule, start: start, misfire: .runOnce)
+                .due(from: start, now: now)
+            #expect(once.fires == [start.addingTimeInterval(4), start.addingTimeInterval(5)], "\(rule)")
+            let each = try Schedule(name: "s", type: "t", rule: rule, start: start, misfire: .runEach(max: 10))
+                .due(from: start, now: now)
+            #expect(each.fires == (0...5).map { start.addingTimeInterval(Double($0)) }, "\(rule)")
+        }
+    }
+
+    @Test func skipAfterALongOutageFiresTheCurrentTimeOnlyWhenItIsOnTime() throws {
+        let every = try Schedule(name: "s", type: "t", rule: .every(.seconds(1)), start: start)
+        // A day of every-second fire times missed (more than the 1000 looked at): the latest, 0.5 s ago, fires.
+        let day = every.due(from: start, now: start.addingTimeInterval(86_400.5))
+        #expect(day.fires == [start.addingTimeInterval(86_400)])
+        #expect(day.next == start.addingTimeInterval(86_401))
+        let each = try Schedule(
+            name: "s",
+            type: "t",
+            rule: .every(.seconds(1)),
+            start: start,
+            misfire: .runEach(max: 2)
+        )
+        .due(from: start, now: start.addingTimeInterval(86_400.5))
+        #expect(each.fires == [86_398, 86_399, 86_400].map { start.addingTimeInterval($0) })
+        // An hourly schedule whose latest due time is 10 minutes old: all of it was missed, nothing fires.
+        let hourly = try Schedule(name: "h", type: "t", rule: .every(.seconds(3600)), start: start)
+        let late = hourly.due(from: start, now: start.addingTimeInterval(3 * 3600 + 600))
+        #expect(late.fires.isEmpty)
+        #expect(late.next == start.addingTimeInterval(4 * 3600))
+    }
+
     @Test(
         arguments: [
             ("", "schedule name '' must be"),

@@ -68,6 +68,49 @@ struct SchedulerTests {
         }
     }
 
+    @Test(arguments: [30.0, -30.0])
+    func aLeaderWithASkewedClockFiresEveryTimeOnTimeOnce(skew: Double) async throws {
+        try await withJobQueue { jobs, _ in
+            var configuration = Scheduler.Configuration(lease: .seconds(3), nodeID: "skewed")
+            configuration.clock = { Date().addingTimeInterval(skew) }
+            let scheduler = Scheduler(queue: jobs, configuration: configuration)
+            let utc = try Schedule.timeZone("UTC")
+            try await jobs.upsert(try Schedule(name: "interval", type: "t", rule: .every(.seconds(1))))
+            try await jobs.upsert(
+                try Schedule(name: "cron", type: "t", rule: .cron(try CronExpression("* * * * * *"), timeZone: utc))
+            )
+            let began = try await jobs.redisTime()
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await scheduler.run() }
+                try await Task.sleep(for: .milliseconds(3_500))
+                scheduler.stop()
+                try await group.waitForAll()
+            }
+            let ended = try await jobs.redisTime()
+            let fired = try await jobs.list(status: .pending, limit: 1000)
+            for name in ["interval", "cron"] {
+                let mine = fired.filter { $0.id.hasPrefix("default/\(name)@") }
+                let times = mine.compactMap { Int($0.id.split(separator: "@").last ?? "") }.sorted()
+                // Every whole second between the start and the end fired, once, and none of them early.
+                let expected = Array(
+                    stride(
+                        from: (JobQueue.milliseconds(began) / 1000 + 1) * 1000,
+                        through: JobQueue.milliseconds(ended) / 1000 * 1000 - 1000,
+                        by: 1000
+                    )
+                )
+                #expect(expected.allSatisfy(times.contains), "\(name): \(times) should hold \(expected)")
+                #expect(Set(times).count == times.count, "\(name) fired a time twice: \(times)")
+                for job in mine {
+                    let fire = try #require(Int(job.id.split(separator: "@").last ?? ""))
+                    let created = try #require(job.createdAt.map { JobQueue.milliseconds($0) })
+                    #expect(created >= fire, "\(job.id) was created \(fire - created) ms early")
+                    #expect(created - fire < 1_000, "\(job.id) was created \(created - fire) ms late")
+                }
+            }
+        }
+    }
+
     @Test func aNewScheduleWakesTheLeaderAtOnce() async throws {
         try await withJobQueue { jobs, _ in
             let scheduler = Scheduler(queue: jobs, configuration: .init(lease: .seconds(30)))

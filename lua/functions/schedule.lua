@@ -117,7 +117,9 @@ end))
 -- ARGV[6]  the number K of option pairs for the jobs, then K pairs as for conveyor_enqueue (priority,
 --          max_retries, timeout_ms)
 -- ARGV[…]  the fire times to run (epoch ms), oldest first; each makes the job "<name>@<fire time>"
--- Reply    {"fired", job ids…} or {"stale"} when another caller fired it first
+-- Reply    {"fired", job ids…}; {"stale"} when another caller fired it first; {"early", now} when a fire time is
+--          later than Redis TIME (the caller's clock is ahead): nothing changes, so no clock but Redis's can fire a
+--          schedule early
 redis.register_function('conveyor_schedule_fire', guarded(function(keys, argv)
     local prefix = keys[1]
     local queue = queue_of(prefix)
@@ -137,6 +139,9 @@ redis.register_function('conveyor_schedule_fire', guarded(function(keys, argv)
     local jobs = {}
     for index = 7 + pairs_count * 2, #argv do
         local fire = parse_int('fire time', argv[index], 0, 2 ^ 50)
+        if fire > now then
+            return {'early', str(now)}
+        end
         table.insert(jobs, check_enqueue(queue, name .. '@' .. str(fire), argv[4], argv[5], opts, now))
     end
     local skey = schedule_key(prefix, name)

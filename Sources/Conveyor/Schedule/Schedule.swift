@@ -14,13 +14,16 @@ public struct Schedule: Sendable, Hashable {
         case cron(CronExpression, timeZone: TimeZone)
     }
 
-    /// What to do about fire times missed while no scheduler ran (longer ago than the misfire threshold).
+    /// What to do about missed fire times: when a tick finds several fire times due (the scheduler started late,
+    /// was down, or the leader changed), only the latest is on time, and only when it is at most 60 s old; the others
+    /// were missed.
     public enum MisfirePolicy: Sendable, Hashable {
-        /// Run none of the missed times; go on with the next future one (the default).
+        /// Run none of the missed times: a tick fires at most once per schedule, the latest due time when it is on
+        /// time, and goes on with the next future one (the default).
         case skip
-        /// Run once now for all missed times.
+        /// Run once now for all missed times (one catch-up job, the latest missed time), besides the on-time one.
         case runOnce
-        /// Run each missed time, at most this many (the latest ones).
+        /// Run each missed time, at most this many (the latest ones), besides the on-time one.
         case runEach(max: Int)
     }
 
@@ -161,11 +164,16 @@ public struct Schedule: Sendable, Hashable {
     /// The fire times due at `now`, starting from the stored next fire time, after applying the misfire policy;
     /// and the next fire time after them.
     ///
+    /// Of the fire times due, only the latest can be on time, and only when it is at most `threshold` old (the tick
+    /// is late, not the scheduler gone); every earlier one was missed, whenever it was. So `.skip` fires at most one
+    /// time per call, `.runOnce` adds at most one catch-up fire, and `.runEach(max:)` adds up to `max`.
+    ///
     /// - Parameters:
     ///   - nextRunAt: The schedule's stored next fire time.
     ///   - now: The current time (Redis time).
-    ///   - threshold: A fire time older than this is missed, not merely late (60 s by default).
-    ///   - limit: At most this many fire times are looked at (bounded work per tick).
+    ///   - threshold: The latest due fire time older than this is missed too, not merely late (60 s by default).
+    ///   - limit: At most this many missed fire times are looked at (bounded work per tick, however long the
+    ///     scheduler was gone).
     /// - Returns: The fire times to run now (oldest first) and the next fire time (`nil` when ended).
     public func due(
         from nextRunAt: Date,
@@ -175,19 +183,29 @@ public struct Schedule: Sendable, Hashable {
     )
         -> (fires: [Date], next: Date?)
     {
+        let thresholdSeconds = Double(threshold.components.seconds) + Double(threshold.components.attoseconds) / 1e18
         var times: [Date] = []
         var cursor: Date? = nextRunAt
         while let time = cursor, time <= now, times.count < limit {
             times.append(time)
             cursor = nextFire(after: time)
         }
-        if times.count == limit, let time = cursor, time <= now {
-            // Too many missed times to list: go on from now.
-            cursor = nextFire(after: now)
+        if let time = cursor, time <= now {
+            // Too many missed times to list: skip to the times of the last threshold, where the latest due one is.
+            var recent: [Date] = []
+            cursor = nextFire(
+                after: max(time.addingTimeInterval(-0.001), now.addingTimeInterval(-thresholdSeconds - 0.001))
+            )
+            while let time = cursor, time <= now, recent.count < limit {
+                recent.append(time)
+                cursor = nextFire(after: time)
+            }
+            if let time = cursor, time <= now { cursor = nextFire(after: now) }
+            times += recent
         }
-        let thresholdSeconds = Double(threshold.components.seconds) + Double(threshold.components.attoseconds) / 1e18
-        let missed = times.filter { now.timeIntervalSince($0) > thresholdSeconds }
-        let onTime = times.filter { now.timeIntervalSince($0) <= thresholdSeconds }
+        guard let latest = times.last else { return ([], cursor) }
+        let onTime = now.timeIntervalSince(latest) <= thresholdSeconds ? [latest] : []
+        let missed = onTime.isEmpty ? times : Array(times.dropLast())
         switch misfire {
         case .skip:
             return (onTime, cursor)

@@ -27,7 +27,7 @@ extension JobQueue {
         let fields = Self.fields(try await command(RedisCommand("HGETALL", keys.leader)).array ?? [])
         let date = { (text: String?) in Date(timeIntervalSince1970: Double(Int(text ?? "") ?? 0) / 1000) }
         let expires = date(fields["expires_at"])
-        guard let node = fields["node"], expires > Date() else { return nil }
+        guard let node = fields["node"], expires > (try await redisTime()) else { return nil }
         let info =
             (try? JSONDecoder().decode([String: String].self, from: Data((fields["info"] ?? "{}").utf8))) ?? [:]
         return LeaderInfo(
@@ -54,6 +54,9 @@ public final class Scheduler: Service, Sendable {
         public var lease: Duration
         /// This node's id, shown by `conveyor leader` (`host:pid:random`).
         public var nodeID: String
+        /// This node's own clock. No scheduling decision reads it (Redis `TIME` decides when schedules are due and
+        /// leases expire); it is only compared with Redis time to warn about a skewed node. Tests skew it.
+        package var clock: @Sendable () -> Date = { Date() }
 
         /// Creates a configuration.
         ///
@@ -76,6 +79,9 @@ public final class Scheduler: Service, Sendable {
     private let logger: Logger
     private let token = JobQueue.makeID()
     private let state = Mutex<(leading: Bool, stopping: Bool, waiter: RedisConnection?)>((false, false, nil))
+    private let warnedAboutSkew = Mutex(false)
+    /// A node whose clock differs from Redis's by more than this is told so, once.
+    private static let tolerableSkew = 5.0
 
     /// Creates a scheduler.
     ///
@@ -128,6 +134,24 @@ public final class Scheduler: Service, Sendable {
 
     private var isStopping: Bool { state.withLock { $0.stopping } }
 
+    /// Says once when this node's clock is far from Redis's: harmless for scheduling, but worth fixing.
+    private func warnIfSkewed(_ redisNow: Date) {
+        let skew = configuration.clock().timeIntervalSince(redisNow)
+        guard abs(skew) > Self.tolerableSkew else { return }
+        let first = warnedAboutSkew.withLock { warned in
+            defer { warned = true }
+            return !warned
+        }
+        guard first else { return }
+        let amount = String(format: "%.1f", abs(skew))
+        logger.warning(
+            """
+            this node's clock is \(amount) s \(skew > 0 ? "ahead of" : "behind") Redis; schedules fire by Redis \
+            time, so nothing fires early or late, but check the node's time sync (NTP)
+            """
+        )
+    }
+
     private func loop(_ connection: RedisConnection) async {
         let keys = queue.keys
         let renewEvery = configuration.lease / 3
@@ -149,6 +173,10 @@ public final class Scheduler: Service, Sendable {
                 )
                 let parts = reply.array ?? []
                 let leading = parts.first?.int == 1
+                // Waits are measured from this reading of Redis time, on a monotonic clock.
+                let redisNow = try await queue.redisTime()
+                let readAt = ContinuousClock.now
+                warnIfSkewed(redisNow)
                 let was = state.withLock { state in
                     defer { state.leading = leading }
                     return state.leading
@@ -162,16 +190,20 @@ public final class Scheduler: Service, Sendable {
                     logger.warning("lost scheduler leadership")
                 }
                 if leading {
-                    let fired = try await queue.tickSchedules()
+                    let fired = try await queue.tickSchedules(now: redisNow)
                     if !fired.isEmpty { logger.debug("fired \(fired.count) scheduled jobs") }
                     if let next = try await queue.nextScheduleRun() {
-                        let untilNext = Duration.milliseconds(Int64(max(0, next.timeIntervalSinceNow) * 1000))
+                        let untilNext =
+                            Duration.milliseconds(Int64(next.timeIntervalSince(redisNow) * 1000))
+                            - (ContinuousClock.now - readAt)
                         wait = min(wait, max(.milliseconds(1), untilNext))
                     }
                 } else if parts.count >= 4, let expiresAt = parts[3].int {
                     // Try again right when the leader's lease would run out.
-                    let untilExpiry = Double(expiresAt) / 1000 - Date().timeIntervalSince1970
-                    wait = min(wait, .milliseconds(Int64(max(1, untilExpiry * 1000 + 5))))
+                    let untilExpiry =
+                        Duration.milliseconds(Int64(Double(expiresAt) - redisNow.timeIntervalSince1970 * 1000))
+                        - (ContinuousClock.now - readAt)
+                    wait = min(wait, max(.milliseconds(1), untilExpiry + .milliseconds(5)))
                 }
                 // Sleep on the schedule-changes stream: a new or changed schedule wakes the leader at once.
                 let changed = try await connection.send(
