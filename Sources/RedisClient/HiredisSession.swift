@@ -270,6 +270,9 @@ final class HiredisSession {
             )
         }
         for ((command, advice), reply) in zip(commands, replies) {
+            // The PING only finds out whether the server has room for us; its other errors (NOAUTH) are the
+            // caller's replies to read.
+            if command.name == "PING", reply.errorMessage?.hasPrefix("ERR max number of clients") != true { continue }
             if let message = reply.errorMessage {
                 disconnect()
                 if message.hasPrefix("ERR max number of clients") {

@@ -1,6 +1,7 @@
 import ConveyorTesting
 import Foundation
 import LocalRedis
+import RedisClient
 import Testing
 
 @testable import Conveyor
@@ -19,6 +20,9 @@ struct CrossLanguageTests {
     ) async throws
         -> ChildProcess.Termination
     {
+        let admin = server.makeClient()
+        defer { admin.shutdown() }
+        try await JobQueue(redis: admin).installLibrary()
         let worker = WorkerProcess([
             "--redis", "redis://127.0.0.1:\(server.port)", "--queue", queue, "--example-handlers", "--no-scheduler",
         ])

@@ -33,6 +33,7 @@ struct JobQueueInvariantTests {
     @Test func everyJobSitsInExactlyTheIndexOfItsStatus() async throws {
         try await withRedisServer { server in
             let admin = JobQueue(redis: server.makeClient())
+            try await admin.installLibrary()
             for status in [JobStatus.completed, .failed, .cancelled] {
                 try await admin.setRetention(status: status, maxAge: nil, maxCount: nil)
             }

@@ -401,7 +401,7 @@ struct OperatorCommandsTests {
             let none = try await ConveyorExecutable.run(["stats", "--redis", "redis://127.0.0.1:\(server.port)"])
             #expect(none.status == 1 && none.standardError.contains("needs a password"), "\(none.standardError)")
             let right = try await ConveyorExecutable.run(
-                ["enqueue", "t", "--redis", "redis://:right@127.0.0.1:\(server.port)"]
+                ["enqueue", "t", "--install-library", "--redis", "redis://:right@127.0.0.1:\(server.port)"]
             )
             #expect(right.status == 0, "\(right.standardError)")
         }
