@@ -113,7 +113,7 @@ struct HostileJobHashTests {
             var handlers = JobHandlers()
             handlers.register("work") { (_: [String: Int], context: JobContext) in
                 _ = probe.attempt(context.id)
-                try await Task.sleep(for: .seconds(3))
+                try await Task.sleep(for: .seconds(6))
                 return ["ok": true]
             }
             try await plant(jobs, queue: "default", id: "bad", fields: ["id": "not a valid id!"])
@@ -121,7 +121,7 @@ struct HostileJobHashTests {
             let worker = Worker(
                 queue: jobs,
                 handlers: handlers,
-                configuration: testWorkerConfiguration(lease: .seconds(1), heartbeat: .milliseconds(200))
+                configuration: testWorkerConfiguration(lease: .seconds(3), heartbeat: .milliseconds(200))
             )
             try await withWorker(worker) {
                 for id in ids {

@@ -265,7 +265,8 @@ struct WorkerTests {
                 ).id
                 let job = try await jobs.result(of: id, timeout: .seconds(20))
                 let lateness = try #require(job.startedAt).timeIntervalSince(try #require(job.runAt))
-                #expect(lateness >= 0 && lateness < 1.0, "started \(lateness) s after its time")
+                // Far below the 30 s idle wait: the worker woke for it (slack for a slow, shared machine).
+                #expect(lateness >= 0 && lateness < 5.0, "started \(lateness) s after its time")
             }
         }
     }

@@ -50,9 +50,9 @@ struct ConnectionLossTests {
             let answered = Tally()
             let failed = Tally()
             let clock = ContinuousClock()
-            let end = clock.now + .seconds(5)
+            let end = clock.now + .seconds(3)
             try await withThrowingTaskGroup(of: Void.self) { group in
-                for caller in 0..<8 {
+                for caller in 0..<4 {
                     group.addTask {
                         while clock.now < end {
                             do {
@@ -72,7 +72,7 @@ struct ConnectionLossTests {
                 group.addTask {
                     while clock.now < end {
                         _ = try await killer.send("CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes")
-                        try await Task.sleep(for: .milliseconds(2))
+                        try await Task.sleep(for: .milliseconds(5))
                     }
                 }
                 try await group.waitForAll()
