@@ -234,12 +234,16 @@ struct WorkerOptions: ParsableArguments {
         alongside: (@Sendable () async throws -> Void)? = nil
     ) async throws {
         let worker = Worker(queue: jobs, handlers: handlers, configuration: configuration, logger: logger)
-        var services: [any Service] = [worker]
+        // A ServiceGroup shuts its services down last first: the worker goes first, so a second signal (which ends
+        // the worker's grace) always finds it shutting down; with the scheduler first, a worker that stopped while
+        // the scheduler was still letting go of its lease was "a service that finished unexpectedly" (exit 1).
+        var services: [any Service] = []
         if !noScheduler {
             services.append(
                 Scheduler(queue: jobs, configuration: .init(lease: schedulerLease.duration), logger: logger)
             )
         }
+        services.append(worker)
         let group = ServiceGroup(configuration: ServiceGroupConfiguration(services: services, logger: logger))
         try await withThrowingTaskGroup(of: Void.self) { tasks in
             tasks.addTask {

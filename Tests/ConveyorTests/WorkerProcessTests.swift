@@ -155,7 +155,7 @@ struct WorkerProcessTests {
             let second = clock.now
             try await worker.signal(SIGTERM)
             let exit = try await worker.exit()
-            #expect(exit.status == 0)
+            #expect(exit.status == 0, "\(String(decoding: exit.errorTail, as: UTF8.self))")
             #expect(clock.now - second < .seconds(10))
             #expect(try await jobs.counts()[.pending] == 1)
         }
