@@ -23,6 +23,9 @@ public struct ConveyorError: Error, Sendable, Hashable, CustomStringConvertible 
         public static let libraryMismatch = Code(name: "libraryMismatch")
         /// A handler's process could not be started (the command does not exist, no pipes or processes are left).
         public static let processFailed = Code(name: "processFailed")
+        /// Redis refused a write because it is at its `maxmemory` limit (policy `noeviction`): free memory or raise
+        /// the limit. Workers wait and retry; nothing was written.
+        public static let outOfMemory = Code(name: "outOfMemory")
         /// Waiting for a job took longer than the timeout.
         public static let timeout = Code(name: "timeout")
 
@@ -60,6 +63,12 @@ public struct ConveyorError: Error, Sendable, Hashable, CustomStringConvertible 
         case "STATE": return ConveyorError(.invalidState, text, jobID: jobID)
         case "STALE": return ConveyorError(.staleLease, text, jobID: jobID)
         case "DUPLICATE": return ConveyorError(.duplicate, text, jobID: jobID)
+        case "OOM":
+            return ConveyorError(
+                .outOfMemory,
+                "Redis is out of memory (\(message)); raise maxmemory or free memory (remove or clean up old jobs)",
+                jobID: jobID
+            )
         default: return ConveyorError(.redis, "Redis answered: \(message)", jobID: jobID)
         }
     }

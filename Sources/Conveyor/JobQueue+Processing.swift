@@ -227,7 +227,15 @@ extension JobQueue {
             allowErrors: true
         )
         if let message = replies[0].errorMessage {
-            if message.contains("Function not found") {
+            // The claim ran although the completion did not (at maxmemory the completion's large request is
+            // refused, and freeing its buffer lets the small claim in): give that job back at once rather than
+            // leave it to a lease expiry, which would run it twice.
+            if let raw = replies[1].array?.first?.array?.first?.array, let job = try? Job(flat: raw, storedAs: nil),
+                let token = job.leaseToken
+            {
+                _ = try? await release(job.id, leaseToken: token, unstarted: true)
+            }
+            if Self.isMissingFunction(message) {
                 try await complete(id, leaseToken: leaseToken, result: result)
                 return try await claim(queue: claimQueue, count: 1, lease: lease, worker: worker).jobs.first
             }

@@ -69,8 +69,16 @@ extension JobQueue {
     /// - Throws: ``ConveyorError`` as for ``complete(_:leaseToken:result:)``.
     @discardableResult
     public func release(_ id: String, leaseToken: String) async throws -> JobStatus {
+        try await release(id, leaseToken: leaseToken, unstarted: false)
+    }
+
+    /// ``release(_:leaseToken:)``; `unstarted` when the handler never ran, so the attempt is not counted.
+    @discardableResult
+    func release(_ id: String, leaseToken: String, unstarted: Bool) async throws -> JobStatus {
         let (queue, localID) = try split(id)
-        let reply = try await invoke("conveyor_release", queue: queue, [localID, leaseToken], jobID: id)
+        let arguments: [any RedisArgumentConvertible] =
+            unstarted ? [localID, leaseToken, "unstarted"] : [localID, leaseToken]
+        let reply = try await invoke("conveyor_release", queue: queue, arguments, jobID: id)
         return reply.string == "cancelled" ? .cancelled : .pending
     }
 

@@ -142,6 +142,20 @@ struct ConnectionOptions: ParsableArguments {
         installLibrary || ProcessInfo.processInfo.environment["CONVEYOR_INSTALL_LIBRARY"] == "1"
     }
 
+    /// A job queue for a one-shot command on `redis`: it logs nothing (standard output may be JSON for a program),
+    /// and a Redis that may evict jobs is named once, on standard error.
+    func commandQueue(_ redis: RedisClient, namespace: String) async -> JobQueue {
+        let jobs = JobQueue(
+            redis: redis,
+            configuration: queueConfiguration(namespace: namespace),
+            logger: Logger(label: "conveyor", factory: { _ in SwiftLogNoOpLogHandler() })
+        )
+        if let warning = await jobs.evictionWarning() {
+            FileHandle.standardError.write(Data("conveyor: warning: \(warning)\n".utf8))
+        }
+        return jobs
+    }
+
     /// A job queue's settings for this connection: the namespace, and whether it may install the library.
     func queueConfiguration(namespace: String) -> JobQueue.Configuration {
         JobQueue.Configuration(namespace: namespace, installsLibrary: installsLibrary)

@@ -34,16 +34,7 @@ struct JobStoreOptions: ParsableArguments {
         let redis = RedisClient(configuration: try connection.clientConfiguration())
         defer { redis.shutdown() }
         do {
-            let jobs = JobQueue(
-                redis: redis,
-                configuration: connection.queueConfiguration(namespace: namespace),
-                logger: Logger(label: "conveyor", factory: { _ in SwiftLogNoOpLogHandler() })
-            )
-            // Once per command, on standard error (standard output may be JSON for a program).
-            if let warning = await jobs.evictionWarning() {
-                FileHandle.standardError.write(Data("conveyor: warning: \(warning)\n".utf8))
-            }
-            return try await body(jobs)
+            return try await body(await connection.commandQueue(redis, namespace: namespace))
         } catch let error as ConveyorError {
             let code: ExitCode = error.code == .invalidArgument ? .validationFailure : .failure
             throw CommandFailure(message: error.message, exitCode: code)
@@ -413,10 +404,7 @@ struct WaitCommand: AsyncParsableCommand {
     func run() async throws {
         let redis = RedisClient(configuration: try store.connection.clientConfiguration())
         defer { redis.shutdown() }
-        let jobs = JobQueue(
-            redis: redis,
-            configuration: store.connection.queueConfiguration(namespace: store.namespace)
-        )
+        let jobs = await store.connection.commandQueue(redis, namespace: store.namespace)
         let job: Job
         do {
             job = try await jobs.result(of: id, timeout: timeout.duration)

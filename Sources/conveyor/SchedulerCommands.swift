@@ -89,7 +89,7 @@ struct LeaderCommand: AsyncParsableCommand {
     func run() async throws {
         let redis = RedisClient(configuration: try connection.clientConfiguration())
         defer { redis.shutdown() }
-        let jobs = JobQueue(redis: redis, configuration: connection.queueConfiguration(namespace: namespace))
+        let jobs = await connection.commandQueue(redis, namespace: namespace)
         let leader: LeaderInfo?
         do {
             leader = try await jobs.leader()

@@ -83,6 +83,15 @@ struct WorkerOptions: ParsableArguments {
     @Flag(help: "Do not run the embedded recurring-job scheduler (by default every worker takes part in the election).")
     var noScheduler = false
 
+    @Flag(
+        help: ArgumentHelp(
+            "Run even when Redis may evict keys (a maxmemory-policy other than noeviction).",
+            discussion:
+                "Evicting Redis deletes acknowledged jobs under memory pressure; without this the worker refuses to start."
+        )
+    )
+    var allowEviction = false
+
     @Option(
         parsing: .unconditional,
         help: ArgumentHelp(
@@ -233,6 +242,12 @@ struct WorkerOptions: ParsableArguments {
         logger: Logger,
         alongside: (@Sendable () async throws -> Void)? = nil
     ) async throws {
+        if let warning = await jobs.evictionWarning() {
+            guard allowEviction else {
+                throw CommandFailure(message: warning + "; or start the worker with --allow-eviction to run anyway")
+            }
+            logger.warning("\(warning)")
+        }
         let worker = Worker(queue: jobs, handlers: handlers, configuration: configuration, logger: logger)
         // A ServiceGroup shuts its services down last first: the worker goes first, so a second signal (which ends
         // the worker's grace) always finds it shutting down; with the scheduler first, a worker that stopped while

@@ -6,7 +6,7 @@
 -- KEYS     none
 -- Reply    the version: 16 hex digits
 
-local LIBRARY_VERSION = '062c79e29648d588'
+local LIBRARY_VERSION = '07026dd64dabf8f5'
 
 redis.register_function {
     function_name = 'conveyor_version',

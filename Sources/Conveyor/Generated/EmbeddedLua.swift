@@ -1049,7 +1049,9 @@ end))
 -- Reply    one status per job: "ok" (extended), "cancel" (extended; a cancel was requested: stop the handler and
 --          report with conveyor_fail), "lost" (the lease is gone: another worker or a reclaim took the job; do not
 --          write a result)
-redis.register_function('conveyor_heartbeat', guarded(function(keys, argv)
+-- Flags    allow-oom: a worker must keep its leases while Redis is at maxmemory (noeviction) and refuses its
+--          completions, so that the completion it retries succeeds once memory is freed (it only updates scores).
+redis.register_function{function_name = 'conveyor_heartbeat', callback = guarded(function(keys, argv)
     local prefix = keys[1]
     local queue = queue_of(prefix)
     local lease_ms = parse_int('lease_ms', argv[1], 1, 86400000)
@@ -1070,7 +1072,7 @@ redis.register_function('conveyor_heartbeat', guarded(function(keys, argv)
         end
     end
     return replies
-end))
+end), flags = {'allow-oom'}}
 
 -- conveyor_reclaim: returns jobs whose lease expired (their worker died or stalled) to pending.
 --
@@ -1121,9 +1123,12 @@ end))
 -- KEYS[1]  queue prefix
 -- ARGV[1]  job id
 -- ARGV[2]  lease token
+-- ARGV[3]  optional: "unstarted" when the handler never ran (a job claimed ahead for an idle slot, or claimed in
+--          the same round trip as a completion Redis refused): its attempt is not counted
 -- Reply    "pending" ("cancelled" when a cancel was requested). Calling again replies the job's current status
 --          without changing it while no other worker holds it. STALE or STATE as for conveyor_complete.
-redis.register_function('conveyor_release', guarded(function(keys, argv)
+-- Flags    allow-oom, so a worker at maxmemory can still give its jobs back at shutdown.
+redis.register_function{function_name = 'conveyor_release', callback = guarded(function(keys, argv)
     local prefix = keys[1]
     local queue = queue_of(prefix)
     local id = local_id(queue, argv[1])
@@ -1139,14 +1144,18 @@ redis.register_function('conveyor_release', guarded(function(keys, argv)
         return 'cancelled'
     end
     redis.call('ZREM', key(prefix, 'active'), id)
-    redis.call('HSET', job_key(prefix, id), 'status', 'pending', 'released', token, 'updated_at', str(now))
+    local unstarted = argv[3] == 'unstarted'
+    local attempts = tonumber(job.attempts) or 0
+    if unstarted and attempts > 0 then attempts = attempts - 1 end
+    redis.call('HSET', job_key(prefix, id), 'status', 'pending', 'released', token, 'updated_at', str(now),
+        'attempts', str(attempts))
     redis.call('HDEL', job_key(prefix, id), 'lease')
     make_pending(prefix, id, job.priority, true, job.type, now)
     count(prefix, 'released')
     emit(prefix, full_id(queue, id), job.type, 'processing', 'pending', now, 'released by worker "'
-        .. tostring(job.worker) .. '" at shutdown')
+        .. tostring(job.worker) .. (unstarted and '" before it started' or '" at shutdown'))
     return 'pending'
-end))
+end), flags = {'allow-oom'}}
 
 -- conveyor_progress: records a running job's progress (JSON), for watchers; the caller must hold the lease.
 --
@@ -1357,7 +1366,7 @@ end))
 -- KEYS     none
 -- Reply    the version: 16 hex digits
 
-local LIBRARY_VERSION = '062c79e29648d588'
+local LIBRARY_VERSION = '07026dd64dabf8f5'
 
 redis.register_function {
     function_name = 'conveyor_version',

@@ -112,7 +112,7 @@ public final class Worker: Service, Sendable {
     public let configuration: Configuration
     let handlers: JobHandlers
     let logger: Logger
-    private let state: Mutex<State>
+    let state: Mutex<State>
     private let idle: IdleSlots
     private let startedAt = Date()
 
@@ -129,6 +129,8 @@ public final class Worker: Service, Sendable {
         var stopping = false
         var graceDeadline: ContinuousClock.Instant?
         var watcher: RedisConnection?
+        /// Since when Redis has refused to record an outcome for lack of memory; no slot claims meanwhile.
+        var outOfMemorySince: ContinuousClock.Instant?
     }
 
     /// Creates a worker.
@@ -239,6 +241,11 @@ public final class Worker: Service, Sendable {
         var errorDelay = Duration.milliseconds(100)
         while !isStopping && !Task.isCancelled {
             if next == nil {
+                // A worker whose completions Redis refuses for memory claims nothing more until they succeed.
+                if state.withLock({ $0.outOfMemorySince != nil }) {
+                    try? await Task.sleep(for: .milliseconds(200))
+                    continue
+                }
                 do {
                     next = try await claimOne()
                     errorDelay = .milliseconds(100)
@@ -258,7 +265,7 @@ public final class Worker: Service, Sendable {
             next = await process(claimed)
         }
         if let next {
-            _ = try? await queue.release(next.job.id, leaseToken: next.leaseToken)
+            _ = try? await queue.release(next.job.id, leaseToken: next.leaseToken, unstarted: true)
         }
     }
 
@@ -311,7 +318,7 @@ public final class Worker: Service, Sendable {
             return state.claimed
         }
         for job in leftovers {
-            _ = try? await queue.release(job.job.id, leaseToken: job.leaseToken)
+            _ = try? await queue.release(job.job.id, leaseToken: job.leaseToken, unstarted: true)
         }
     }
 
@@ -392,18 +399,22 @@ public final class Worker: Service, Sendable {
         do {
             switch outcome {
             case .completed(let result):
-                let next = try await queue.complete(
-                    job.id,
-                    leaseToken: claimed.leaseToken,
-                    result: result,
-                    thenClaim: isStopping ? nil : queueOrder().first,
-                    lease: configuration.lease,
-                    worker: configuration.workerID
-                )
+                let next = try await throughMemoryPressure(job.id) {
+                    try await queue.complete(
+                        job.id,
+                        leaseToken: claimed.leaseToken,
+                        result: result,
+                        thenClaim: isStopping ? nil : queueOrder().first,
+                        lease: configuration.lease,
+                        worker: configuration.workerID
+                    )
+                }
                 Counter(label: "conveyor_jobs_completed_total", dimensions: dimensions).increment()
                 return next
             case .failed(let message, let retryable, let failure):
-                try await fail(job, claimed.leaseToken, message, retryable: retryable, options, failure, dimensions)
+                try await throughMemoryPressure(job.id) {
+                    try await fail(job, claimed.leaseToken, message, retryable: retryable, options, failure, dimensions)
+                }
             case .stopped(.timedOut(let limit)):
                 let message = "timed out after \(Self.seconds(limit)) s"
                 try await fail(
