@@ -166,6 +166,8 @@ end
 
 -- The queue's events_max setting, read once per call (reset by guarded()).
 local events_max_cache = nil
+-- The queue (prefix) whose payload limit was read in this call, and that limit (reset by guarded()).
+local payload_limit_prefix, payload_limit_value = nil, nil
 
 local function emit(prefix, job_id, job_type, from, to, at, message)
     if events_max_cache == nil then
@@ -341,6 +343,7 @@ end
 local function guarded(body)
     return function(keys, args)
         events_max_cache = nil
+        payload_limit_prefix = nil
         local ok, result = pcall(body, keys, args)
         if ok then return result end
         -- Redis may hand the error table of raise() back as its message string.

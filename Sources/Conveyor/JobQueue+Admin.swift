@@ -247,6 +247,21 @@ extension JobQueue {
         }
     }
 
+    /// Sets a queue's payload limit (the meta field `max_payload_bytes`; 1 MiB unless set). Enqueues of a larger
+    /// payload are refused by the server, whatever limit the producer asks for: a producer may only lower it.
+    ///
+    /// - Parameters:
+    ///   - bytes: The limit, 1 byte to 512 MiB.
+    ///   - queue: The queue (the default queue when `nil`).
+    /// - Throws: ``ConveyorError`` for a bad value or when Redis fails.
+    public func setMaximumPayloadBytes(_ bytes: Int, queue: String? = nil) async throws {
+        let queue = try queueName(queue)
+        guard (1...(512 << 20)).contains(bytes) else {
+            throw ConveyorError(.invalidArgument, "the payload limit must be from 1 byte to 512 MiB, got \(bytes)")
+        }
+        _ = try await command(RedisCommand("HSET", keys.meta(queue), "max_payload_bytes", bytes))
+    }
+
     /// Sets how long and how many finished jobs of a status a queue keeps (trimmed inside the transitions).
     ///
     /// - Parameters:

@@ -21,7 +21,9 @@ public final class JobQueue: Sendable {
         public var namespace: String
         /// The queue used when an operation names none.
         public var defaultQueue: String
-        /// The largest payload accepted, in bytes (1 MiB by default).
+        /// The largest payload this client sends, in bytes (1 MiB by default). Each queue has its own limit too, set by
+        /// an admin (``JobQueue/setMaximumPayloadBytes(_:queue:)``, 1 MiB unless set): the lower one applies, and no
+        /// client can raise the queue's.
         public var maximumPayloadBytes: Int
         /// Retries allowed when a job does not say (3, as in the origin).
         public var defaultMaxRetries: Int

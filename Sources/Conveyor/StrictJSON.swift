@@ -1,3 +1,5 @@
+import Foundation
+
 /// A strict JSON (RFC 8259) checker that says where text stops being JSON.
 ///
 /// Foundation's parser accepts some text Redis's `cjson` (and so the Lua functions) refuses, such as trailing commas;
@@ -33,9 +35,40 @@ public enum StrictJSON {
         }
     }
 
+    /// The members of a JSON object as written: each name (decoded) with its value's exact text, so a value can be
+    /// stored byte for byte (a parse and re-encode turns `1.0` into `1` and `/` into `\/`).
+    ///
+    /// - Parameter text: The text of one JSON object.
+    /// - Returns: The members in order, or `nil` when `text` is not one JSON object.
+    public static func rawMembers(of text: String) -> [(name: String, value: String)]? {
+        var checker = Checker(bytes: Array(text.utf8))
+        checker.recordsMembers = true
+        checker.skipSpace()
+        guard checker.position < checker.bytes.count, checker.bytes[checker.position] == UInt8(ascii: "{") else {
+            return nil
+        }
+        do throws(Problem) {
+            try checker.value(depth: 0)
+            checker.skipSpace()
+            guard checker.position == checker.bytes.count else { return nil }
+        } catch {
+            return nil
+        }
+        var members: [(name: String, value: String)] = []
+        for (name, value) in checker.members {
+            let quoted = Data(checker.bytes[name])
+            guard let decoded = try? JSONDecoder().decode(String.self, from: quoted) else { return nil }
+            members.append((decoded, String(decoding: checker.bytes[value], as: UTF8.self)))
+        }
+        return members
+    }
+
     private struct Checker {
         let bytes: [UInt8]
         var position = 0
+        /// When set, the byte ranges of the outermost object's member names (quoted) and values.
+        var recordsMembers = false
+        var members: [(name: Range<Int>, value: Range<Int>)] = []
 
         mutating func skipSpace() {
             while position < bytes.count, [0x20, 0x09, 0x0A, 0x0D].contains(bytes[position]) { position += 1 }
@@ -71,14 +104,18 @@ public enum StrictJSON {
                 guard position < bytes.count, bytes[position] == UInt8(ascii: "\"") else {
                     throw fail("expected a member name in double quotes")
                 }
+                let nameStart = position
                 try string()
+                let name = nameStart..<position
                 skipSpace()
                 guard position < bytes.count, bytes[position] == UInt8(ascii: ":") else {
                     throw fail("expected ':' after the member name")
                 }
                 position += 1
                 skipSpace()
+                let valueStart = position
                 try value(depth: depth)
+                if recordsMembers && depth == 1 { members.append((name, valueStart..<position)) }
                 skipSpace()
                 guard position < bytes.count else { throw fail("") }
                 if bytes[position] == UInt8(ascii: "}") {

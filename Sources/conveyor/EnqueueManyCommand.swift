@@ -43,13 +43,12 @@ struct EnqueueManyCommand: AsyncParsableCommand {
         let source = file == "-" ? "standard input" : file
         var jobs: [NewJob] = []
         var lines: [Int] = []
-        for (index, line) in String(decoding: data, as: UTF8.self).split(
-            separator: "\n",
-            omittingEmptySubsequences: false
-        ).enumerated() {
-            let text = line.trimmingCharacters(in: .whitespacesAndNewlines)
-            if text.isEmpty { continue }
+        for (index, bytes) in data.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false).enumerated() {
             do {
+                let text = try UTF8Text.decode(Data(bytes), from: "this line").trimmingCharacters(
+                    in: .whitespacesAndNewlines
+                )
+                if text.isEmpty { continue }
                 jobs.append(try job(from: text))
                 lines.append(index + 1)
             } catch let failure as CommandFailure {
@@ -140,11 +139,8 @@ struct EnqueueManyCommand: AsyncParsableCommand {
         guard JobTypeArgument.isValid(type) else {
             throw CommandFailure(message: "\"type\" \"\(type)\" must be \(JobTypeArgument.rule)")
         }
-        var payload = "{}"
-        if let value = object["payload"] {
-            let encoded = try JSONSerialization.data(withJSONObject: value, options: [.fragmentsAllowed])
-            payload = String(decoding: encoded, as: UTF8.self)
-        }
+        // The payload is stored exactly as written on the line, not re-encoded.
+        let payload = StrictJSON.rawMembers(of: text)?.last { $0.name == "payload" }?.value ?? "{}"
         var options = JobOptions(queue: try string(object, "queue") ?? queue)
         options.id = try string(object, "id")
         options.uniqueKey = try string(object, "unique")

@@ -193,9 +193,12 @@ struct EnqueueCommand: AsyncParsableCommand {
             guard let data = FileManager.default.contents(atPath: payloadFile) else {
                 throw CommandFailure(message: "cannot read --payload-file \(payloadFile)", exitCode: .validationFailure)
             }
-            json = String(decoding: data, as: UTF8.self)
+            json = try UTF8Text.decode(data, from: "--payload-file \(payloadFile)")
         } else if payload == "-" {
-            json = String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self)
+            json = try UTF8Text.decode(
+                FileHandle.standardInput.readDataToEndOfFile(),
+                from: "the payload on standard input"
+            )
         } else if let payload {
             json = payload
         }

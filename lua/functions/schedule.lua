@@ -41,7 +41,7 @@ redis.register_function('conveyor_schedule_upsert', guarded(function(keys, argv)
     for _, option in ipairs({'priority', 'max_retries', 'timeout_ms'}) do
         if type(decoded[option]) == 'number' then opts[option] = string.format('%d', decoded[option]) end
     end
-    local ok, problem = pcall(check_enqueue, queue, name .. '@0', decoded.type, decoded.payload, opts, now_ms())
+    local ok, problem = pcall(check_enqueue, queue, name .. '@0', decoded.type, decoded.payload, opts, now_ms(), prefix)
     if not ok then
         local message = type(problem) == 'table' and problem.err or tostring(problem)
         if not string.match(message, '^INVALID ') then error(problem, 0) end
@@ -142,7 +142,7 @@ redis.register_function('conveyor_schedule_fire', guarded(function(keys, argv)
         if fire > now then
             return {'early', str(now)}
         end
-        table.insert(jobs, check_enqueue(queue, name .. '@' .. str(fire), argv[4], argv[5], opts, now))
+        table.insert(jobs, check_enqueue(queue, name .. '@' .. str(fire), argv[4], argv[5], opts, now, prefix))
     end
     local skey = schedule_key(prefix, name)
     local stored = redis.call('HMGET', skey, 'next_run_at', 'paused')

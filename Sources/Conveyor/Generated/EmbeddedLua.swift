@@ -174,6 +174,8 @@ end
 
 -- The queue's events_max setting, read once per call (reset by guarded()).
 local events_max_cache = nil
+-- The queue (prefix) whose payload limit was read in this call, and that limit (reset by guarded()).
+local payload_limit_prefix, payload_limit_value = nil, nil
 
 local function emit(prefix, job_id, job_type, from, to, at, message)
     if events_max_cache == nil then
@@ -349,6 +351,7 @@ end
 local function guarded(body)
     return function(keys, args)
         events_max_cache = nil
+        payload_limit_prefix = nil
         local ok, result = pcall(body, keys, args)
         if ok then return result end
         -- Redis may hand the error table of raise() back as its message string.
@@ -710,7 +713,8 @@ end))
 -- ARGV[4…] options as name value pairs:
 --          run_at (epoch ms) | delay_ms; priority (-100…100, higher runs first, default 0);
 --          max_retries (default 3); timeout_ms; reference_type + reference_id; unique_key;
---          max_payload_bytes (default 1048576)
+--          max_payload_bytes (a lower limit for this call only; the queue's limit is the meta field
+--          max_payload_bytes, default 1048576, which no call can raise)
 -- Reply    {outcome, full id, status}: outcome "created", "exists" (same id already there) or "duplicate" (a live
 --          job holds unique_key; the id and status are that job's)
 
@@ -719,18 +723,65 @@ local ENQUEUE_OPTIONS = {
     reference_type = true, reference_id = true, unique_key = true, max_payload_bytes = true,
 }
 
+-- Whether text is valid UTF-8 (no overlong forms, surrogates or code points past U+10FFFF); ASCII takes one find.
+local function is_utf8(text)
+    if not string.find(text, '[\128-\255]') then return true end
+    local index, length = 1, #text
+    while index <= length do
+        local byte = string.byte(text, index)
+        local extra, low, high
+        if byte < 0x80 then extra = 0
+        elseif byte >= 0xC2 and byte <= 0xDF then extra, low, high = 1, 0x80, 0xBF
+        elseif byte == 0xE0 then extra, low, high = 2, 0xA0, 0xBF
+        elseif byte == 0xED then extra, low, high = 2, 0x80, 0x9F
+        elseif byte >= 0xE1 and byte <= 0xEF then extra, low, high = 2, 0x80, 0xBF
+        elseif byte == 0xF0 then extra, low, high = 3, 0x90, 0xBF
+        elseif byte >= 0xF1 and byte <= 0xF3 then extra, low, high = 3, 0x80, 0xBF
+        elseif byte == 0xF4 then extra, low, high = 3, 0x80, 0x8F
+        else return false, index - 1 end
+        for offset = 1, extra do
+            local next_byte = string.byte(text, index + offset)
+            if not next_byte then return false, index - 1 end
+            if offset == 1 then
+                if next_byte < low or next_byte > high then return false, index - 1 end
+            elseif next_byte < 0x80 or next_byte > 0xBF then
+                return false, index - 1
+            end
+        end
+        index = index + extra + 1
+    end
+    return true
+end
+
+-- The queue's payload limit (meta field max_payload_bytes), read once per call (the cache is reset by guarded()).
+local function queue_payload_limit(prefix)
+    if payload_limit_prefix ~= prefix then
+        payload_limit_prefix = prefix
+        payload_limit_value = setting(redis.call('HGET', key(prefix, 'meta'), 'max_payload_bytes'), DEFAULT_MAX_PAYLOAD)
+    end
+    return payload_limit_value
+end
+
 -- Checks one job's arguments; returns what enqueue_checked needs. Raises INVALID on bad input.
-local function check_enqueue(queue, id, job_type, payload, opts, now)
+local function check_enqueue(queue, id, job_type, payload, opts, now, prefix)
     id = local_id(queue, id)
     if type(job_type) ~= 'string' or #job_type == 0 or #job_type > 128 or not string.match(job_type, '^[%w_%.%-:/]+$') then
         raise('INVALID', 'job type "' .. tostring(job_type) .. '" must be 1-128 letters, digits or _ . - : /')
     end
-    local max_payload = opts.max_payload_bytes and parse_int('max_payload_bytes', opts.max_payload_bytes, 1, 536870912) or DEFAULT_MAX_PAYLOAD
+    local max_payload = queue_payload_limit(prefix)
+    if opts.max_payload_bytes then
+        max_payload = math.min(max_payload, parse_int('max_payload_bytes', opts.max_payload_bytes, 1, 536870912))
+    end
     if type(payload) ~= 'string' then
         raise('INVALID', 'the payload is missing')
     end
     if #payload > max_payload then
-        raise('INVALID', 'the payload is ' .. #payload .. ' bytes, over the limit of ' .. max_payload .. ' bytes')
+        raise('INVALID', 'the payload is ' .. #payload .. ' bytes, over the limit of ' .. max_payload .. ' bytes of queue "'
+            .. queue .. '"; store large data elsewhere and pass a reference (an admin sets the limit: meta field max_payload_bytes)')
+    end
+    local valid, offset = is_utf8(payload)
+    if not valid then
+        raise('INVALID', 'the payload is not valid UTF-8 (at byte ' .. offset .. '); JSON text must be UTF-8')
     end
     if not is_json(payload) then
         raise('INVALID', 'the payload is not valid JSON')
@@ -817,14 +868,15 @@ redis.register_function('conveyor_enqueue', guarded(function(keys, argv)
     local prefix = keys[1]
     local queue = queue_of(prefix)
     local now = now_ms()
-    local job = check_enqueue(queue, argv[1], argv[2], argv[3], options(argv, 4, ENQUEUE_OPTIONS), now)
+    local job = check_enqueue(queue, argv[1], argv[2], argv[3], options(argv, 4, ENQUEUE_OPTIONS), now, prefix)
     local reply = enqueue_checked(prefix, queue, job, now)
     if reply[1] == 'created' then count(prefix, 'enqueued') end
     return reply
 end))
 
 -- Reads and checks the jobs of conveyor_enqueue_many / conveyor_check_many; raises INVALID naming the job.
-local function check_many(queue, argv, now)
+local function check_many(prefix, argv, now)
+    local queue = queue_of(prefix)
     local total = parse_int('the job count', argv[1], 1, 10000)
     local jobs = {}
     local index = 2
@@ -842,7 +894,7 @@ local function check_many(queue, argv, now)
             end
             opts[name] = argv[index + 5 + option * 2]
         end
-        local ok, checked = pcall(check_enqueue, queue, argv[index], argv[index + 1], argv[index + 2], opts, now)
+        local ok, checked = pcall(check_enqueue, queue, argv[index], argv[index + 1], argv[index + 2], opts, now, prefix)
         if not ok then
             local message = type(checked) == 'table' and checked.err or tostring(checked)
             if not string.match(message, '^INVALID ') then error(checked, 0) end
@@ -865,7 +917,7 @@ end
 -- Reply    the number of jobs checked; INVALID naming the first bad job otherwise
 redis.register_function{function_name = 'conveyor_check_many', flags = {'no-writes'},
     callback = guarded(function(keys, argv)
-        return #check_many(queue_of(keys[1]), argv, now_ms())
+        return #check_many(keys[1], argv, now_ms())
     end)}
 
 -- conveyor_enqueue_many: creates many jobs atomically; when any job is invalid, nothing is written.
@@ -879,7 +931,7 @@ redis.register_function('conveyor_enqueue_many', guarded(function(keys, argv)
     local prefix = keys[1]
     local queue = queue_of(prefix)
     local now = now_ms()
-    local jobs = check_many(queue, argv, now)
+    local jobs = check_many(prefix, argv, now)
     local replies, created = {}, 0
     for _, job in ipairs(jobs) do
         local reply = enqueue_checked(prefix, queue, job, now)
@@ -1224,7 +1276,7 @@ redis.register_function('conveyor_schedule_upsert', guarded(function(keys, argv)
     for _, option in ipairs({'priority', 'max_retries', 'timeout_ms'}) do
         if type(decoded[option]) == 'number' then opts[option] = string.format('%d', decoded[option]) end
     end
-    local ok, problem = pcall(check_enqueue, queue, name .. '@0', decoded.type, decoded.payload, opts, now_ms())
+    local ok, problem = pcall(check_enqueue, queue, name .. '@0', decoded.type, decoded.payload, opts, now_ms(), prefix)
     if not ok then
         local message = type(problem) == 'table' and problem.err or tostring(problem)
         if not string.match(message, '^INVALID ') then error(problem, 0) end
@@ -1325,7 +1377,7 @@ redis.register_function('conveyor_schedule_fire', guarded(function(keys, argv)
         if fire > now then
             return {'early', str(now)}
         end
-        table.insert(jobs, check_enqueue(queue, name .. '@' .. str(fire), argv[4], argv[5], opts, now))
+        table.insert(jobs, check_enqueue(queue, name .. '@' .. str(fire), argv[4], argv[5], opts, now, prefix))
     end
     local skey = schedule_key(prefix, name)
     local stored = redis.call('HMGET', skey, 'next_run_at', 'paused')
@@ -1366,7 +1418,7 @@ end))
 -- KEYS     none
 -- Reply    the version: 16 hex digits
 
-local LIBRARY_VERSION = '07026dd64dabf8f5'
+local LIBRARY_VERSION = 'c5f8b7c8d92367c1'
 
 redis.register_function {
     function_name = 'conveyor_version',
