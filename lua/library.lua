@@ -183,6 +183,16 @@ local function emit(prefix, job_id, job_type, from, to, at, message)
     redis.call('XADD', key(prefix, 'events'), 'MAXLEN', '~', max, '*', unpack(fields))
 end
 
+-- A queue's own event (queue_event "paused" or "resumed", no job id), in the same stream as the jobs' events, so
+-- idle workers wake when a queue is resumed.
+local function emit_queue_event(prefix, name, at)
+    if events_max_cache == nil then
+        events_max_cache = setting(redis.call('HGET', key(prefix, 'meta'), 'events_max'), DEFAULT_EVENTS_MAX)
+    end
+    if events_max_cache <= 0 then return end
+    redis.call('XADD', key(prefix, 'events'), 'MAXLEN', '~', events_max_cache, '*', 'queue_event', name, 'at', str(at))
+end
+
 local function count(prefix, name, by)
     redis.call('HINCRBY', key(prefix, 'stats'), name, by or 1)
 end

@@ -85,6 +85,8 @@ public struct JobEventSequence: AsyncSequence, Sendable {
                         guard let fields = entry.array, fields.count == 2, let id = fields[0].string else { continue }
                         cursors[queue] = id
                         let values = JobQueue.fields(fields[1].array ?? [])
+                        // A queue's own events (paused, resumed) carry no job.
+                        if values["id"] == nil { continue }
                         buffer.append(
                             JobEvent(
                                 streamID: id,

@@ -102,12 +102,15 @@ end))
 redis.register_function('conveyor_pause', guarded(function(keys)
     queue_of(keys[1])
     redis.call('HSET', key(keys[1], 'meta'), 'paused', '1')
+    emit_queue_event(keys[1], 'paused', now_ms())
     return 'paused'
 end))
 
 redis.register_function('conveyor_resume', guarded(function(keys)
     queue_of(keys[1])
     redis.call('HDEL', key(keys[1], 'meta'), 'paused')
+    -- Workers idle on a paused queue wait for events: this one wakes them (an enqueue used to be needed).
+    emit_queue_event(keys[1], 'resumed', now_ms())
     return 'resumed'
 end))
 

@@ -6,7 +6,7 @@
 -- KEYS     none
 -- Reply    the version: 16 hex digits
 
-local LIBRARY_VERSION = 'c5f8b7c8d92367c1'
+local LIBRARY_VERSION = '5e827bb33e12a6bd'
 
 redis.register_function {
     function_name = 'conveyor_version',

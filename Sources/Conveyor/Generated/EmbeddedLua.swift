@@ -191,6 +191,16 @@ local function emit(prefix, job_id, job_type, from, to, at, message)
     redis.call('XADD', key(prefix, 'events'), 'MAXLEN', '~', max, '*', unpack(fields))
 end
 
+-- A queue's own event (queue_event "paused" or "resumed", no job id), in the same stream as the jobs' events, so
+-- idle workers wake when a queue is resumed.
+local function emit_queue_event(prefix, name, at)
+    if events_max_cache == nil then
+        events_max_cache = setting(redis.call('HGET', key(prefix, 'meta'), 'events_max'), DEFAULT_EVENTS_MAX)
+    end
+    if events_max_cache <= 0 then return end
+    redis.call('XADD', key(prefix, 'events'), 'MAXLEN', '~', events_max_cache, '*', 'queue_event', name, 'at', str(at))
+end
+
 local function count(prefix, name, by)
     redis.call('HINCRBY', key(prefix, 'stats'), name, by or 1)
 end
@@ -470,12 +480,15 @@ end))
 redis.register_function('conveyor_pause', guarded(function(keys)
     queue_of(keys[1])
     redis.call('HSET', key(keys[1], 'meta'), 'paused', '1')
+    emit_queue_event(keys[1], 'paused', now_ms())
     return 'paused'
 end))
 
 redis.register_function('conveyor_resume', guarded(function(keys)
     queue_of(keys[1])
     redis.call('HDEL', key(keys[1], 'meta'), 'paused')
+    -- Workers idle on a paused queue wait for events: this one wakes them (an enqueue used to be needed).
+    emit_queue_event(keys[1], 'resumed', now_ms())
     return 'resumed'
 end))
 
@@ -1418,7 +1431,7 @@ end))
 -- KEYS     none
 -- Reply    the version: 16 hex digits
 
-local LIBRARY_VERSION = 'c5f8b7c8d92367c1'
+local LIBRARY_VERSION = '5e827bb33e12a6bd'
 
 redis.register_function {
     function_name = 'conveyor_version',

@@ -644,7 +644,9 @@ public final class Worker: Service, Sendable {
                     for entry in parts[1].array ?? [] {
                         guard let fields = entry.array, fields.count == 2, let id = fields[0].string else { continue }
                         cursors[index] = id
-                        switch JobQueue.fields(fields[1].array ?? [])["to"] {
+                        let values = JobQueue.fields(fields[1].array ?? [])
+                        if values["queue_event"] == "resumed" { wakes += configuration.concurrency }
+                        switch values["to"] {
                         case "pending": wakes += 1
                         case "scheduled", "retrying": refreshDue = true
                         default: break
