@@ -51,6 +51,9 @@ public struct Job: Sendable, Hashable, Identifiable {
     public var uniqueKey: String?
     /// Whether a cancel was requested while the job was processing.
     public var cancelRequested: Bool
+    /// Whether the job failed for good: its last error said not to retry (exit status 65,
+    /// ``JobFailure/permanent(_:)``), so it is not among ``JobQueue/failedRetryable(limit:)``.
+    public var failedPermanently: Bool
 
     /// Decodes the payload as JSON into a value.
     ///
@@ -159,6 +162,7 @@ public struct Job: Sendable, Hashable, Identifiable {
         timeout = timeoutMilliseconds > 0 ? .milliseconds(timeoutMilliseconds) : nil
         uniqueKey = raw.uniqueKey
         cancelRequested = raw.cancelRequested == "1"
+        failedPermanently = raw.permanent == "1"
     }
 }
 
@@ -167,7 +171,7 @@ private struct RawJobFields {
     var id, queue, type, status, payload, result, error: String?
     var retryCount, maxRetries, priority, referenceType, referenceID: String?
     var runAt, createdAt, updatedAt, startedAt, finishedAt: String?
-    var attempts, stalls, worker, lease, timeoutMilliseconds, uniqueKey, cancelRequested: String?
+    var attempts, stalls, worker, lease, timeoutMilliseconds, uniqueKey, cancelRequested, permanent: String?
 
     mutating func set(_ name: String, _ value: String?) {
         switch name {
@@ -195,6 +199,7 @@ private struct RawJobFields {
         case "timeout_ms": timeoutMilliseconds = value
         case "unique_key": uniqueKey = value
         case "cancel_requested": cancelRequested = value
+        case "permanent": permanent = value
         default: break
         }
     }

@@ -146,7 +146,8 @@ extension JobQueue {
     }
 
     /// Jobs that can still be retried (the origin's `get_failed_retryable`): jobs waiting to retry, and failed jobs
-    /// with retries left (failed by a non-retryable error), in every queue.
+    /// with retries left, in every queue; not jobs that failed for good (an error that said not to retry, such as
+    /// exit status 65 or ``JobFailure/permanent(_:)``).
     ///
     /// - Parameter limit: Jobs to return at most.
     /// - Returns: The jobs, retrying ones first.
@@ -163,7 +164,7 @@ extension JobQueue {
                 let page = try await list(queue: queue, status: .failed, offset: offset, limit: 500)
                 if page.isEmpty { break }
                 offset += page.count
-                jobs += page.filter { $0.retryCount < $0.maxRetries }.prefix(limit - jobs.count)
+                jobs += page.filter { $0.retryCount < $0.maxRetries && !$0.failedPermanently }.prefix(limit - jobs.count)
             }
         }
         return jobs

@@ -51,7 +51,19 @@ struct JobQueueOriginTests {
             let fatal = try await jobs.create(type: "t", payload: ["n": 2], maxRetries: 3)
             _ = try await jobs.markProcessing(fatal.id)
             #expect(try await jobs.markFailed(fatal.id, error: "bad file", retry: false) == .failed)
-            #expect(try await jobs.failedRetryable().map(\.id) == [fatal.id])
+            // Issue 10, item 16: a job that failed for good (its error said not to retry) is not retryable.
+            #expect(try await jobs.failedRetryable().isEmpty)
+            #expect(try await jobs.get(fatal.id)?.failedPermanently == true)
+            // One that failed with retries left for another reason (its lease expired too often) is.
+            let stalled = try await jobs.create(type: "t", payload: ["n": 3], maxRetries: 3)
+            _ = try await jobs.take(stalled.id, lease: .milliseconds(20))
+            try await Task.sleep(for: .milliseconds(50))
+            #expect(try await jobs.reclaimExpired(maxStalls: 0) == 1)
+            #expect(try await jobs.get(stalled.id)?.status == .failed)
+            #expect(try await jobs.failedRetryable().map(\.id) == [stalled.id])
+            // A retry by an operator clears the mark.
+            try await jobs.retry(fatal.id)
+            #expect(try await jobs.get(fatal.id)?.failedPermanently == false)
         }
     }
 

@@ -62,7 +62,7 @@ redis.register_function('conveyor_retry', guarded(function(keys, argv)
     local fields = {'status', 'pending', 'run_at', str(now), 'updated_at', str(now)}
     if FINISHED[job.status] then
         table.insert(fields, 'retry_count'); table.insert(fields, '0')
-        redis.call('HDEL', job_key(prefix, id), 'finished_at', 'cancel_requested')
+        redis.call('HDEL', job_key(prefix, id), 'finished_at', 'cancel_requested', 'permanent')
     end
     redis.call('HSET', job_key(prefix, id), unpack(fields))
     make_pending(prefix, id, job.priority, false, job.type, now)

@@ -91,6 +91,8 @@ redis.register_function('conveyor_fail', guarded(function(keys, argv)
         emit(prefix, full_id(queue, id), job.type, 'processing', 'retrying', now, message)
         return 'retrying'
     end
-    finish(prefix, queue, id, job, 'failed', now, {error = message})
+    -- "permanent": failed by an error that said not to retry (exit 65, JobFailure.permanent), retries left or not;
+    -- such a job is not among the retryable failed ones.
+    finish(prefix, queue, id, job, 'failed', now, {error = message, permanent = retry and '0' or '1'})
     return 'failed'
 end))

@@ -6,7 +6,7 @@
 -- KEYS     none
 -- Reply    the version: 16 hex digits
 
-local LIBRARY_VERSION = '5e827bb33e12a6bd'
+local LIBRARY_VERSION = 'e9e2338c0145dfbd'
 
 redis.register_function {
     function_name = 'conveyor_version',

@@ -440,7 +440,7 @@ redis.register_function('conveyor_retry', guarded(function(keys, argv)
     local fields = {'status', 'pending', 'run_at', str(now), 'updated_at', str(now)}
     if FINISHED[job.status] then
         table.insert(fields, 'retry_count'); table.insert(fields, '0')
-        redis.call('HDEL', job_key(prefix, id), 'finished_at', 'cancel_requested')
+        redis.call('HDEL', job_key(prefix, id), 'finished_at', 'cancel_requested', 'permanent')
     end
     redis.call('HSET', job_key(prefix, id), unpack(fields))
     make_pending(prefix, id, job.priority, false, job.type, now)
@@ -1049,7 +1049,9 @@ redis.register_function('conveyor_fail', guarded(function(keys, argv)
         emit(prefix, full_id(queue, id), job.type, 'processing', 'retrying', now, message)
         return 'retrying'
     end
-    finish(prefix, queue, id, job, 'failed', now, {error = message})
+    -- "permanent": failed by an error that said not to retry (exit 65, JobFailure.permanent), retries left or not;
+    -- such a job is not among the retryable failed ones.
+    finish(prefix, queue, id, job, 'failed', now, {error = message, permanent = retry and '0' or '1'})
     return 'failed'
 end))
 """# + "\n"),
@@ -1431,7 +1433,7 @@ end))
 -- KEYS     none
 -- Reply    the version: 16 hex digits
 
-local LIBRARY_VERSION = '5e827bb33e12a6bd'
+local LIBRARY_VERSION = 'e9e2338c0145dfbd'
 
 redis.register_function {
     function_name = 'conveyor_version',
