@@ -306,8 +306,21 @@ extension JobQueue {
     /// - Returns: Queue names.
     /// - Throws: ``ConveyorError`` when Redis fails.
     public func queues() async throws -> [String] {
+        try await registeredNames().filter { (try? Self.validateQueue($0)) != nil }
+    }
+
+    /// Entries of the queue registry (`<namespace>:queues`) that are no queue name (added by hand or by a
+    /// producer before its enqueue was refused); ``queues()`` skips them.
+    ///
+    /// - Returns: The bad entries, sorted.
+    /// - Throws: ``ConveyorError`` when Redis fails.
+    public func unusableQueueNames() async throws -> [String] {
+        try await registeredNames().filter { (try? Self.validateQueue($0)) == nil }
+    }
+
+    private func registeredNames() async throws -> [String] {
         let reply = try await command(RedisCommand("SMEMBERS", keys.queues))
-        return (reply.array ?? []).compactMap(\.string).sorted()
+        return (reply.array ?? []).map { String(decoding: $0.bytes ?? [], as: UTF8.self) }.sorted()
     }
 
     /// How many jobs of a queue are in each status.

@@ -164,7 +164,9 @@ extension JobQueue {
                 let page = try await list(queue: queue, status: .failed, offset: offset, limit: 500)
                 if page.isEmpty { break }
                 offset += page.count
-                jobs += page.filter { $0.retryCount < $0.maxRetries && !$0.failedPermanently }.prefix(limit - jobs.count)
+                jobs += page.filter { $0.retryCount < $0.maxRetries && !$0.failedPermanently }.prefix(
+                    limit - jobs.count
+                )
             }
         }
         return jobs

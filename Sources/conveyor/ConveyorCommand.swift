@@ -153,6 +153,13 @@ struct ConnectionOptions: ParsableArguments {
         if let warning = await jobs.evictionWarning() {
             FileHandle.standardError.write(Data("conveyor: warning: \(warning)\n".utf8))
         }
+        if let bad = try? await jobs.unusableQueueNames(), !bad.isEmpty {
+            let names = bad.map { "'\($0)'" }.joined(separator: ", ")
+            let warning =
+                "\(namespace):queues holds \(bad.count == 1 ? "an entry that is" : "entries that are") no queue name, "
+                + "skipped: \(names); remove with redis-cli SREM \(namespace):queues \(bad.map { "'\($0)'" }.joined(separator: " "))"
+            FileHandle.standardError.write(Data("conveyor: warning: \(warning)\n".utf8))
+        }
         return jobs
     }
 

@@ -38,3 +38,27 @@ struct PauseResumeTests {
         }
     }
 }
+
+@Suite("the queue registry", .timeLimit(.minutes(1)))
+struct QueueRegistryTests {
+    /// Issue 10, item 17: one bad name in `<ns>:queues` made stats and list fail for every queue (exit 64).
+    @Test func aBadNameInTheRegistryIsSkippedAndNamed() async throws {
+        try await withJobQueue { jobs, server in
+            let id = try await jobs.enqueue("t", json: "{}", options: JobOptions(queue: "good")).id
+            _ = try await jobs.redis.send("SADD", jobs.keys.queues, "bad name!")
+            #expect(try await jobs.queues() == ["good"])
+            #expect(try await jobs.unusableQueueNames() == ["bad name!"])
+            let redis = ["--redis", "redis://127.0.0.1:\(server.port)"]
+            for arguments in [["stats"], ["list"], ["stats", "--json"], ["list", "--json"]] {
+                let result = try await ConveyorExecutable.run(arguments + redis)
+                #expect(result.status == 0, "\(arguments): \(result.standardError)")
+                #expect(
+                    result.standardOutput.contains(arguments.first == "stats" ? "good" : id),
+                    "\(result.standardOutput)"
+                )
+                #expect(result.standardError.contains("'bad name!'"), "\(arguments): \(result.standardError)")
+                #expect(result.standardError.contains("SREM conveyor:queues"), "\(result.standardError)")
+            }
+        }
+    }
+}

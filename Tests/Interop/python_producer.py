@@ -33,11 +33,12 @@ def uuid7():
 
 
 def enqueue(job_type, payload, job_id=None, **options):
-    r.sadd(f"{NS}:queues", queue)
     args = [job_id or uuid7(), job_type, json.dumps(payload)]
     for name, value in options.items():
         args += [name, str(value)]
-    return r.fcall("conveyor_enqueue", 1, P, *args)
+    reply = r.fcall("conveyor_enqueue", 1, P, *args)  # raises on a refused job: nothing to register then
+    r.sadd(f"{NS}:queues", queue)
+    return reply
 
 
 def get(full_id):

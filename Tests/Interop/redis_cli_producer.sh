@@ -10,10 +10,11 @@ fail() { echo "redis_cli_producer: $*" >&2; exit 1; }
 
 loaded=$(cat "$lua/library.lua" "$lua"/functions/*.lua | redis-cli -p "$port" -x FUNCTION LOAD REPLACE)
 [ "$loaded" = conveyor ] || fail "FUNCTION LOAD answered $loaded"
-cli SADD conveyor:queues "$q" >/dev/null
 
 reply=$(cli FCALL conveyor_enqueue 1 "$p" cli-echo echo '{"from":"redis-cli"}' | tr '\n' ' ')
 [ "$reply" = "created $q/cli-echo pending " ] || fail "enqueue answered: $reply"
+# Registered once a job is stored, so a refused first enqueue leaves no bad name in the registry.
+cli SADD conveyor:queues "$q" >/dev/null
 reply=$(cli FCALL conveyor_enqueue 1 "$p" cli-later sleep '{"ms":5}' delay_ms 1000 \
     reference_type order reference_id 7 max_retries 2 | tr '\n' ' ')
 [ "$reply" = "created $q/cli-later scheduled " ] || fail "delayed enqueue answered: $reply"
