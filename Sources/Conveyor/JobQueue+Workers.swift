@@ -22,7 +22,9 @@ public struct WorkerInfo: Sendable, Hashable, Codable {
 }
 
 extension JobQueue {
-    /// The worker processes alive now (records of dead ones expire after three heartbeat intervals).
+    /// The worker processes alive now: a worker refreshes its record every 2 s (or its heartbeat interval, if
+    /// shorter) and it expires after three of those, so a killed worker is gone within about 6 s; ids whose record
+    /// expired are removed from `<namespace>:workers` here.
     ///
     /// - Returns: The workers, by id.
     /// - Throws: ``ConveyorError`` when Redis fails.
@@ -32,8 +34,7 @@ extension JobQueue {
         let records = try await pipeline(ids.map { RedisCommand("GET", keys.worker($0)) })
         var workers: [WorkerInfo] = []
         var gone: [String] = []
-        let decoder = JSONDecoder()
-        decoder.dateDecodingStrategy = .millisecondsSince1970
+        let decoder = Self.workerDecoder
         for (id, record) in zip(ids, records) {
             guard let bytes = record.bytes, let info = try? decoder.decode(WorkerInfo.self, from: Data(bytes)) else {
                 gone.append(id)
@@ -45,9 +46,27 @@ extension JobQueue {
         return workers.sorted { $0.id < $1.id }
     }
 
-    func register(worker info: WorkerInfo, ttl: Duration) async throws {
+    /// The worker record's JSON, as the job hashes write things: snake_case names, times in whole epoch ms.
+    static let workerEncoder: JSONEncoder = {
         let encoder = JSONEncoder()
-        encoder.dateEncodingStrategy = .millisecondsSince1970
+        encoder.keyEncodingStrategy = .convertToSnakeCase
+        encoder.outputFormatting = .sortedKeys
+        encoder.dateEncodingStrategy = .custom { date, encoder in
+            var container = encoder.singleValueContainer()
+            try container.encode(JobQueue.milliseconds(date))
+        }
+        return encoder
+    }()
+
+    static let workerDecoder: JSONDecoder = {
+        let decoder = JSONDecoder()
+        decoder.keyDecodingStrategy = .convertFromSnakeCase
+        decoder.dateDecodingStrategy = .millisecondsSince1970
+        return decoder
+    }()
+
+    func register(worker info: WorkerInfo, ttl: Duration) async throws {
+        let encoder = Self.workerEncoder
         let json = String(decoding: try encoder.encode(info), as: UTF8.self)
         _ = try await pipeline([
             RedisCommand("SET", keys.worker(info.id), json, "PX", Self.milliseconds(ttl)),

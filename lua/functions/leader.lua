@@ -45,6 +45,8 @@ end))
 redis.register_function('conveyor_leader_release', guarded(function(keys, argv)
     local leader = keys[1]
     if redis.call('HGET', leader, 'token') ~= argv[1] then return 0 end
+    -- The hash names no node once released (the epoch stays: it only grows).
+    redis.call('HDEL', leader, 'token', 'node', 'info', 'since')
     redis.call('HSET', leader, 'expires_at', '0')
     return 1
 end))

@@ -1103,6 +1103,8 @@ end))
 redis.register_function('conveyor_leader_release', guarded(function(keys, argv)
     local leader = keys[1]
     if redis.call('HGET', leader, 'token') ~= argv[1] then return 0 end
+    -- The hash names no node once released (the epoch stays: it only grows).
+    redis.call('HDEL', leader, 'token', 'node', 'info', 'since')
     redis.call('HSET', leader, 'expires_at', '0')
     return 1
 end))
@@ -1433,7 +1435,7 @@ end))
 -- KEYS     none
 -- Reply    the version: 16 hex digits
 
-local LIBRARY_VERSION = 'e9e2338c0145dfbd'
+local LIBRARY_VERSION = '7ef09f4c0cb41428'
 
 redis.register_function {
     function_name = 'conveyor_version',

@@ -174,7 +174,7 @@ public final class Worker: Service, Sendable {
             try await queue.register(name)
         }
         try await queue.prepare()
-        try await queue.register(worker: info(), ttl: configuration.heartbeatInterval * 3)
+        try await queue.register(worker: info(), ttl: presenceInterval * 3)
         logger.info(
             "worker started",
             metadata: [
@@ -186,6 +186,7 @@ public final class Worker: Service, Sendable {
         await withGracefulShutdownHandler {
             await withDiscardingTaskGroup { group in
                 group.addTask { await self.heartbeatLoop() }
+                group.addTask { await self.presenceLoop() }
                 group.addTask { await self.reclaimLoop() }
                 group.addTask { await self.watchLoop() }
                 group.addTask { await self.graceLoop() }
@@ -544,7 +545,24 @@ public final class Worker: Service, Sendable {
                 logger.error("heartbeat failed: \(error)")
             }
         }
-        try? await queue.register(worker: info(), ttl: configuration.heartbeatInterval * 3)
+    }
+
+    /// How often the worker record is refreshed: a dead worker's record expires after three of these.
+    var presenceInterval: Duration { min(configuration.heartbeatInterval, .seconds(2)) }
+
+    /// Refreshes the worker record, and now and then drops the ids of workers whose record expired.
+    private func presenceLoop() async {
+        var ticks = 0
+        while !Task.isCancelled {
+            do {
+                try await Task.sleep(for: presenceInterval)
+            } catch {
+                return
+            }
+            try? await queue.register(worker: info(), ttl: presenceInterval * 3)
+            ticks += 1
+            if ticks % 10 == 0 { _ = try? await queue.workers() }
+        }
     }
 
     private func reclaimLoop() async {
