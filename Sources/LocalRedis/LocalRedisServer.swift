@@ -182,8 +182,19 @@ public final class LocalRedisServer: Sendable {
                     message: "redis-server exited at start on port \(port) (status \(status)); log:\n\(logTail())"
                 )
             }
-            if let reply = try? await probe.send("PING"), reply.string == "PONG" || reply.errorMessage != nil {
-                return
+            // The server that answers must be this one: when another test's server took the port first, ours fails
+            // to bind and exits, while the other answers.
+            if let reply = try? await probe.send("INFO", "server") {
+                if let info = reply.string, info.contains("\r\nprocess_id:\(pid)\r\n") { return }
+                if reply.errorMessage != nil {
+                    // A password is set (NOAUTH): INFO cannot tell whose it is; ours is if it is still running.
+                    try await Task.sleep(for: .milliseconds(50))
+                    if waitpid(pid, &status, WNOHANG) == 0 { return }
+                    process.withLock { $0 = 0 }
+                    throw LocalRedisServerError(
+                        message: "redis-server exited at start on port \(port) (status \(status)); log:\n\(logTail())"
+                    )
+                }
             }
             try await Task.sleep(for: .milliseconds(5))
         }

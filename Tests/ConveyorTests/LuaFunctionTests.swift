@@ -51,6 +51,16 @@ struct LuaFunctionTests {
         }
     }
 
+    /// Issue 10, item 30: a call without a payload was told "options must come in name value pairs".
+    @Test func aMissingTypeOrPayloadIsNamed() async throws {
+        try await withJobQueue { jobs, _ in
+            let noPayload = try await jobs.redis.send("FCALL", "conveyor_enqueue", 1, "conveyor:{default}", "x", "t")
+            #expect(noPayload.errorMessage == "INVALID the payload is missing (ARGV[3]: JSON text, e.g. {})")
+            let noType = try await jobs.redis.send("FCALL", "conveyor_enqueue", 1, "conveyor:{default}", "x")
+            #expect(noType.errorMessage == "INVALID the job type is missing (ARGV[2])")
+        }
+    }
+
     /// One bad id is that entry's problem: the other leases of the call are still extended (issue 10, item 3).
     @Test func heartbeatWithABadIDLosesOnlyThatEntry() async throws {
         try await withJobQueue { jobs, _ in

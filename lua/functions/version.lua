@@ -6,7 +6,7 @@
 -- KEYS     none
 -- Reply    the version: 16 hex digits
 
-local LIBRARY_VERSION = '7ef09f4c0cb41428'
+local LIBRARY_VERSION = 'e0170dacdff2db64'
 
 redis.register_function {
     function_name = 'conveyor_version',

@@ -881,6 +881,10 @@ redis.register_function('conveyor_enqueue', guarded(function(keys, argv)
     local prefix = keys[1]
     local queue = queue_of(prefix)
     local now = now_ms()
+    -- Said before the options are read: a call without a payload would otherwise get "options must come in name
+    -- value pairs".
+    if argv[2] == nil then raise('INVALID', 'the job type is missing (ARGV[2])') end
+    if argv[3] == nil then raise('INVALID', 'the payload is missing (ARGV[3]: JSON text, e.g. {})') end
     local job = check_enqueue(queue, argv[1], argv[2], argv[3], options(argv, 4, ENQUEUE_OPTIONS), now, prefix)
     local reply = enqueue_checked(prefix, queue, job, now)
     if reply[1] == 'created' then count(prefix, 'enqueued') end
@@ -1435,7 +1439,7 @@ end))
 -- KEYS     none
 -- Reply    the version: 16 hex digits
 
-local LIBRARY_VERSION = '7ef09f4c0cb41428'
+local LIBRARY_VERSION = 'e0170dacdff2db64'
 
 redis.register_function {
     function_name = 'conveyor_version',
