@@ -1,10 +1,11 @@
 public import Foundation
 public import Logging
+import RedisClient
 import ServiceLifecycle
 import Synchronization
 
 /// The origin document's `JobManager`, in Conveyor: immediate, scheduled and recurring jobs, and the runtime that
-/// runs them (a ``Worker`` and the ``Scheduler``).
+/// runs them (a ``Worker``, which runs the ``Scheduler`` beside its slots).
 ///
 /// | origin | Conveyor |
 /// | --- | --- |
@@ -17,7 +18,9 @@ import Synchronization
 /// | `start()`, `shutdown(wait=True)` | ``start()``, ``shutdown(wait:)`` |
 ///
 /// Functions are job types here: register a handler for each type in the ``JobHandlers`` given to the manager.
-/// Recurring jobs are schedules, named by their id; one-off jobs have full ids `<queue>/<id>`.
+/// Recurring jobs are schedules, named by their id; one-off jobs have full ids `<queue>/<id>`. Every job goes to the
+/// job store's default queue (``JobQueue/Configuration/defaultQueue``) unless a call names another, and the worker
+/// serves that queue unless its configuration names queues.
 public final class JobManager: Sendable {
     /// A job or a schedule, as ``getJob(_:)`` and ``getJobs()`` return them.
     public enum Entry: Sendable, Hashable {
@@ -30,7 +33,6 @@ public final class JobManager: Sendable {
     /// The job store.
     public let queue: JobQueue
     private let worker: Worker
-    private let scheduler: Scheduler
     private let logger: Logger
     private let running = Mutex<(group: ServiceGroup, task: Task<Void, any Error>)?>(nil)
 
@@ -39,19 +41,17 @@ public final class JobManager: Sendable {
     /// - Parameters:
     ///   - queue: The job store.
     ///   - handlers: The handlers by job type.
-    ///   - worker: Worker settings (queues, concurrency, …).
-    ///   - scheduler: Scheduler settings (lease, node id).
+    ///   - worker: Worker settings (queues, concurrency, …, and its scheduler: ``Worker/Configuration/runsScheduler``,
+    ///     ``Worker/Configuration/schedulerLease``).
     ///   - logger: Where it logs.
     public init(
         queue: JobQueue,
         handlers: JobHandlers,
         worker: Worker.Configuration = Worker.Configuration(),
-        scheduler: Scheduler.Configuration = Scheduler.Configuration(),
         logger: Logger = Logger(label: "conveyor.manager")
     ) {
         self.queue = queue
         self.worker = Worker(queue: queue, handlers: handlers, configuration: worker, logger: logger)
-        self.scheduler = Scheduler(queue: queue, configuration: scheduler, logger: logger)
         self.logger = logger
     }
 
@@ -84,7 +84,8 @@ public final class JobManager: Sendable {
         try await queue.enqueue(type, payload: payload, options: JobOptions(queue: name, id: id, runAt: runAt)).id
     }
 
-    /// Adds (or updates) a job that runs every interval (`add_recurring_job(interval_seconds=…)`).
+    /// Adds (or updates) a job that runs every interval (`add_recurring_job(interval_seconds=…)`), in `queue` or
+    /// the job store's default queue.
     ///
     /// - Returns: The schedule's name.
     /// - Throws: ``ConveyorError`` for bad input (an interval below 1 s) or when Redis fails.
@@ -94,16 +95,18 @@ public final class JobManager: Sendable {
         payload: some Encodable & Sendable,
         interval: Duration,
         name: String,
-        queue queueName: String = "default"
+        queue queueName: String? = nil
     ) async throws -> String {
         let json = String(decoding: try JSONEncoder().encode(payload), as: UTF8.self)
+        let target = queueName ?? queue.configuration.defaultQueue
         try await queue.upsert(
-            try Schedule(name: name, type: type, payload: json, queue: queueName, rule: .every(interval))
+            try Schedule(name: name, type: type, payload: json, queue: target, rule: .every(interval))
         )
         return name
     }
 
-    /// Adds (or updates) a job that runs on a cron expression in a time zone.
+    /// Adds (or updates) a job that runs on a cron expression in a time zone, in `queue` or the job store's default
+    /// queue.
     ///
     /// - Returns: The schedule's name.
     /// - Throws: ``ConveyorError`` for an invalid expression or time zone, or when Redis fails.
@@ -114,11 +117,12 @@ public final class JobManager: Sendable {
         cron: String,
         timeZone: String = "UTC",
         name: String,
-        queue queueName: String = "default"
+        queue queueName: String? = nil
     ) async throws -> String {
         let json = String(decoding: try JSONEncoder().encode(payload), as: UTF8.self)
         let rule = Schedule.Rule.cron(try CronExpression(cron), timeZone: try Schedule.timeZone(timeZone))
-        try await queue.upsert(try Schedule(name: name, type: type, payload: json, queue: queueName, rule: rule))
+        let target = queueName ?? queue.configuration.defaultQueue
+        try await queue.upsert(try Schedule(name: name, type: type, payload: json, queue: target, rule: rule))
         return name
     }
 
@@ -186,15 +190,37 @@ public final class JobManager: Sendable {
         }
     }
 
-    /// Starts running jobs and recurring schedules in the background (a worker and the scheduler in a service
-    /// group owned by the manager). Calling it again does nothing.
-    public func start() {
+    /// Starts running jobs and recurring schedules in the background (the worker, with its scheduler, in a service
+    /// group owned by the manager), once it has checked the worker's settings and that Redis answers and holds
+    /// Conveyor's function library. Calling it again does nothing.
+    ///
+    /// - Throws: ``ConveyorError``: ``ConveyorError/Code/invalidArgument`` for worker settings out of range,
+    ///   ``ConveyorError/Code/redis`` when Redis cannot be reached, ``ConveyorError/Code/libraryMismatch`` when the
+    ///   library is missing (run `conveyor install`). Nothing runs then. A failure after the start is logged as an
+    ///   error.
+    public func start() async throws {
+        if running.withLock({ $0 != nil }) { return }
+        try worker.configuration.validate()
+        do {
+            try await queue.prepare()
+        } catch let error as ConveyorError {
+            throw ConveyorError(error.code, "JobManager could not start: " + error.message)
+        } catch let error as RedisClientError {
+            throw ConveyorError(.redis, "JobManager could not start: " + error.message)
+        }
+        let logger = self.logger
         running.withLock { running in
             guard running == nil else { return }
-            let group = ServiceGroup(
-                configuration: ServiceGroupConfiguration(services: [worker, scheduler], logger: logger)
-            )
-            running = (group, Task { try await group.run() })
+            let group = ServiceGroup(configuration: ServiceGroupConfiguration(services: [worker], logger: logger))
+            let task = Task {
+                do {
+                    try await group.run()
+                } catch {
+                    logger.error("JobManager stopped running jobs: \(error)")
+                    throw error
+                }
+            }
+            running = (group, task)
         }
     }
 

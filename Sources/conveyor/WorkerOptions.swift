@@ -221,19 +221,21 @@ struct WorkerOptions: ParsableArguments {
     /// The worker's configuration.
     var configuration: Worker.Configuration {
         var configuration = Worker.Configuration(
-            queues: queues.isEmpty ? ["default"] : queues,
+            queues: queues.isEmpty ? nil : queues,
             concurrency: concurrency,
             lease: lease.duration,
             reclaimInterval: reclaim.duration,
             gracePeriod: grace.duration,
             maxStalls: maxStalls,
-            defaultTimeout: timeout?.duration
+            defaultTimeout: timeout?.duration,
+            runsScheduler: !noScheduler,
+            schedulerLease: schedulerLease.duration
         )
         if let heartbeat { configuration.heartbeatInterval = min(heartbeat.duration, lease.duration / 3) }
         return configuration
     }
 
-    /// Runs a worker (and, unless `--no-scheduler`, the scheduler) on `jobs` until SIGTERM or SIGINT, while
+    /// Runs a worker (with its embedded scheduler, unless `--no-scheduler`) on `jobs` until SIGTERM or SIGINT, while
     /// `alongside` runs too (it is cancelled at shutdown). The first signal shuts down gracefully; a second one ends
     /// the grace period at once.
     func run(
@@ -248,18 +250,12 @@ struct WorkerOptions: ParsableArguments {
             }
             logger.warning("\(warning)")
         }
+        // The worker runs the scheduler itself (Worker.Configuration.runsScheduler), so it is the group's only
+        // service: the first signal shuts it down, scheduler included, and a second one (which ends the worker's
+        // grace) always finds it shutting down. With the scheduler a separate service, a worker that stopped while the
+        // scheduler was still letting go of its lease was "a service that finished unexpectedly" (exit 1).
         let worker = Worker(queue: jobs, handlers: handlers, configuration: configuration, logger: logger)
-        // A ServiceGroup shuts its services down last first: the worker goes first, so a second signal (which ends
-        // the worker's grace) always finds it shutting down; with the scheduler first, a worker that stopped while
-        // the scheduler was still letting go of its lease was "a service that finished unexpectedly" (exit 1).
-        var services: [any Service] = []
-        if !noScheduler {
-            services.append(
-                Scheduler(queue: jobs, configuration: .init(lease: schedulerLease.duration), logger: logger)
-            )
-        }
-        services.append(worker)
-        let group = ServiceGroup(configuration: ServiceGroupConfiguration(services: services, logger: logger))
+        let group = ServiceGroup(configuration: ServiceGroupConfiguration(services: [worker], logger: logger))
         try await withThrowingTaskGroup(of: Void.self) { tasks in
             tasks.addTask {
                 var received = 0

@@ -161,6 +161,33 @@ struct WorkerProcessTests {
         }
     }
 
+    @Test func theWorkerCommandLeadsWithItsOwnEmbeddedSchedulerUnlessToldNotTo() async throws {
+        try await withJobQueue { jobs, server in
+            let redis = ["--redis", "redis://127.0.0.1:\(server.port)", "--exec", "tick=true"]
+            let follower = WorkerProcess(redis + ["--no-scheduler"])
+            try await eventually(timeout: .seconds(30), "the --no-scheduler worker to register") {
+                try await jobs.workers().count == 1
+            }
+            let leader = WorkerProcess(redis)
+            try await eventually(timeout: .seconds(30), "a leader and two workers") {
+                let led = try await jobs.leader() != nil
+                let registered = try await jobs.workers().count
+                return led && registered == 2
+            }
+            // One scheduler per process, the worker's own: the leader is a registered worker, the one that runs it.
+            let node = try #require(try await jobs.leader()).node
+            let ids = try await jobs.workers().map(\.id)
+            #expect(ids.contains(node), "leader \(node) is none of the workers \(ids)")
+            #expect(try await jobs.workers().first { $0.id == node }?.pid == Int(try await leader.pid()))
+            try await leader.signal(SIGTERM)
+            #expect(try await leader.exit().status == 0)
+            // The lease is given up at once, and the --no-scheduler worker does not take it.
+            #expect(try await jobs.leader() == nil)
+            try await follower.signal(SIGTERM)
+            #expect(try await follower.exit().status == 0)
+        }
+    }
+
     @Test func killedWorkersLoseNoJob() async throws {
         try await withJobQueue { jobs, server in
             let url = "redis://127.0.0.1:\(server.port)"

@@ -22,6 +22,8 @@ struct WorkerValidationTests {
         ("maxStalls must be from 0 to 1000", { $0.maxStalls = -1 }),
         ("defaultTimeout must be positive", { $0.defaultTimeout = .zero }),
         ("give at least one queue", { $0.queues = [] }),
+        ("schedulerLease must be at least 1s", { $0.schedulerLease = .milliseconds(500) }),
+        ("schedulerLease must be at most 1h", { $0.schedulerLease = .seconds(7200) }),
         ("queue name 'a b'", { $0.queues = ["ok", "a b"] }),
     ]
 

@@ -16,6 +16,9 @@ extension Worker.Configuration {
     package static let concurrencyRange = 1...10_000
     /// Lease expiries before a job fails (what Conveyor's functions accept).
     package static let maxStallsRange = 0...1000
+    /// The scheduler's leader lease: renewed every third of it, so under a second it would be renewed too often to
+    /// be reliable; over an hour a dead leader would go unnoticed for too long.
+    package static let schedulerLeaseRange: ClosedRange<Duration> = .seconds(1)...(.seconds(3600))
 
     /// Checks every setting; ``Worker/run()`` calls it before it touches Redis.
     ///
@@ -33,8 +36,10 @@ extension Worker.Configuration {
                 throw refuse("\(name) must be at most \(Self.describe(range.upperBound)), not \(value)")
             }
         }
-        guard !queues.isEmpty else { throw refuse("give at least one queue") }
-        for name in queues { try JobQueue.validateQueue(name) }
+        if let queues {
+            guard !queues.isEmpty else { throw refuse("give at least one queue, or nil for the default queue") }
+            for name in queues { try JobQueue.validateQueue(name) }
+        }
         guard Self.concurrencyRange.contains(concurrency) else {
             throw refuse("concurrency must be from 1 to \(Self.concurrencyRange.upperBound), not \(concurrency)")
         }
@@ -55,6 +60,7 @@ extension Worker.Configuration {
                 "gracePeriod must be at most \(Self.describe(Self.longestGracePeriod)), not \(gracePeriod)"
             )
         }
+        if runsScheduler { try check("schedulerLease", schedulerLease, Self.schedulerLeaseRange) }
         guard Self.maxStallsRange.contains(maxStalls) else {
             throw refuse("maxStalls must be from 0 to \(Self.maxStallsRange.upperBound), not \(maxStalls)")
         }

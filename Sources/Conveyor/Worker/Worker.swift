@@ -11,6 +11,9 @@ import Synchronization
 /// never holds a job only in memory: a claim moves the job to `processing` with a lease, a heartbeat renews the
 /// leases of running jobs, and a reclaim loop on every worker returns the jobs of workers that died to pending.
 ///
+/// Unless ``Configuration/runsScheduler`` is off, a worker also runs a ``Scheduler`` beside its slots, so that
+/// recurring jobs fire as long as any worker runs (one elected leader fires them; see ``Scheduler``).
+///
 /// Run it in a `ServiceGroup` (SIGTERM and SIGINT shut it down gracefully), or call ``run()`` yourself:
 ///
 /// ```swift
@@ -22,12 +25,14 @@ import Synchronization
 /// ```
 ///
 /// On shutdown the worker stops claiming at once, lets running handlers finish within
-/// ``Configuration/gracePeriod``, then cancels the rest and gives their jobs back to pending right away.
+/// ``Configuration/gracePeriod``, then cancels the rest and gives their jobs back to pending right away; its
+/// scheduler stops at once and gives up the leader lease.
 public final class Worker: Service, Sendable {
     /// How a worker serves its queues.
     public struct Configuration: Sendable {
-        /// The queues to serve, in priority order.
-        public var queues: [String]
+        /// The queues to serve, in priority order; `nil`: the job store's default queue
+        /// (``JobQueue/Configuration/defaultQueue``). A ``Worker`` made with `nil` reports the queue it chose.
+        public var queues: [String]?
         /// How to choose among the queues for each claim.
         public var order: QueueOrder
         /// How many jobs run at once.
@@ -48,13 +53,19 @@ public final class Worker: Service, Sendable {
         public var defaultTimeout: Duration?
         /// How long an idle worker waits on Redis before it looks again, when no event wakes it (5 s).
         public var idleWait: Duration
-        /// This worker's id, recorded on jobs and in the worker registry (`host:pid:random`).
+        /// This worker's id, recorded on jobs and in the worker registry (`host:pid:random`); also its scheduler's
+        /// node id, so `conveyor leader` names the worker that leads.
         public var workerID: String
+        /// Whether the worker also runs the recurring-job ``Scheduler`` (on by default, as `conveyor worker` does):
+        /// every worker takes part in the leader election, and the leader fires the schedules.
+        public var runsScheduler: Bool
+        /// The lease of the scheduler's leader election (10 s; 1 s to 1 h): a dead leader is replaced within it.
+        public var schedulerLease: Duration
 
         /// Creates a configuration; every parameter has a default.
         ///
         /// - Parameters:
-        ///   - queues: Queues in priority order (`["default"]`).
+        ///   - queues: Queues in priority order (`nil`: the job store's default queue).
         ///   - order: Strict priority (default) or weights.
         ///   - concurrency: Jobs at once (10).
         ///   - lease: Claim lease (30 s).
@@ -66,8 +77,10 @@ public final class Worker: Service, Sendable {
         ///   - defaultTimeout: Default time limit per attempt (none).
         ///   - idleWait: Longest idle wait without an event (5 s).
         ///   - workerID: Worker id (`host:pid:random`).
+        ///   - runsScheduler: Run the recurring-job scheduler too (true).
+        ///   - schedulerLease: Leader lease of that scheduler (10 s).
         public init(
-            queues: [String] = ["default"],
+            queues: [String]? = nil,
             order: QueueOrder = .strict,
             concurrency: Int = 10,
             lease: Duration = .seconds(30),
@@ -78,7 +91,9 @@ public final class Worker: Service, Sendable {
             retryUnknownTypes: Bool = true,
             defaultTimeout: Duration? = nil,
             idleWait: Duration = .seconds(5),
-            workerID: String? = nil
+            workerID: String? = nil,
+            runsScheduler: Bool = true,
+            schedulerLease: Duration = .seconds(10)
         ) {
             self.queues = queues
             self.order = order
@@ -95,6 +110,8 @@ public final class Worker: Service, Sendable {
                 workerID
                 ?? "\(ProcessInfo.processInfo.hostName):\(ProcessInfo.processInfo.processIdentifier):"
                 + String(UInt32.random(in: 0...UInt32.max), radix: 16)
+            self.runsScheduler = runsScheduler
+            self.schedulerLease = schedulerLease
         }
     }
 
@@ -108,8 +125,13 @@ public final class Worker: Service, Sendable {
 
     /// The job store the worker serves.
     public let queue: JobQueue
-    /// The settings it was made with.
+    /// The settings it was made with (``Configuration/queues`` filled in with the job store's default queue when
+    /// it was `nil`).
     public let configuration: Configuration
+    /// The queues served, in priority order.
+    let queues: [String]
+    /// The recurring-job scheduler run beside the slots, unless ``Configuration/runsScheduler`` is off.
+    let scheduler: Scheduler?
     let handlers: JobHandlers
     let logger: Logger
     let state: Mutex<State>
@@ -146,12 +168,26 @@ public final class Worker: Service, Sendable {
         configuration: Configuration = Configuration(),
         logger: Logger = Logger(label: "conveyor.worker")
     ) {
+        let queues = configuration.queues ?? [queue.configuration.defaultQueue]
         self.queue = queue
         self.handlers = handlers
+        var configuration = configuration
+        configuration.queues = queues
         self.configuration = configuration
+        self.queues = queues
         var logger = logger
         logger[metadataKey: "conveyor.worker"] = "\(configuration.workerID)"
         self.logger = logger
+        self.scheduler =
+            configuration.runsScheduler
+            ? Scheduler(
+                queue: queue,
+                configuration: Scheduler.Configuration(
+                    lease: configuration.schedulerLease,
+                    nodeID: configuration.workerID
+                ),
+                logger: logger
+            ) : nil
         self.state = Mutex(State())
         self.idle = IdleSlots(limit: configuration.concurrency)
     }
@@ -169,7 +205,7 @@ public final class Worker: Service, Sendable {
     ///   is written then), or when the job store cannot be prepared at start (Redis unreachable).
     public func run() async throws {
         try configuration.validate()
-        for name in configuration.queues {
+        for name in queues {
             try JobQueue.validateQueue(name)
             try await queue.register(name)
         }
@@ -178,25 +214,31 @@ public final class Worker: Service, Sendable {
         logger.info(
             "worker started",
             metadata: [
-                "conveyor.queues": "\(configuration.queues.joined(separator: ","))",
+                "conveyor.queues": "\(queues.joined(separator: ","))",
                 "conveyor.concurrency": "\(configuration.concurrency)",
             ]
         )
         await reclaimExpired()
         await withGracefulShutdownHandler {
-            await withDiscardingTaskGroup { group in
-                group.addTask { await self.heartbeatLoop() }
-                group.addTask { await self.presenceLoop() }
-                group.addTask { await self.reclaimLoop() }
-                group.addTask { await self.watchLoop() }
-                group.addTask { await self.graceLoop() }
-                await withDiscardingTaskGroup { slots in
-                    for _ in 0..<configuration.concurrency {
-                        slots.addTask { await self.slotLoop() }
+            // The scheduler is not in the group that is cancelled once the slots are done: it stops when the
+            // shutdown starts, and must be left to give up its lease in Redis (a cancelled call would not run).
+            await withDiscardingTaskGroup { outer in
+                if let scheduler { outer.addTask { await self.runScheduler(scheduler) } }
+                await withDiscardingTaskGroup { group in
+                    group.addTask { await self.heartbeatLoop() }
+                    group.addTask { await self.presenceLoop() }
+                    group.addTask { await self.reclaimLoop() }
+                    group.addTask { await self.watchLoop() }
+                    group.addTask { await self.graceLoop() }
+                    await withDiscardingTaskGroup { slots in
+                        for _ in 0..<configuration.concurrency {
+                            slots.addTask { await self.slotLoop() }
+                        }
                     }
+                    await releaseClaimed()
+                    group.cancelAll()
                 }
-                await releaseClaimed()
-                group.cancelAll()
+                scheduler?.stop()
             }
         } onGracefulShutdown: {
             self.shutdown()
@@ -206,7 +248,8 @@ public final class Worker: Service, Sendable {
     }
 
     /// Starts a graceful shutdown: no more claims; running handlers get `gracePeriod` to finish, then they are
-    /// cancelled and their jobs go back to pending. Calling it again can shorten the grace period (a second SIGTERM
+    /// cancelled and their jobs go back to pending. The scheduler, if the worker runs one, stops at once and gives up
+    /// the leader lease. Calling it again can shorten the grace period (a second SIGTERM
     /// calls it with `.zero`).
     ///
     /// - Parameter gracePeriod: How long running handlers may go on (``Configuration/gracePeriod`` when `nil`).
@@ -219,6 +262,7 @@ public final class Worker: Service, Sendable {
         }
         idle.close()
         watcher?.interrupt()
+        scheduler?.stop()
         logger.info("worker shutting down", metadata: ["conveyor.grace": "\(gracePeriod ?? configuration.gracePeriod)"])
     }
 
@@ -227,7 +271,7 @@ public final class Worker: Service, Sendable {
             id: configuration.workerID,
             host: ProcessInfo.processInfo.hostName,
             pid: Int(ProcessInfo.processInfo.processIdentifier),
-            queues: configuration.queues,
+            queues: queues,
             concurrency: configuration.concurrency,
             inFlight: runningJobs,
             startedAt: startedAt,
@@ -273,10 +317,10 @@ public final class Worker: Service, Sendable {
     private func queueOrder() -> [String] {
         switch configuration.order {
         case .strict:
-            return configuration.queues
+            return queues
         case .weighted(let weights):
             // Weighted random order without replacement (Efraimidis–Spirakis keys).
-            return configuration.queues.map { name in
+            return queues.map { name in
                 (name, pow(Double.random(in: Double.ulpOfOne..<1), 1 / Double(max(1, weights[name] ?? 1))))
             }.sorted { $0.1 > $1.1 }.map(\.0)
         }
@@ -577,7 +621,7 @@ public final class Worker: Service, Sendable {
     }
 
     private func reclaimExpired() async {
-        for name in configuration.queues {
+        for name in queues {
             do {
                 var handled = 0
                 repeat {
@@ -610,7 +654,7 @@ public final class Worker: Service, Sendable {
         }
         if isStopping { return }
         let keys = queue.keys
-        let names = configuration.queues
+        let names = queues
         var cursors = [String](repeating: "$", count: names.count)
         var nextDue: Date?
         var refreshDue = true
