@@ -205,12 +205,12 @@ public final class Worker: Service, Sendable {
     ///   is written then), or when the job store cannot be prepared at start (Redis unreachable).
     public func run() async throws {
         try configuration.validate()
-        for name in queues {
-            try JobQueue.validateQueue(name)
-            try await queue.register(name)
+        for name in queues { try JobQueue.validateQueue(name) }
+        try await startingUp {
+            for name in queues { try await queue.register(name) }
+            try await queue.prepare()
+            try await queue.register(worker: info(), ttl: presenceInterval * 3)
         }
-        try await queue.prepare()
-        try await queue.register(worker: info(), ttl: presenceInterval * 3)
         logger.info(
             "worker started",
             metadata: [
