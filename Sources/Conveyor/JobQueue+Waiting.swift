@@ -53,12 +53,13 @@ extension JobQueue {
                 }
                 if job.status.isFinished { return job }
             case .timedOut:
-                let job = try await get(id)
-                if let job, job.status.isFinished { return job }
-                let status = job?.status.rawValue ?? "gone"
+                guard let job = try await get(id) else {
+                    throw ConveyorError(.jobNotFound, "no job \(id)", jobID: id)
+                }
+                if job.status.isFinished { return job }
                 throw ConveyorError(
                     .timeout,
-                    "job \(id) did not finish within \(timeout); it is \(status)",
+                    "job \(id) did not finish within \(timeout); it is \(job.status.rawValue)",
                     jobID: id
                 )
             case .cancelled:
