@@ -78,6 +78,8 @@ public final class JobQueue: Sendable {
     let logger: Logger
     package let keys: Keys
     let state = Mutex(State())
+    /// The calls of ``result(of:timeout:)`` waiting now, and their readers.
+    let resultWaiter: ResultWaiter
 
     struct State {
         var libraryChecked = false
@@ -100,6 +102,7 @@ public final class JobQueue: Sendable {
         self.configuration = configuration
         self.logger = logger
         self.keys = Keys(namespace: configuration.namespace)
+        self.resultWaiter = ResultWaiter(redis: redis, keys: Keys(namespace: configuration.namespace))
     }
 
     // MARK: - Enqueue

@@ -36,6 +36,9 @@ public final class RedisClient: Sendable {
         /// commands). Trades a little CPU for much lower latency; when replies take longer than this, the connection
         /// stops spinning for a while. `.zero` always sleeps.
         public var replySpin: Duration
+        /// How long a call may wait for a pooled connection when all ``maximumConnections`` are busy before it fails
+        /// with ``RedisClientError/Code/timeout``. Cancelling the waiting task ends the wait at once.
+        public var poolTimeout: Duration
 
         /// Creates a configuration.
         ///
@@ -47,6 +50,8 @@ public final class RedisClient: Sendable {
         ///   - clientName: `CLIENT SETNAME` value, or `nil`.
         ///   - idleSpin: Spin window of an idle connection thread for quick callers (50 µs by default).
         ///   - replySpin: How long to poll for a reply before sleeping (100 µs by default).
+        ///   - poolTimeout: The longest wait for a pooled connection (by default the connect timeout plus the
+        ///     command timeout: as long as one call may take).
         public init(
             url: RedisURL,
             connectTimeout: Duration = .seconds(2),
@@ -54,7 +59,8 @@ public final class RedisClient: Sendable {
             maximumConnections: Int = 16,
             clientName: String? = nil,
             idleSpin: Duration = .microseconds(50),
-            replySpin: Duration = .microseconds(100)
+            replySpin: Duration = .microseconds(100),
+            poolTimeout: Duration? = nil
         ) {
             self.url = url
             self.connectTimeout = connectTimeout
@@ -63,15 +69,28 @@ public final class RedisClient: Sendable {
             self.clientName = clientName
             self.idleSpin = max(.zero, idleSpin)
             self.replySpin = max(.zero, replySpin)
+            self.poolTimeout = max(.zero, poolTimeout ?? connectTimeout + commandTimeout)
         }
     }
 
     private struct Pool: ~Copyable {
         var idle: [RedisConnection] = []
         var opened = 0
-        var waiters: [UnsafeContinuation<RedisConnection, any Error>] = []
+        /// Callers waiting for a connection, first come first served; ids whose wait ended are skipped.
+        var waitOrder: [UInt64] = []
+        var waiters: [UInt64: Waiter] = [:]
+        var nextWaiterID: UInt64 = 1
         var dedicated: [ObjectIdentifier: WeakConnection] = [:]
         var isShutDown = false
+    }
+
+    /// A caller waiting for a connection: its wait starts before its continuation exists, and a connection, a
+    /// cancellation, a timeout or a shutdown may come first.
+    private enum Waiter {
+        case starting
+        case waiting(UnsafeContinuation<RedisConnection, any Error>)
+        case given(RedisConnection)
+        case failed(any Error)
     }
 
     private struct WeakConnection: Sendable {
@@ -203,10 +222,18 @@ public final class RedisClient: Sendable {
         let (connections, waiters) = pool.withLock { pool in
             pool.isShutDown = true
             let connections = pool.idle + pool.dedicated.values.compactMap(\.connection)
-            let waiters = pool.waiters
+            var waiters: [UnsafeContinuation<RedisConnection, any Error>] = []
+            for (id, waiter) in pool.waiters {
+                switch waiter {
+                case .waiting(let continuation): waiters.append(continuation)
+                case .starting: pool.waiters[id] = .failed(shutDownError)
+                case .given, .failed: break
+                }
+            }
+            pool.waiters = pool.waiters.filter { if case .waiting = $0.value { false } else { true } }
+            pool.waitOrder = []
             pool.idle = []
             pool.dedicated = [:]
-            pool.waiters = []
             return (connections, waiters)
         }
         for connection in connections { connection.close() }
@@ -223,7 +250,7 @@ public final class RedisClient: Sendable {
         enum Lease {
             case ready(RedisConnection)
             case open
-            case wait
+            case wait(UInt64)
             case shutDown
         }
         let decision: Lease = pool.withLock { pool in
@@ -233,7 +260,11 @@ public final class RedisClient: Sendable {
                 pool.opened += 1
                 return .open
             }
-            return .wait
+            let id = pool.nextWaiterID
+            pool.nextWaiterID += 1
+            pool.waiters[id] = .starting
+            pool.waitOrder.append(id)
+            return .wait(id)
         }
         switch decision {
         case .ready(let connection):
@@ -243,27 +274,87 @@ public final class RedisClient: Sendable {
             return RedisConnection(configuration: configuration)
         case .shutDown:
             throw shutDownError
-        case .wait:
-            return try await withUnsafeThrowingContinuation { continuation in
-                let ready: RedisConnection?? = pool.withLock { pool in
-                    if pool.isShutDown { return .some(nil) }
-                    if let connection = pool.idle.popLast() { return .some(connection) }
-                    pool.waiters.append(continuation)
-                    return .none
+        case .wait(let id):
+            return try await waitForConnection(id)
+        }
+    }
+
+    /// Waits for a connection given back by another caller, until the pool timeout or the task's cancellation.
+    private func waitForConnection(_ id: UInt64) async throws -> RedisConnection {
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { [self] in
+                // A cancelled sleep is the wait ending first (or the caller's cancellation, handled below).
+                guard (try? await Task.sleep(for: configuration.poolTimeout)) != nil, !Task.isCancelled else { return }
+                endWait(id, throwing: poolTimeoutError)
+            }
+            defer { group.cancelAll() }
+            return try await withTaskCancellationHandler {
+                try await withUnsafeThrowingContinuation { continuation in
+                    let ready: Result<RedisConnection, any Error>? = pool.withLock { pool in
+                        switch pool.waiters[id] {
+                        case .given(let connection):
+                            pool.waiters[id] = nil
+                            return .success(connection)
+                        case .failed(let error):
+                            pool.waiters[id] = nil
+                            return .failure(error)
+                        case .starting, .waiting, nil:
+                            pool.waiters[id] = .waiting(continuation)
+                            return nil
+                        }
+                    }
+                    if let ready { continuation.resume(with: ready) }
                 }
-                switch ready {
-                case .some(.some(let connection)): continuation.resume(returning: connection)
-                case .some(.none): continuation.resume(throwing: shutDownError)
-                case .none: break
-                }
+            } onCancel: {
+                endWait(id, throwing: CancellationError())
             }
         }
+    }
+
+    /// Ends a wait that is still going on with an error (a wait that already got a connection keeps it).
+    private func endWait(_ id: UInt64, throwing error: any Error) {
+        let continuation: UnsafeContinuation<RedisConnection, any Error>? = pool.withLock { pool in
+            switch pool.waiters[id] {
+            case .waiting(let continuation):
+                pool.waiters[id] = nil
+                return continuation
+            case .starting:
+                pool.waiters[id] = .failed(error)
+                return nil
+            case .given, .failed, nil:
+                return nil
+            }
+        }
+        continuation?.resume(throwing: error)
+    }
+
+    private var poolTimeoutError: RedisClientError {
+        let size = configuration.maximumConnections
+        return RedisClientError(
+            .timeout,
+            "no connection to Redis at \(configuration.url) became free within \(configuration.poolTimeout): all "
+                + "\(size) connection\(size == 1 ? "" : "s") of the pool (maximumConnections) were busy; raise "
+                + "maximumConnections or poolTimeout, or hold connections for less time (blocking commands belong on "
+                + "makeDedicatedConnection())"
+        )
     }
 
     private func giveBack(_ connection: RedisConnection) {
         let waiter: UnsafeContinuation<RedisConnection, any Error>?? = pool.withLock { pool in
             if pool.isShutDown { return .some(nil) }
-            if !pool.waiters.isEmpty { return .some(pool.waiters.removeFirst()) }
+            while !pool.waitOrder.isEmpty {
+                let id = pool.waitOrder.removeFirst()
+                switch pool.waiters[id] {
+                case .waiting(let continuation):
+                    pool.waiters[id] = nil
+                    return .some(continuation)
+                case .starting:
+                    pool.waiters[id] = .given(connection)
+                    return .none
+                case .given, .failed, nil:
+                    continue
+                }
+            }
             pool.idle.append(connection)
             return .none
         }

@@ -119,7 +119,9 @@ public final class Worker: Service, Sendable {
     public enum QueueOrder: Sendable, Hashable {
         /// Always the first queue that has a job (earlier queues starve later ones while busy).
         case strict
-        /// Queues tried in a random order weighted per queue (a queue missing from the map weighs 1).
+        /// Queues tried in a random order weighted per queue: over many claims each queue that has jobs gets a share
+        /// proportional to its weight. A queue missing from the map weighs 1; a weight of 0 (or less) makes the
+        /// queue a fallback, tried after every weighted queue, so it is served only when they have no job.
         case weighted([String: Int])
     }
 
@@ -319,9 +321,13 @@ public final class Worker: Service, Sendable {
         case .strict:
             return queues
         case .weighted(let weights):
-            // Weighted random order without replacement (Efraimidis–Spirakis keys).
-            return queues.map { name in
-                (name, pow(Double.random(in: Double.ulpOfOne..<1), 1 / Double(max(1, weights[name] ?? 1))))
+            // Weighted random order without replacement (Efraimidis–Spirakis keys, in (0, 1)). A weight of 0 or less
+            // gets a negative key: after every weighted queue, in configured order.
+            return queues.enumerated().map { index, name in
+                let weight = weights[name] ?? 1
+                let key =
+                    weight > 0 ? pow(Double.random(in: Double.ulpOfOne..<1), 1 / Double(weight)) : -Double(index + 1)
+                return (name, key)
             }.sorted { $0.1 > $1.1 }.map(\.0)
         }
     }
