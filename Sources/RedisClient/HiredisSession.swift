@@ -13,8 +13,6 @@ final class HiredisSession {
     private var context: UnsafeMutablePointer<redisContext>?
     private var hasEverConnected = false
     private var socketTimeout: Duration?
-    /// When the last reply was read; a connection busy within the last millisecond skips the stale check.
-    private var lastUsed: ContinuousClock.Instant?
     /// Commands left to send without spinning for their reply, after a spin that did not pay off.
     private var spinSkips = 0
     /// Spins in a row whose reply did not come within the window.
@@ -117,7 +115,6 @@ final class HiredisSession {
             }
             replies.append(converted)
         }
-        lastUsed = ContinuousClock.now
         return replies
     }
 
@@ -156,7 +153,8 @@ final class HiredisSession {
 
     private func connectedContext() throws(RedisClientError) -> UnsafeMutablePointer<redisContext> {
         if let context {
-            if let lastUsed, ContinuousClock.now - lastUsed < .milliseconds(1) { return context }
+            // Checked before every command (one poll, about a microsecond): skipping it for a connection used in
+            // the last millisecond sent a command into a socket the server had just closed (CLIENT KILL).
             if !Self.isStale(context) { return context }
             disconnect()
         }
@@ -209,7 +207,6 @@ final class HiredisSession {
         }
         context = made
         socketTimeout = nil
-        lastUsed = nil
         publishSocket(made.pointee.fd)
         try handshake(made)
         return made
