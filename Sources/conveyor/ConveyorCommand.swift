@@ -154,10 +154,11 @@ struct ConnectionOptions: ParsableArguments {
             FileHandle.standardError.write(Data("conveyor: warning: \(warning)\n".utf8))
         }
         if let bad = try? await jobs.unusableQueueNames(), !bad.isEmpty {
-            let names = bad.map { "'\($0)'" }.joined(separator: ", ")
+            let quoted = bad.map { "'\($0)'" }
             let warning =
                 "\(namespace):queues holds \(bad.count == 1 ? "an entry that is" : "entries that are") no queue name, "
-                + "skipped: \(names); remove with redis-cli SREM \(namespace):queues \(bad.map { "'\($0)'" }.joined(separator: " "))"
+                + "skipped: \(quoted.joined(separator: ", ")); remove with redis-cli SREM \(namespace):queues "
+                + quoted.joined(separator: " ")
             FileHandle.standardError.write(Data("conveyor: warning: \(warning)\n".utf8))
         }
         return jobs

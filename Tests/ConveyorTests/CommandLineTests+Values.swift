@@ -171,12 +171,7 @@ extension CommandLineTests {
     }
 
     @Test func helpShowsDefaultsAsTheyAreWritten() async throws {
-        let commands = [
-            "ping", "dev", "enqueue", "enqueue-many", "get", "list", "wait", "cancel", "retry", "remove", "pause",
-            "resume", "stats", "tail", "workers", "cleanup", "schedule add", "schedule list", "schedule remove",
-            "schedule pause", "schedule resume", "worker", "scheduler", "leader", "demo",
-        ]
-        for command in commands {
+        for command in Self.commands {
             let result = try await ConveyorExecutable.run(command.split(separator: " ").map(String.init) + ["--help"])
             #expect(result.status == 0, "\(command) --help")
             // Help wraps lines: read it as one line.

@@ -101,13 +101,15 @@ struct CommandLineTests {
         }
     }
 
+    /// Every subcommand of `conveyor`, as typed.
+    static let commands = [
+        "ping", "install", "dev", "enqueue", "enqueue-many", "get", "list", "wait", "cancel", "retry", "remove",
+        "pause", "resume", "stats", "tail", "workers", "cleanup", "schedule add", "schedule list", "schedule remove",
+        "schedule pause", "schedule resume", "worker", "scheduler", "leader", "demo",
+    ]
+
     @Test func everyCommandHasHelpWithExamples() async throws {
-        let commands = [
-            "ping", "dev", "enqueue", "enqueue-many", "get", "list", "wait", "cancel", "retry", "remove", "pause",
-            "resume", "stats", "tail", "workers", "cleanup", "schedule add", "schedule list", "schedule remove",
-            "schedule pause", "schedule resume", "worker", "scheduler", "leader", "demo",
-        ]
-        for command in commands {
+        for command in Self.commands {
             let result = try await ConveyorExecutable.run(command.split(separator: " ").map(String.init) + ["--help"])
             #expect(result.status == 0 && result.standardOutput.contains("Example"), "\(command) --help")
         }
