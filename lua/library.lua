@@ -17,7 +17,8 @@ local DEFAULT_BAND_START = MAX_PRIORITY * PRIORITY_BAND
 local DEFAULT_MAX_RETRIES = 3
 local DEFAULT_MAX_PAYLOAD = 1048576
 local MAX_FUTURE_MS = 10 * 366 * 86400000 -- run_at further than ~10 years ahead is refused
-local TRIM_BATCH = 20 -- finished jobs deleted per transition at most (retention)
+local TRIM_BATCH = 1000 -- finished jobs deleted per status per conveyor_trim / conveyor_reclaim call at most
+local WAKE_MAX = 64 -- wake-up tokens kept per queue at most (one per job that became available)
 local DEFAULT_KEEP = {
     completed = {ms = 86400000, count = 10000},
     failed = {ms = 30 * 86400000, count = 10000},
@@ -164,17 +165,37 @@ local function setting(value, default)
     return default
 end
 
--- The queue's events_max setting, read once per call (reset by guarded()).
-local events_max_cache = nil
--- The queue (prefix) whose payload limit was read in this call, and that limit (reset by guarded()).
-local payload_limit_prefix, payload_limit_value = nil, nil
+-- The queue settings a transition reads, from the meta hash, read with one HMGET per queue per call (the cache is
+-- reset by guarded()). A missing field is false.
+local META_FIELDS = {'events', 'events_max', 'paused', 'next_due', 'max_payload_bytes'}
+local meta_cache = {}
+
+local function queue_meta(prefix)
+    local meta = meta_cache[prefix]
+    if not meta then
+        local values = redis.call('HMGET', key(prefix, 'meta'), unpack(META_FIELDS))
+        meta = {}
+        for index, name in ipairs(META_FIELDS) do meta[name] = values[index] end
+        meta_cache[prefix] = meta
+    end
+    return meta
+end
+
+-- The stream's length limit when the queue records a transition to `to`, or nil when it records none. The meta
+-- field events is "all" (the default), "finished" (only transitions to completed, failed, cancelled and removed,
+-- which is what waiting for a result needs) or "none"; events_max 0 also means none.
+local function recorded(prefix, to)
+    local meta = queue_meta(prefix)
+    local max = setting(meta.events_max, DEFAULT_EVENTS_MAX)
+    if max <= 0 then return nil end
+    local mode = meta.events or 'all'
+    if mode == 'none' or (mode == 'finished' and not (FINISHED[to] or to == 'removed')) then return nil end
+    return max
+end
 
 local function emit(prefix, job_id, job_type, from, to, at, message)
-    if events_max_cache == nil then
-        events_max_cache = setting(redis.call('HGET', key(prefix, 'meta'), 'events_max'), DEFAULT_EVENTS_MAX)
-    end
-    local max = events_max_cache
-    if max <= 0 then return end
+    local max = recorded(prefix, to)
+    if not max then return end
     local fields = {'id', job_id, 'type', job_type or '', 'from', from or '', 'to', to, 'at', str(at)}
     if message and message ~= '' then
         table.insert(fields, 'error')
@@ -183,42 +204,102 @@ local function emit(prefix, job_id, job_type, from, to, at, message)
     redis.call('XADD', key(prefix, 'events'), 'MAXLEN', '~', max, '*', unpack(fields))
 end
 
--- A queue's own event (queue_event "paused" or "resumed", no job id), in the same stream as the jobs' events, so
--- idle workers wake when a queue is resumed.
+-- One stream entry for several jobs that made the same transition in one call: "ids" and "types" are the full ids
+-- and the types, space-separated, in the same order (neither can hold a space). One job gets the one-job form.
+local function emit_many(prefix, ids, types, from, to, at)
+    if #ids == 0 then return end
+    if #ids == 1 then return emit(prefix, ids[1], types[1], from, to, at) end
+    local max = recorded(prefix, to)
+    if not max then return end
+    redis.call('XADD', key(prefix, 'events'), 'MAXLEN', '~', max, '*', 'ids', table.concat(ids, ' '),
+        'types', table.concat(types, ' '), 'from', from or '', 'to', to, 'at', str(at))
+end
+
+-- A queue's own event (queue_event "paused" or "resumed", no job id), in the same stream as the jobs' events.
 local function emit_queue_event(prefix, name, at)
-    if events_max_cache == nil then
-        events_max_cache = setting(redis.call('HGET', key(prefix, 'meta'), 'events_max'), DEFAULT_EVENTS_MAX)
+    local max = recorded(prefix, 'queue')
+    if not max then return end
+    redis.call('XADD', key(prefix, 'events'), 'MAXLEN', '~', max, '*', 'queue_event', name, 'at', str(at))
+end
+
+-- Wakes idle workers: one token per job that became available (at most WAKE_MAX kept) in the list
+-- <prefix>:wake, which idle workers block on (BLPOP); Redis hands each token to one waiter. A claim that finds the
+-- queue empty deletes the list, so a token always means a job may be there.
+local function wake(prefix, jobs)
+    if jobs <= 0 then return end
+    local tokens = {}
+    for index = 1, math.min(jobs, WAKE_MAX) do tokens[index] = '1' end
+    local length = redis.call('RPUSH', key(prefix, 'wake'), unpack(tokens))
+    if length > WAKE_MAX then redis.call('LTRIM', key(prefix, 'wake'), -WAKE_MAX, -1) end
+end
+
+-- The meta field next_due holds the earliest time at which a scheduled or retrying job may fall due: a lower
+-- bound (removing such a job leaves it in place), "none" when there is none, missing when unknown. Claims promote
+-- only once it has passed, so a claim costs O(1) while nothing is due. Returns true when it was lowered (then idle
+-- workers are woken, so that they learn the earlier time).
+-- The earliest time in the scheduled and retry sets, stored as next_due ("none" when both are empty).
+local function compute_next_due(prefix)
+    local due = nil
+    for _, name in ipairs({'scheduled', 'retry'}) do
+        local first = redis.call('ZRANGE', key(prefix, name), 0, 0, 'WITHSCORES')
+        if first[2] then
+            local at = tonumber(first[2])
+            if not due or at < due then due = at end
+        end
     end
-    if events_max_cache <= 0 then return end
-    redis.call('XADD', key(prefix, 'events'), 'MAXLEN', '~', events_max_cache, '*', 'queue_event', name, 'at', str(at))
+    local meta = queue_meta(prefix)
+    meta.next_due = due and str(due) or 'none'
+    redis.call('HSET', key(prefix, 'meta'), 'next_due', meta.next_due)
+    return due
+end
+
+local function lower_next_due(prefix, at)
+    local meta = queue_meta(prefix)
+    if not meta.next_due then
+        compute_next_due(prefix)
+        wake(prefix, 1)
+        return true
+    end
+    local current = tonumber(meta.next_due)
+    if not current or at < current then
+        meta.next_due = str(at)
+        redis.call('HSET', key(prefix, 'meta'), 'next_due', meta.next_due)
+        wake(prefix, 1)
+        return true
+    end
+    return false
 end
 
 local function count(prefix, name, by)
     redis.call('HINCRBY', key(prefix, 'stats'), name, by or 1)
 end
 
--- The pending jobs of one type, scored like the prioritized set, so pending(type) reads in run order.
+-- The pending jobs of one type with a priority other than 0 (and, from before version 2 of the layout, of any
+-- priority), scored like the prioritized set, so pending(type) reads in run order.
 local function type_index(prefix, job_type)
     return prefix .. ':pending:type:' .. (job_type or '')
 end
 
+-- The pending jobs of one type with priority 0, in run order: a list in the same order as <prefix>:pending.
+local function type_list(prefix, job_type)
+    return prefix .. ':pending:type:' .. (job_type or '') .. ':fifo'
+end
+
 -- Puts a job in the pending index: the list for priority 0, the prioritized sorted set otherwise (scored by
--- priority band and a sequence, for exact FIFO within a priority); and in the pending index of its type (scored by
--- priority band and time in ms, which is run order up to jobs pending in the same millisecond).
+-- priority band and a sequence, for exact FIFO within a priority); and in the pending index of its type (the list
+-- of its type for priority 0, else the sorted set of its type, scored by band and time in ms). Does not wake.
 local function make_pending(prefix, id, priority, front, job_type, now)
     priority = tonumber(priority) or 0
-    local band = (MAX_PRIORITY - priority) * PRIORITY_BAND
     if priority == 0 then
-        if front then
-            redis.call('LPUSH', key(prefix, 'pending'), id)
-        else
-            redis.call('RPUSH', key(prefix, 'pending'), id)
-        end
+        local push = front and 'LPUSH' or 'RPUSH'
+        redis.call(push, key(prefix, 'pending'), id)
+        redis.call(push, type_list(prefix, job_type), id)
     else
+        local band = (MAX_PRIORITY - priority) * PRIORITY_BAND
         local sequence = front and 0 or redis.call('HINCRBY', key(prefix, 'meta'), 'sequence', 1)
         redis.call('ZADD', key(prefix, 'prioritized'), str(band + sequence), id)
+        redis.call('ZADD', type_index(prefix, job_type), str(band + (front and 0 or now)), id)
     end
-    redis.call('ZADD', type_index(prefix, job_type), str(band + (front and 0 or now)), id)
 end
 
 -- Removes a job id from the index its status puts it in.
@@ -226,6 +307,7 @@ local function unindex(prefix, id, status, job_type)
     if status == 'pending' then
         redis.call('LREM', key(prefix, 'pending'), 1, id)
         redis.call('ZREM', key(prefix, 'prioritized'), id)
+        redis.call('LREM', type_list(prefix, job_type), 1, id)
         redis.call('ZREM', type_index(prefix, job_type), id)
     elseif status == 'scheduled' then
         redis.call('ZREM', key(prefix, 'scheduled'), id)
@@ -264,34 +346,39 @@ local function retention(prefix, status)
     return setting(meta[1], DEFAULT_KEEP[status].ms), setting(meta[2], DEFAULT_KEEP[status].count)
 end
 
--- Bounded retention: deletes at most TRIM_BATCH finished jobs that are too old or beyond the count to keep. The
--- job that just finished (`keep`) is left for the next call, so repeating the call that finished it still works.
-local function trim_finished(prefix, queue, status, now, keep)
+-- Bounded retention, off the completion path: deletes at most `limit` finished jobs of one status that are too old
+-- or beyond the count to keep, oldest first. Run by conveyor_trim and conveyor_reclaim (every worker's reclaim
+-- loop), so a completion costs the same however many finished jobs are kept. Returns how many it deleted.
+local function trim_finished(prefix, queue, status, now, limit)
     local keep_ms, keep_count = retention(prefix, status)
     local index = key(prefix, status)
     local victims = {}
     if keep_ms >= 0 then
-        victims = redis.call('ZRANGEBYSCORE', index, '-inf', '(' .. str(now - keep_ms), 'LIMIT', 0, TRIM_BATCH)
+        victims = redis.call('ZRANGEBYSCORE', index, '-inf', '(' .. str(now - keep_ms), 'LIMIT', 0, limit)
     end
-    if keep_count >= 0 and #victims < TRIM_BATCH then
+    if keep_count >= 0 and #victims < limit then
         local excess = redis.call('ZCARD', index) - #victims - keep_count
         if excess > 0 then
-            local more = redis.call('ZRANGE', index, #victims, #victims + math.min(excess, TRIM_BATCH - #victims) - 1)
+            local more = redis.call('ZRANGE', index, #victims, #victims + math.min(excess, limit - #victims) - 1)
             for _, id in ipairs(more) do table.insert(victims, id) end
         end
     end
-    local deleted = 0
-    for _, id in ipairs(victims) do
-        if id ~= keep then
-            delete_record(prefix, queue, id, load_job(prefix, id))
-            redis.call('ZREM', index, id)
-            deleted = deleted + 1
+    if #victims == 0 then return 0 end
+    local keys = {}
+    for index_, id in ipairs(victims) do
+        local job = redis.call('HMGET', job_key(prefix, id), 'reference_type', 'reference_id', 'unique_key')
+        if (job[1] and job[1] ~= '') or (job[3] and job[3] ~= '') then
+            delete_record(prefix, queue, id, {reference_type = job[1] or nil, reference_id = job[2] or nil,
+                unique_key = job[3] or nil})
         end
+        keys[index_] = job_key(prefix, id)
     end
-    return deleted
+    redis.call('DEL', unpack(keys))
+    redis.call('ZREM', index, unpack(victims))
+    return #victims
 end
 
--- Moves a job to a finished state (completed, failed or cancelled) and applies retention.
+-- Moves a job to a finished state (completed, failed or cancelled). Retention is applied later (trim_finished).
 local function finish(prefix, queue, id, job, status, now, fields)
     unindex(prefix, id, job.status, job.type)
     local values = {'status', status, 'finished_at', str(now), 'updated_at', str(now)}
@@ -300,23 +387,29 @@ local function finish(prefix, queue, id, job, status, now, fields)
         table.insert(values, value)
     end
     redis.call('HSET', job_key(prefix, id), unpack(values))
-    redis.call('HDEL', job_key(prefix, id), 'cancel_requested')
+    if job.cancel_requested then redis.call('HDEL', job_key(prefix, id), 'cancel_requested') end
     redis.call('ZADD', key(prefix, status), str(now), id)
     release_unique(prefix, queue, id, job)
     count(prefix, status)
     emit(prefix, full_id(queue, id), job.type, job.status, status, now, fields and fields.error)
-    trim_finished(prefix, queue, status, now, id)
 end
 
--- Checks a claimed job's lease token; returns an error reply, or nil when the caller holds the lease.
-local function check_lease(queue, id, job, token)
+-- Why the caller does not hold a claimed job's lease (an error text starting with its code), or nil when it does.
+local function lease_problem(queue, id, job, token)
     if job.status ~= 'processing' then
-        raise('STATE', 'job "' .. full_id(queue, id) .. '" is ' .. tostring(job.status) .. ', not processing')
+        return 'STATE job "' .. full_id(queue, id) .. '" is ' .. tostring(job.status) .. ', not processing'
     end
     if job.lease ~= token then
-        raise('STALE', 'the lease on job "' .. full_id(queue, id) .. '" was lost: it is now held by worker "'
-            .. tostring(job.worker) .. '" (stale lease token ' .. tostring(token) .. ')')
+        return 'STALE the lease on job "' .. full_id(queue, id) .. '" was lost: it is now held by worker "'
+            .. tostring(job.worker) .. '" (stale lease token ' .. tostring(token) .. ')'
     end
+    return nil
+end
+
+-- Raises the error of lease_problem(), if any.
+local function check_lease(queue, id, job, token)
+    local problem = lease_problem(queue, id, job, token)
+    if problem then error({err = problem}) end
 end
 
 -- Why a job hash cannot be run, or nil when it is well formed. A job is addressed only by the queue of KEYS[1] and
@@ -340,10 +433,11 @@ local function malformed(job, queue, id)
             end
         end
     end
-    if job.id ~= full_id(queue, id) then
+    -- id and queue are optional (enqueue does not write them: the key says both), but must not contradict the key.
+    if job.id and job.id ~= full_id(queue, id) then
         return 'field "id" is "' .. tostring(job.id) .. '", not "' .. full_id(queue, id) .. '" (the key it is stored under)'
     end
-    if job.queue ~= queue then
+    if job.queue and job.queue ~= queue then
         return 'field "queue" is "' .. tostring(job.queue) .. '", not "' .. queue .. '"'
     end
     return nil
@@ -352,8 +446,7 @@ end
 -- Runs a function body, turning raise() into an error reply.
 local function guarded(body)
     return function(keys, args)
-        events_max_cache = nil
-        payload_limit_prefix = nil
+        meta_cache = {}
         local ok, result = pcall(body, keys, args)
         if ok then return result end
         -- Redis may hand the error table of raise() back as its message string.

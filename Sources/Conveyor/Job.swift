@@ -149,9 +149,10 @@ public struct Job: Sendable, Hashable, Identifiable {
         if let referenceType = raw.referenceType, !referenceType.isEmpty {
             reference = JobReference(type: referenceType, id: raw.referenceID ?? "")
         }
-        runAt = date(raw.runAt)
+        // Enqueue leaves out run_at and updated_at while they equal created_at.
+        runAt = date(raw.runAt) ?? date(raw.createdAt)
         createdAt = date(raw.createdAt)
-        updatedAt = date(raw.updatedAt)
+        updatedAt = date(raw.updatedAt) ?? date(raw.createdAt)
         startedAt = date(raw.startedAt)
         finishedAt = date(raw.finishedAt)
         attempts = try integer(raw.attempts, "attempts", default: 0)

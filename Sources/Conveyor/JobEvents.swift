@@ -85,20 +85,21 @@ public struct JobEventSequence: AsyncSequence, Sendable {
                         guard let fields = entry.array, fields.count == 2, let id = fields[0].string else { continue }
                         cursors[queue] = id
                         let values = JobQueue.fields(fields[1].array ?? [])
-                        // A queue's own events (paused, resumed) carry no job.
-                        if values["id"] == nil { continue }
-                        buffer.append(
-                            JobEvent(
-                                streamID: id,
-                                queue: queue,
-                                jobID: values["id"] ?? "",
-                                type: values["type"] ?? "",
-                                from: values["from"].flatMap(JobStatus.init(rawValue:)),
-                                to: values["to"].flatMap(JobStatus.init(rawValue:)),
-                                at: Date(timeIntervalSince1970: Double(Int(values["at"] ?? "") ?? 0) / 1000),
-                                error: values["error"]
+                        // A queue's own events (paused, resumed) carry no job; a batch entry carries several.
+                        for job in JobQueue.eventJobs(values) {
+                            buffer.append(
+                                JobEvent(
+                                    streamID: id,
+                                    queue: queue,
+                                    jobID: job.id,
+                                    type: job.type,
+                                    from: values["from"].flatMap(JobStatus.init(rawValue:)),
+                                    to: values["to"].flatMap(JobStatus.init(rawValue:)),
+                                    at: Date(timeIntervalSince1970: Double(Int(values["at"] ?? "") ?? 0) / 1000),
+                                    error: values["error"]
+                                )
                             )
-                        )
+                        }
                     }
                 }
             }

@@ -202,6 +202,7 @@ extension JobQueue {
     /// - Returns: The counts and the span they cover.
     /// - Throws: ``ConveyorError`` when Redis fails.
     public func throughput(queue: String? = nil, over window: Duration = .seconds(60)) async throws -> Throughput {
+        // A multi-job entry (see JobQueue.eventJobs) counts once per job.
         let queue = try queueName(queue)
         let stream = keys.events(queue)
         let header = try await pipeline(
@@ -232,14 +233,12 @@ extension JobQueue {
             let entries = try await command(RedisCommand("XRANGE", stream, cursor, "+", "COUNT", 2000)).array ?? []
             for entry in entries {
                 guard let parts = entry.array, parts.count == 2 else { continue }
-                let fields = parts[1].array ?? []
-                // Fields come in pairs; only `to` matters.
-                for index in stride(from: 0, to: fields.count - 1, by: 2) where fields[index].string == "to" {
-                    switch fields[index + 1].string {
-                    case "completed": result.completed += 1
-                    case "failed": result.failed += 1
-                    default: break
-                    }
+                let fields = Self.fields(parts[1].array ?? [])
+                let jobs = Self.eventJobs(fields).count
+                switch fields["to"] {
+                case "completed": result.completed += jobs
+                case "failed": result.failed += jobs
+                default: break
                 }
             }
             guard entries.count == 2000, let last = entries.last?.array?.first?.string else { return result }
@@ -379,10 +378,9 @@ extension JobQueue {
         }
         if status == .pending, let type, order == .oldestFirst {
             // The type's own pending index: the cost depends on the limit, not on how many other jobs wait.
-            let ids = try await command(
-                RedisCommand("ZRANGE", keys.pending(queue, type: type), offset, offset + limit - 1)
-            )
-            let jobs = try await load(queue, (ids.array ?? []).compactMap(\.string))
+            guard limit > 0 else { return [] }
+            let ids = try await pendingOfType(queue, type, count: offset + limit).dropFirst(offset)
+            let jobs = try await load(queue, Array(ids))
             return jobs.filter { $0.status == .pending && $0.type == type }
         }
         guard let type else {
@@ -418,6 +416,27 @@ extension JobQueue {
     }
 
     /// Reads jobs by their ids within a queue, in one round trip; vanished or unreadable ones are left out.
+    /// The first `count` pending job ids of one type in run order: priorities above 0 (the type's sorted set),
+    /// priority-0 entries of that set written by version 1 of the layout, the type's list (priority 0), then
+    /// priorities below 0.
+    private func pendingOfType(_ queue: String, _ type: String, count: Int) async throws -> [String] {
+        let replies = try await pipeline([
+            RedisCommand("ZRANGE", keys.pending(queue, type: type), 0, count - 1, "WITHSCORES"),
+            RedisCommand("LRANGE", keys.pendingList(queue, type: type), 0, count - 1),
+        ])
+        var scored: [(id: String, score: Double)] = []
+        let flat = replies[0].array ?? []
+        for index in stride(from: 0, to: flat.count - 1, by: 2) {
+            if let id = flat[index].string { scored.append((id, Double(flat[index + 1].string ?? "") ?? 0)) }
+        }
+        // Scores are (100 - priority) × 2^44 + sequence: below 101 × 2^44 is priority 0 or above.
+        let priorityZeroEnd = 101.0 * 17_592_186_044_416
+        let ahead = scored.filter { $0.score < priorityZeroEnd }.map(\.id)
+        let behind = scored.filter { $0.score >= priorityZeroEnd }.map(\.id)
+        let listed = (replies[1].array ?? []).compactMap(\.string)
+        return Array((ahead + listed + behind).prefix(count))
+    }
+
     func load(_ queue: String, _ ids: [String]) async throws -> [Job] {
         guard !ids.isEmpty else { return [] }
         let replies = try await pipeline(ids.map { RedisCommand("HGETALL", keys.job(queue, $0)) })

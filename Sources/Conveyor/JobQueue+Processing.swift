@@ -190,65 +190,19 @@ extension JobQueue {
     /// - Throws: ``ConveyorError`` when Redis fails.
     @discardableResult
     public func reclaimExpired(queue: String? = nil, limit: Int = 1000, maxStalls: Int = 3) async throws -> Int {
+        try await reclaimAndTrim(queue: queue, limit: limit, maxStalls: maxStalls).handled
+    }
+
+    /// ``reclaimExpired(queue:limit:maxStalls:)``, which also applies retention (at most 1000 jobs per status),
+    /// and says how many finished jobs that deleted.
+    func reclaimAndTrim(queue: String?, limit: Int, maxStalls: Int) async throws -> (handled: Int, trimmed: Int) {
         let reply = try await invoke("conveyor_reclaim", queue: try queueName(queue), [limit, maxStalls], jobID: nil)
-        return reply.array?.first?.int ?? 0
+        let parts = reply.array ?? []
+        return (parts.first?.int ?? 0, parts.count > 2 ? parts[2].int ?? 0 : 0)
     }
 }
 
 extension JobQueue {
-    /// Completes a job and, in the same round trip, claims the next job of `claimQueue` (a worker finishing one job
-    /// and taking the next).
-    func complete(
-        _ id: String,
-        leaseToken: String,
-        result: String?,
-        thenClaim claimQueue: String?,
-        lease: Duration,
-        worker: String
-    ) async throws -> ClaimedJob? {
-        guard let claimQueue else {
-            try await complete(id, leaseToken: leaseToken, result: result)
-            return nil
-        }
-        let (queue, localID) = try split(id)
-        let replies = try await pipeline(
-            [
-                RedisCommand("FCALL", "conveyor_complete", 1, keys.prefix(queue), localID, leaseToken, result ?? ""),
-                RedisCommand(
-                    "FCALL",
-                    "conveyor_claim",
-                    1,
-                    keys.prefix(claimQueue),
-                    worker,
-                    Self.milliseconds(lease),
-                    1
-                ),
-            ],
-            allowErrors: true
-        )
-        if let message = replies[0].errorMessage {
-            // The claim ran although the completion did not (at maxmemory the completion's large request is
-            // refused, and freeing its buffer lets the small claim in): give that job back at once rather than
-            // leave it to a lease expiry, which would run it twice.
-            if let raw = replies[1].array?.first?.array?.first?.array, let job = try? Job(flat: raw, storedAs: nil),
-                let token = job.leaseToken
-            {
-                _ = try? await release(job.id, leaseToken: token, unstarted: true)
-            }
-            if Self.isMissingFunction(message) {
-                try await complete(id, leaseToken: leaseToken, result: result)
-                return try await claim(queue: claimQueue, count: 1, lease: lease, worker: worker).jobs.first
-            }
-            throw ConveyorError.fromReply(message, jobID: id)
-        }
-        rememberLease(id, nil)
-        guard replies[1].errorMessage == nil, let parts = replies[1].array, let raw = parts.first?.array?.first?.array
-        else { return nil }
-        let job = try Job(flat: raw, storedAs: nil)
-        try Self.checkClaimed(job, queue: claimQueue)
-        return ClaimedJob(job: job, leaseToken: job.leaseToken ?? "")
-    }
-
     /// A claimed job is addressed by the queue it was claimed from: the Lua functions check the hash's `id` field
     /// against its key, and this refuses a reply that breaks that promise instead of acting on another queue's job.
     static func checkClaimed(_ job: Job, queue: String) throws {

@@ -246,9 +246,10 @@ public final class JobQueue: Sendable {
         _ function: String,
         queue: String,
         _ arguments: [any RedisArgumentConvertible],
-        jobID: String?
+        jobID: String?,
+        on connection: RedisConnection? = nil
     ) async throws -> RedisReply {
-        try await invoke(function, key: keys.prefix(queue), arguments, jobID: jobID)
+        try await invoke(function, key: keys.prefix(queue), arguments, jobID: jobID, on: connection)
     }
 
     /// Calls a function of the `conveyor` library with any one key (the global leader hash, for instance).
@@ -256,17 +257,18 @@ public final class JobQueue: Sendable {
         _ function: String,
         key: String,
         _ arguments: [any RedisArgumentConvertible],
-        jobID: String?
+        jobID: String?,
+        on connection: RedisConnection? = nil
     ) async throws -> RedisReply {
         try await prepare()
         let command = RedisCommand("FCALL", [function, 1, key] + arguments)
-        var reply = try await send(command, jobID: jobID)
+        var reply = try await send(command, jobID: jobID, on: connection)
         if let message = reply.errorMessage, Self.isMissingFunction(message) {
             // The server lost the library since it was checked (FUNCTION FLUSH, a restart without persistence):
             // check again, which installs it when this client may and otherwise says how to.
             state.withLock { $0.libraryChecked = false }
             try await prepare()
-            reply = try await send(command, jobID: jobID)
+            reply = try await send(command, jobID: jobID, on: connection)
         }
         if let message = reply.errorMessage {
             throw ConveyorError.fromReply(message, jobID: jobID)
@@ -274,8 +276,15 @@ public final class JobQueue: Sendable {
         return reply
     }
 
-    private func send(_ command: RedisCommand, jobID: String?) async throws -> RedisReply {
+    private func send(
+        _ command: RedisCommand,
+        jobID: String?,
+        on connection: RedisConnection?
+    ) async throws
+        -> RedisReply
+    {
         do {
+            if let connection { return try await connection.send(command) }
             return try await redis.send(command)
         } catch let error as RedisClientError {
             throw ConveyorError(.redis, error.message, jobID: jobID)
@@ -423,6 +432,17 @@ public final class JobQueue: Sendable {
             default: .created
             }
         return EnqueuedJob(id: id, status: status, outcome: kind)
+    }
+
+    /// The jobs of one event entry: `id` and `type` for one job, or `ids` and `types` (space-separated, in the same
+    /// order) for several jobs that made the same transition in one call.
+    static func eventJobs(_ fields: [String: String]) -> [(id: String, type: String)] {
+        if let id = fields["id"] { return [(id, fields["type"] ?? "")] }
+        guard let ids = fields["ids"] else { return [] }
+        let types = (fields["types"] ?? "").split(separator: " ").map(String.init)
+        return ids.split(separator: " ").enumerated().map { index, id in
+            (String(id), index < types.count ? types[index] : "")
+        }
     }
 
     static func fields(_ flat: [RedisReply]) -> [String: String] {

@@ -21,6 +21,10 @@ package struct Keys: Sendable, Hashable {
     /// heartbeating.
     package func worker(_ id: String) -> String { "\(namespace):worker:\(id)" }
 
+    /// `<namespace>:worker:<id>:bell`: a list the worker's dispatcher blocks on with its queues' wake lists, so that
+    /// the worker itself can end that wait (a job finished, a due time came); it expires a minute after each use.
+    package func workerBell(_ id: String) -> String { "\(namespace):worker:\(id):bell" }
+
     /// `<namespace>:leader`: the scheduler leader's lease (token, node, info, since, expires_at, epoch).
     package var leader: String { "\(namespace):leader" }
 
@@ -48,9 +52,16 @@ package struct Keys: Sendable, Hashable {
     /// `<prefix>:prioritized`: sorted set of pending job ids with a priority other than 0.
     package func prioritized(_ queue: String) -> String { "\(prefix(queue)):prioritized" }
 
-    /// `<prefix>:pending:type:<type>`: sorted set of the pending jobs of one type, in run order (like the origin's
-    /// index on status and type), read by `pending(type:)`.
+    /// `<prefix>:pending:type:<type>`: sorted set of the pending jobs of one type with a priority other than 0
+    /// (scored like `prioritized`), read by `pending(type:)` with the list below (like the origin's index on status
+    /// and type).
     package func pending(_ queue: String, type: String) -> String { "\(prefix(queue)):pending:type:\(type)" }
+
+    /// `<prefix>:pending:type:<type>:fifo`: list of the pending jobs of one type with priority 0, in run order.
+    package func pendingList(_ queue: String, type: String) -> String { "\(prefix(queue)):pending:type:\(type):fifo" }
+
+    /// `<prefix>:wake`: list of wake-up tokens, one per job that became available; idle workers block on it.
+    package func wake(_ queue: String) -> String { "\(prefix(queue)):wake" }
 
     /// `<prefix>:scheduled`, `:retry`, `:active`, `:completed`, `:failed`, `:cancelled`: the sorted set that lists
     /// the jobs of a status other than pending (scored by run time, retry time, lease expiry or finish time).

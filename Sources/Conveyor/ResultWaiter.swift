@@ -215,10 +215,8 @@ final class ResultWaiter: Sendable {
                     guard let parts = entry.array, parts.count == 2, let id = parts[0].string else { continue }
                     cursor = id
                     let fields = JobQueue.fields(parts[1].array ?? [])
-                    if let to = fields["to"], to == "removed" || JobStatus(rawValue: to)?.isFinished == true,
-                        let jobID = fields["id"]
-                    {
-                        finished.insert(jobID)
+                    if let to = fields["to"], to == "removed" || JobStatus(rawValue: to)?.isFinished == true {
+                        for job in JobQueue.eventJobs(fields) { finished.insert(job.id) }
                     }
                 }
                 if !finished.isEmpty {

@@ -158,10 +158,12 @@ struct JobQueueInvariantTests {
         }
         #expect(problems.isEmpty, "seed \(seed): \(problems.prefix(10))")
 
-        // The per-type pending index holds exactly the pending jobs.
+        // The per-type pending index (its sorted set and its list together) holds exactly the pending jobs, once.
         let typed = try await redis.send("ZRANGE", jobs.keys.pending("default", type: "t"), 0, -1)
+        let listed = try await redis.send("LRANGE", jobs.keys.pendingList("default", type: "t"), 0, -1)
+        let indexed = (typed.array ?? []).compactMap(\.string) + (listed.array ?? []).compactMap(\.string)
         let pendingIDs = Set(hashes.filter { $0.value == .pending }.keys)
-        #expect(Set(typed.array?.compactMap(\.string) ?? []) == pendingIDs, "seed \(seed): type index drifted")
+        #expect(Set(indexed) == pendingIDs && indexed.count == pendingIDs.count, "seed \(seed): type index drifted")
 
         let counts = try await jobs.counts()
         for status in JobStatus.allCases {

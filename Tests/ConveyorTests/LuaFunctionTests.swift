@@ -98,7 +98,14 @@ struct LuaFunctionTests {
             try await jobs.complete(first, leaseToken: token)
             let second = try await jobs.enqueue("t", json: "{}").id
             try await jobs.complete(second, leaseToken: try await jobs.take(second).leaseToken)
+            try await jobs.applyRetention()
             #expect(try await jobs.get(first) == nil)
+            #expect(try await jobs.get(second) == nil)
+            #expect(try await jobs.counts()[.completed] == 0)
+            let third = try await jobs.enqueue("t", json: "{}").id
+            let thirdToken = try await jobs.take(third).leaseToken
+            try await jobs.complete(third, leaseToken: thirdToken)
+            try await jobs.complete(third, leaseToken: thirdToken)
             #expect(try await jobs.counts()[.completed] == 1)
         }
     }

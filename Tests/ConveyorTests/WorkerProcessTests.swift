@@ -130,7 +130,7 @@ struct WorkerProcessTests {
             #expect(exit.status == 0, "\(String(decoding: exit.errorTail, as: UTF8.self))")
             #expect(took < .seconds(6), "the worker took \(took) to stop")
             let counts = try await jobs.counts()
-            #expect(counts[.pending] == 20 && counts[.processing] == 0)
+            #expect(counts[.pending] == 20 && counts[.processing] == 0, "\(counts)")
 
             let second = WorkerProcess(["--redis", url, "--concurrency", "20", "--exec", "long=true"])
             for id in ids {

@@ -66,6 +66,7 @@ redis.register_function('conveyor_retry', guarded(function(keys, argv)
     end
     redis.call('HSET', job_key(prefix, id), unpack(fields))
     make_pending(prefix, id, job.priority, false, job.type, now)
+    wake(prefix, 1)
     count(prefix, 'requeued')
     emit(prefix, full_id(queue, id), job.type, job.status, 'pending', now)
     return 'pending'
@@ -109,7 +110,8 @@ end))
 redis.register_function('conveyor_resume', guarded(function(keys)
     queue_of(keys[1])
     redis.call('HDEL', key(keys[1], 'meta'), 'paused')
-    -- Workers idle on a paused queue wait for events: this one wakes them (an enqueue used to be needed).
+    -- Workers idle on a paused queue wait for a wake-up: one per pending job (an enqueue used to be needed).
+    wake(keys[1], redis.call('LLEN', key(keys[1], 'pending')) + redis.call('ZCARD', key(keys[1], 'prioritized')))
     emit_queue_event(keys[1], 'resumed', now_ms())
     return 'resumed'
 end))
@@ -158,7 +160,7 @@ redis.register_function('conveyor_hold', guarded(function(keys, argv)
     end
     local now = now_ms()
     unindex(prefix, id, job.status, job.type)
-    redis.call('HSET', job_key(prefix, id), 'status', 'scheduled', 'held', '1', 'held_run_at', job.run_at or str(now),
+    redis.call('HSET', job_key(prefix, id), 'status', 'scheduled', 'held', '1', 'held_run_at', job.run_at or job.created_at or str(now),
         'updated_at', str(now))
     redis.call('ZADD', key(prefix, 'scheduled'), str(now + MAX_FUTURE_MS * 10), id)
     emit(prefix, full_id(queue, id), job.type, job.status, 'scheduled', now, 'held')
@@ -184,8 +186,10 @@ redis.register_function('conveyor_unhold', guarded(function(keys, argv)
     redis.call('HSET', job_key(prefix, id), 'status', status, 'updated_at', str(now))
     if status == 'scheduled' then
         redis.call('ZADD', key(prefix, 'scheduled'), str(run_at), id)
+        lower_next_due(prefix, run_at)
     else
         make_pending(prefix, id, job.priority, false, job.type, now)
+        wake(prefix, 1)
     end
     emit(prefix, full_id(queue, id), job.type, 'scheduled', status, now, 'released')
     return status

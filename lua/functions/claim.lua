@@ -6,67 +6,181 @@
 -- ARGV[3]  how many jobs to take (1…1000, default 1)
 -- ARGV[4]  how many due jobs to promote at most in this call (default 1000)
 -- Reply    {jobs, next_due_ms, paused}: jobs is an array of jobs, each the flat field/value list of its hash
---          (HGETALL form) including its fresh "lease" token; next_due_ms is the earliest scheduled or retry time
---          left (-1 if none; in the past when more jobs were due than the promote limit: claim again);
---          paused is 1 when the queue is paused (then no job is taken).
+--          (HGETALL form, with "id" and "queue" filled in from the key when the hash leaves them out) including
+--          its fresh "lease" token; next_due_ms is the earliest time a scheduled or retry job may fall due (-1 if
+--          none; a lower bound: when it has passed, claim again; in the past when more jobs were due than the
+--          promote limit); paused is 1 when the queue is paused (then no job is taken).
 --          A job hash that is malformed is moved to failed with an error naming the bad field, not returned.
+--          When the queue has no job left, the call deletes <prefix>:wake (see wake() in lua/library.lua).
 
 -- Moves due jobs from a time-ordered set (scheduled or retry) to pending; returns how many. An entry whose job is
 -- gone or in another state is a stale index entry and is only dropped.
 local function promote(prefix, queue, index_name, expected_status, now, limit)
     local index = key(prefix, index_name)
     local due = redis.call('ZRANGEBYSCORE', index, '-inf', str(now), 'LIMIT', 0, limit)
+    if #due == 0 then return 0 end
+    redis.call('ZREM', index, unpack(due))
+    local ids, types = {}, {}
     for _, id in ipairs(due) do
-        redis.call('ZREM', index, id)
         local job = redis.call('HMGET', job_key(prefix, id), 'status', 'priority', 'type')
         if job[1] == expected_status then
             redis.call('HSET', job_key(prefix, id), 'status', 'pending', 'updated_at', str(now))
             make_pending(prefix, id, job[2], false, job[3], now)
-            emit(prefix, full_id(queue, id), job[3], job[1], 'pending', now)
+            table.insert(ids, full_id(queue, id))
+            table.insert(types, job[3] or '')
         end
     end
-    return #due
+    emit_many(prefix, ids, types, expected_status, 'pending', now)
+    return #ids
 end
 
-local function pop_next(prefix)
+-- Promotes due scheduled and retrying jobs once next_due has passed (O(1) otherwise); returns the next due time
+-- (nil when none) and how many jobs were promoted.
+local function promote_due(prefix, queue, now, limit)
+    local meta = queue_meta(prefix)
+    local due = meta.next_due and tonumber(meta.next_due) or compute_next_due(prefix)
+    if not due or due > now then return due, 0 end
+    local promoted = promote(prefix, queue, 'scheduled', 'scheduled', now, limit)
+        + promote(prefix, queue, 'retry', 'retrying', now, limit)
+    return compute_next_due(prefix), promoted
+end
+
+-- Pops up to `wanted` pending ids in run order: higher priorities, then the list (priority 0), then lower
+-- priorities. Returns the ids, which of them came from the list, and whether the queue is now empty.
+local function pop_many(prefix, wanted)
+    local ids, from_list = {}, {}
     local prioritized = key(prefix, 'prioritized')
-    local top = redis.call('ZRANGE', prioritized, 0, 0, 'WITHSCORES')
-    if top[1] and tonumber(top[2]) < DEFAULT_BAND_START then
-        redis.call('ZREM', prioritized, top[1])
-        return top[1]
+    local high = redis.call('ZRANGEBYSCORE', prioritized, '-inf', '(' .. str(DEFAULT_BAND_START), 'LIMIT', 0, wanted)
+    if #high > 0 then
+        redis.call('ZREM', prioritized, unpack(high))
+        for _, id in ipairs(high) do table.insert(ids, id) end
     end
-    local id = redis.call('LPOP', key(prefix, 'pending'))
-    if id then return id end
-    if top[1] then
-        redis.call('ZREM', prioritized, top[1])
-        return top[1]
-    end
-    return nil
-end
-
-local function next_due(prefix)
-    local due = -1
-    for _, name in ipairs({'scheduled', 'retry'}) do
-        local first = redis.call('ZRANGE', key(prefix, name), 0, 0, 'WITHSCORES')
-        if first[2] then
-            local at = tonumber(first[2])
-            if due < 0 or at < due then due = at end
+    if #ids < wanted then
+        local popped = redis.call('LPOP', key(prefix, 'pending'), wanted - #ids)
+        for _, id in ipairs(popped or {}) do
+            table.insert(ids, id)
+            from_list[#ids] = true
         end
     end
-    return due
+    if #ids < wanted then
+        local low = redis.call('ZRANGE', prioritized, 0, wanted - #ids - 1)
+        if #low > 0 then
+            redis.call('ZREM', prioritized, unpack(low))
+            for _, id in ipairs(low) do table.insert(ids, id) end
+        end
+    end
+    return ids, from_list, #ids < wanted
 end
 
--- Puts a job in processing with a fresh lease; returns its hash as a flat list.
-local function start(prefix, queue, id, job, worker, lease_ms, now)
-    local token = str(redis.call('HINCRBY', key(prefix, 'meta'), 'lease_sequence', 1))
-    local attempts = (tonumber(job.attempts) or 0) + 1
-    redis.call('HSET', job_key(prefix, id), 'status', 'processing', 'worker', worker, 'lease', token,
-        'attempts', str(attempts), 'started_at', str(now), 'updated_at', str(now))
-    redis.call('HDEL', job_key(prefix, id), 'cancel_requested')
-    redis.call('ZADD', key(prefix, 'active'), str(now + lease_ms), id)
-    count(prefix, 'started')
-    emit(prefix, full_id(queue, id), job.type, job.status, 'processing', now)
-    return redis.call('HGETALL', job_key(prefix, id))
+-- Takes claimed jobs out of the pending index of their type: for jobs from the list, one LPOP per type, which
+-- finds them at the head of their type's list (same order); anything else (an entry of the sorted set, written by
+-- version 1 of the layout, or a list out of step after a hand edit) is removed one by one.
+local function unindex_types(prefix, listed, sorted)
+    for job_type, ids in pairs(listed) do
+        local list = type_list(prefix, job_type)
+        local popped = redis.call('LPOP', list, #ids) or {}
+        local in_step = #popped == #ids
+        for index = 1, #popped do
+            if popped[index] ~= ids[index] then in_step = false end
+        end
+        if not in_step then
+            if #popped > 0 then
+                local back = {}
+                for index = #popped, 1, -1 do table.insert(back, popped[index]) end
+                redis.call('LPUSH', list, unpack(back))
+            end
+            for _, id in ipairs(ids) do
+                redis.call('LREM', list, 1, id)
+                redis.call('ZREM', type_index(prefix, job_type), id)
+            end
+        end
+    end
+    for job_type, ids in pairs(sorted) do
+        redis.call('ZREM', type_index(prefix, job_type), unpack(ids))
+    end
+end
+
+-- A job hash as the flat field/value list a claim replies with, "id" and "queue" included.
+local function flat_job(job, queue, id)
+    job.id = job.id or full_id(queue, id)
+    job.queue = job.queue or queue
+    local flat = {}
+    for name, value in pairs(job) do
+        table.insert(flat, name)
+        table.insert(flat, value)
+    end
+    return flat
+end
+
+-- Puts loaded pending jobs in processing, each with a fresh lease token; returns their flat hashes.
+local function start_all(prefix, queue, loaded, worker, lease_ms, now, from)
+    if #loaded == 0 then return {} end
+    local last = redis.call('HINCRBY', key(prefix, 'meta'), 'lease_sequence', #loaded)
+    local jobs, active, ids, types = {}, {}, {}, {}
+    for index, entry in ipairs(loaded) do
+        local id, job = entry[1], entry[2]
+        local token = str(last - #loaded + index)
+        local attempts = str((tonumber(job.attempts) or 0) + 1)
+        redis.call('HSET', job_key(prefix, id), 'status', 'processing', 'worker', worker, 'lease', token,
+            'attempts', attempts, 'started_at', str(now), 'updated_at', str(now))
+        if job.cancel_requested then
+            redis.call('HDEL', job_key(prefix, id), 'cancel_requested')
+            job.cancel_requested = nil
+        end
+        job.status, job.worker, job.lease, job.attempts = 'processing', worker, token, attempts
+        job.started_at, job.updated_at = str(now), str(now)
+        table.insert(jobs, flat_job(job, queue, id))
+        table.insert(active, str(now + lease_ms))
+        table.insert(active, id)
+        table.insert(ids, full_id(queue, id))
+        table.insert(types, job.type)
+    end
+    redis.call('ZADD', key(prefix, 'active'), unpack(active))
+    count(prefix, 'started', #loaded)
+    emit_many(prefix, ids, types, from, 'processing', now)
+    return jobs
+end
+
+-- The claim of conveyor_claim and conveyor_report: returns the jobs (flat hashes), the next due time (-1 when none)
+-- and 1 when the queue is paused.
+local function claim_jobs(prefix, queue, worker, lease_ms, wanted, promote_limit, now)
+    local next_due, promoted = promote_due(prefix, queue, now, promote_limit)
+    if queue_meta(prefix).paused == '1' then
+        redis.call('DEL', key(prefix, 'wake'))
+        return {}, next_due or -1, 1
+    end
+    if wanted <= 0 then
+        wake(prefix, promoted)
+        return {}, next_due or -1, 0
+    end
+    local ids, from_list, empty = pop_many(prefix, wanted)
+    if empty then
+        redis.call('DEL', key(prefix, 'wake'))
+    elseif promoted > 0 then
+        wake(prefix, promoted)
+    end
+    local loaded, listed, sorted = {}, {}, {}
+    for index, id in ipairs(ids) do
+        local job = load_job(prefix, id)
+        if job then
+            local group = from_list[index] and listed or sorted
+            group[job.type or ''] = group[job.type or ''] or {}
+            table.insert(group[job.type or ''], id)
+        end
+        -- A status that is no status at all would leave the job in no index: it fails, with the reason.
+        if job and (job.status == 'pending' or not KNOWN_STATUS[job.status]) then
+            local problem = malformed(job, queue, id)
+            if problem then
+                finish(prefix, queue, id, job, 'failed', now,
+                    {error = 'malformed job hash: ' .. problem .. '; fix the producer, then retry or remove the job'})
+            else
+                table.insert(loaded, {id, job})
+            end
+        end
+        -- A vanished hash or one in another state was a stale index entry: popping it cleaned it up.
+    end
+    unindex_types(prefix, listed, sorted)
+    return start_all(prefix, queue, loaded, worker, lease_ms, now, 'pending'), next_due or -1, 0
 end
 
 local function check_worker(worker, lease)
@@ -83,35 +197,8 @@ redis.register_function('conveyor_claim', guarded(function(keys, argv)
     local lease_ms = check_worker(worker, argv[2])
     local wanted = argv[3] and parse_int('count', argv[3], 1, 1000) or 1
     local promote_limit = argv[4] and parse_int('promote limit', argv[4], 1, 100000) or 1000
-    local now = now_ms()
-    promote(prefix, queue, 'scheduled', 'scheduled', now, promote_limit)
-    promote(prefix, queue, 'retry', 'retrying', now, promote_limit)
-    if redis.call('HGET', key(prefix, 'meta'), 'paused') == '1' then
-        return {{}, next_due(prefix), 1}
-    end
-    local jobs = {}
-    -- Bounded: malformed or vanished entries are skipped, but at most wanted + 100 entries are looked at.
-    for _ = 1, wanted + 100 do
-        if #jobs >= wanted then break end
-        local id = pop_next(prefix)
-        if not id then break end
-        local job = load_job(prefix, id)
-        if job then
-            redis.call('ZREM', type_index(prefix, job.type), id)
-        end
-        -- A status that is no status at all would leave the job in no index: it fails, with the reason.
-        if job and (job.status == 'pending' or not KNOWN_STATUS[job.status]) then
-            local problem = malformed(job, queue, id)
-            if problem then
-                finish(prefix, queue, id, job, 'failed', now,
-                    {error = 'malformed job hash: ' .. problem .. '; fix the producer, then retry or remove the job'})
-            else
-                table.insert(jobs, start(prefix, queue, id, job, worker, lease_ms, now))
-            end
-        end
-        -- A vanished hash or one in another state was a stale index entry: popping it cleaned it up.
-    end
-    return {jobs, next_due(prefix), 0}
+    local jobs, next_due, paused = claim_jobs(prefix, queue, worker, lease_ms, wanted, promote_limit, now_ms())
+    return {jobs, next_due, paused}
 end))
 
 -- conveyor_take: claims one given job now, from pending, scheduled or retrying (the origin's mark_processing),
@@ -140,5 +227,5 @@ redis.register_function('conveyor_take', guarded(function(keys, argv)
         return err('STATE', 'job "' .. full_id(queue, id) .. '" is malformed (' .. problem .. ') and was moved to failed')
     end
     unindex(prefix, id, job.status, job.type)
-    return start(prefix, queue, id, job, argv[2], lease_ms, now)
+    return start_all(prefix, queue, {{id, job}}, argv[2], lease_ms, now, job.status)[1]
 end))

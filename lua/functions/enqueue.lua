@@ -48,13 +48,9 @@ local function is_utf8(text)
     return true
 end
 
--- The queue's payload limit (meta field max_payload_bytes), read once per call (the cache is reset by guarded()).
+-- The queue's payload limit (meta field max_payload_bytes).
 local function queue_payload_limit(prefix)
-    if payload_limit_prefix ~= prefix then
-        payload_limit_prefix = prefix
-        payload_limit_value = setting(redis.call('HGET', key(prefix, 'meta'), 'max_payload_bytes'), DEFAULT_MAX_PAYLOAD)
-    end
-    return payload_limit_value
+    return setting(queue_meta(prefix).max_payload_bytes, DEFAULT_MAX_PAYLOAD)
 end
 
 -- Checks one job's arguments; returns what enqueue_checked needs. Raises INVALID on bad input.
@@ -115,7 +111,9 @@ local function check_enqueue(queue, id, job_type, payload, opts, now, prefix)
     return checked
 end
 
--- Writes one checked job; returns {outcome, full id, status}.
+-- Writes one checked job; returns {outcome, full id, status}. Only fields that differ from their defaults are
+-- written (id and queue are the key's; retry_count, attempts and stalls 0; max_retries 3; priority and timeout_ms
+-- 0; run_at and updated_at are created_at when missing). The caller wakes workers for the pending jobs created.
 local function enqueue_checked(prefix, queue, job, now)
     local id = job.id
     local existing = redis.call('HGET', job_key(prefix, id), 'status')
@@ -135,12 +133,13 @@ local function enqueue_checked(prefix, queue, job, now)
         redis.call('SET', unique_key, full_id(queue, id))
     end
     local status = job.run_at > now and 'scheduled' or 'pending'
-    local fields = {
-        'id', full_id(queue, id), 'queue', queue, 'type', job.type, 'status', status, 'payload', job.payload,
-        'retry_count', '0', 'max_retries', str(job.max_retries), 'priority', str(job.priority),
-        'attempts', '0', 'stalls', '0', 'timeout_ms', str(job.timeout_ms),
-        'run_at', str(job.run_at), 'created_at', str(now), 'updated_at', str(now),
-    }
+    local fields = {'type', job.type, 'status', status, 'payload', job.payload, 'created_at', str(now)}
+    if job.run_at ~= now then table.insert(fields, 'run_at'); table.insert(fields, str(job.run_at)) end
+    if job.max_retries ~= DEFAULT_MAX_RETRIES then
+        table.insert(fields, 'max_retries'); table.insert(fields, str(job.max_retries))
+    end
+    if job.priority ~= 0 then table.insert(fields, 'priority'); table.insert(fields, str(job.priority)) end
+    if job.timeout_ms ~= 0 then table.insert(fields, 'timeout_ms'); table.insert(fields, str(job.timeout_ms)) end
     if job.reference_type then
         table.insert(fields, 'reference_type'); table.insert(fields, job.reference_type)
         table.insert(fields, 'reference_id'); table.insert(fields, job.reference_id)
@@ -152,6 +151,7 @@ local function enqueue_checked(prefix, queue, job, now)
     redis.call('HSET', job_key(prefix, id), unpack(fields))
     if status == 'scheduled' then
         redis.call('ZADD', key(prefix, 'scheduled'), str(job.run_at), id)
+        lower_next_due(prefix, job.run_at)
     else
         make_pending(prefix, id, job.priority, false, job.type, now)
     end
@@ -169,7 +169,10 @@ redis.register_function('conveyor_enqueue', guarded(function(keys, argv)
     if argv[3] == nil then raise('INVALID', 'the payload is missing (ARGV[3]: JSON text, e.g. {})') end
     local job = check_enqueue(queue, argv[1], argv[2], argv[3], options(argv, 4, ENQUEUE_OPTIONS), now, prefix)
     local reply = enqueue_checked(prefix, queue, job, now)
-    if reply[1] == 'created' then count(prefix, 'enqueued') end
+    if reply[1] == 'created' then
+        count(prefix, 'enqueued')
+        if reply[3] == 'pending' then wake(prefix, 1) end
+    end
     return reply
 end))
 
@@ -231,12 +234,16 @@ redis.register_function('conveyor_enqueue_many', guarded(function(keys, argv)
     local queue = queue_of(prefix)
     local now = now_ms()
     local jobs = check_many(prefix, argv, now)
-    local replies, created = {}, 0
+    local replies, created, pending = {}, 0, 0
     for _, job in ipairs(jobs) do
         local reply = enqueue_checked(prefix, queue, job, now)
-        if reply[1] == 'created' then created = created + 1 end
+        if reply[1] == 'created' then
+            created = created + 1
+            if reply[3] == 'pending' then pending = pending + 1 end
+        end
         table.insert(replies, reply)
     end
     if created > 0 then count(prefix, 'enqueued', created) end
+    wake(prefix, pending)
     return replies
 end))

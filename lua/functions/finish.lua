@@ -1,3 +1,128 @@
+-- The fields a finishing transition reads (HMGET, not the whole hash: the payload stays in Redis).
+local FINISHING_FIELDS = {'status', 'lease', 'type', 'worker', 'unique_key', 'cancel_requested', 'retry_count',
+    'max_retries'}
+
+local function load_finishing(prefix, id)
+    local values = redis.call('HMGET', job_key(prefix, id), unpack(FINISHING_FIELDS))
+    if not values[1] then return nil end
+    local job = {}
+    for index, name in ipairs(FINISHING_FIELDS) do
+        if values[index] then job[name] = values[index] end
+    end
+    return job
+end
+
+-- Completions gathered in one call, written together by flush_completed: one ZREM, one ZADD, one counter, one event.
+local function completed_batch()
+    return {ids = {}, full_ids = {}, types = {}}
+end
+
+-- Completes one job into a batch; returns its status ("completed") or an error text (STALE, STATE, NOTFOUND,
+-- INVALID …): one entry's problem never stops the others of a batch.
+local function complete_one(prefix, queue, id, token, result, now, batch)
+    local job = load_finishing(prefix, id)
+    if not job then
+        return 'NOTFOUND no job "' .. full_id(queue, id) .. '" in queue "' .. queue .. '"'
+    end
+    if job.status == 'completed' and job.lease == token then
+        return 'completed'
+    end
+    local problem = lease_problem(queue, id, job, token)
+    if problem then return problem end
+    if result ~= '' and not is_json(result) then
+        return 'INVALID the result is not valid JSON'
+    end
+    if result ~= '' then
+        redis.call('HSET', job_key(prefix, id), 'status', 'completed', 'finished_at', str(now), 'updated_at', str(now),
+            'result', result)
+    else
+        redis.call('HSET', job_key(prefix, id), 'status', 'completed', 'finished_at', str(now), 'updated_at', str(now))
+    end
+    if job.cancel_requested then redis.call('HDEL', job_key(prefix, id), 'cancel_requested') end
+    release_unique(prefix, queue, id, job)
+    table.insert(batch.ids, id)
+    table.insert(batch.full_ids, full_id(queue, id))
+    table.insert(batch.types, job.type or '')
+    return 'completed'
+end
+
+local function flush_completed(prefix, batch, now)
+    local count_done = #batch.ids
+    if count_done == 0 then return end
+    redis.call('ZREM', key(prefix, 'active'), unpack(batch.ids))
+    local scored = {}
+    for _, id in ipairs(batch.ids) do
+        table.insert(scored, str(now))
+        table.insert(scored, id)
+    end
+    redis.call('ZADD', key(prefix, 'completed'), unpack(scored))
+    count(prefix, 'completed', count_done)
+    emit_many(prefix, batch.full_ids, batch.types, 'processing', 'completed', now)
+end
+
+-- Records one failed attempt; returns the new status ("retrying", "failed", "cancelled") or an error text.
+-- how: {retry = bool, delay_ms = number or nil, base, cap, jitter, max_retries = number or nil}.
+local function fail_one(prefix, queue, id, token, message, how, now)
+    local job = load_finishing(prefix, id)
+    if not job then
+        return 'NOTFOUND no job "' .. full_id(queue, id) .. '" in queue "' .. queue .. '"'
+    end
+    if (job.status == 'retrying' or FINISHED[job.status]) and job.lease == token then
+        return job.status
+    end
+    local problem = lease_problem(queue, id, job, token)
+    if problem then return problem end
+    if job.cancel_requested == '1' then
+        finish(prefix, queue, id, job, 'cancelled', now, {error = message ~= '' and message or 'cancelled'})
+        return 'cancelled'
+    end
+    local retry_count = tonumber(job.retry_count) or 0
+    local max_retries = how.max_retries or tonumber(job.max_retries) or DEFAULT_MAX_RETRIES
+    if how.retry and retry_count < max_retries then
+        local delay_ms = how.delay_ms or math.floor(how.jitter * math.min(how.cap, how.base * 2 ^ retry_count))
+        local retry_at = now + delay_ms
+        redis.call('ZADD', key(prefix, 'retry'), str(retry_at), id)
+        redis.call('ZREM', key(prefix, 'active'), id)
+        redis.call('HSET', job_key(prefix, id), 'status', 'retrying', 'error', message,
+            'retry_count', str(retry_count + 1), 'run_at', str(retry_at), 'updated_at', str(now))
+        lower_next_due(prefix, retry_at)
+        count(prefix, 'retried')
+        emit(prefix, full_id(queue, id), job.type, 'processing', 'retrying', now, message)
+        return 'retrying'
+    end
+    -- "permanent": failed by an error that said not to retry (exit 65, JobFailure.permanent), retries left or not;
+    -- such a job is not among the retryable failed ones.
+    finish(prefix, queue, id, job, 'failed', now, {error = message, permanent = how.retry and '0' or '1'})
+    return 'failed'
+end
+
+-- Reads a failure's retry settings (strings from ARGV; nil or '' means the default); raises INVALID.
+local function failure_settings(retry, delay, base, cap, jitter, max_retries)
+    if retry and retry ~= '' and retry ~= '0' and retry ~= '1' then
+        raise('INVALID', 'retry must be 0 or 1')
+    end
+    local how = {retry = retry ~= '0'}
+    how.delay_ms = delay and delay ~= '' and parse_int('delay_ms', delay, 0, MAX_FUTURE_MS) or nil
+    how.max_retries = max_retries and max_retries ~= '' and parse_int('max_retries', max_retries, 0, 10000) or nil
+    how.base = base and base ~= '' and parse_int('backoff_base_ms', base, 0, MAX_FUTURE_MS) or 1000
+    how.cap = cap and cap ~= '' and parse_int('backoff_cap_ms', cap, 0, MAX_FUTURE_MS) or 3600000
+    how.jitter = 1
+    if jitter and jitter ~= '' then
+        how.jitter = tonumber(jitter)
+        -- (jitter ~= jitter) is true only for NaN.
+        if not how.jitter or how.jitter ~= how.jitter or how.jitter < 0 or how.jitter > 1 then
+            raise('INVALID', 'jitter must be a number from 0 to 1')
+        end
+    end
+    return how
+end
+
+-- Turns an error text of complete_one/fail_one into the call's error reply.
+local function status_reply(status)
+    if string.match(status, '^%u+ ') then return redis.error_reply(status) end
+    return status
+end
+
 -- conveyor_complete: records a job's result; the caller must hold its lease.
 --
 -- KEYS[1]  queue prefix
@@ -10,20 +135,11 @@ redis.register_function('conveyor_complete', guarded(function(keys, argv)
     local prefix = keys[1]
     local queue = queue_of(prefix)
     local id = local_id(queue, argv[1])
-    local token, result = argv[2], argv[3] or ''
-    local job = require_job(prefix, queue, id)
-    if job.status == 'completed' and job.lease == token then
-        return 'completed'
-    end
-    check_lease(queue, id, job, token)
-    if result ~= '' and not is_json(result) then
-        raise('INVALID', 'the result is not valid JSON')
-    end
     local now = now_ms()
-    local fields = {}
-    if result ~= '' then fields.result = result end
-    finish(prefix, queue, id, job, 'completed', now, fields)
-    return 'completed'
+    local batch = completed_batch()
+    local status = complete_one(prefix, queue, id, argv[2], argv[3] or '', now, batch)
+    flush_completed(prefix, batch, now)
+    return status_reply(status)
 end))
 
 local FAIL_OPTIONS = {
@@ -48,51 +164,8 @@ redis.register_function('conveyor_fail', guarded(function(keys, argv)
     local prefix = keys[1]
     local queue = queue_of(prefix)
     local id = local_id(queue, argv[1])
-    local token, message = argv[2], argv[3] or ''
     local opts = options(argv, 4, FAIL_OPTIONS)
-    local job = require_job(prefix, queue, id)
-    if (job.status == 'retrying' or FINISHED[job.status]) and job.lease == token then
-        return job.status
-    end
-    check_lease(queue, id, job, token)
-    local retry = opts.retry ~= '0'
-    if opts.retry and opts.retry ~= '0' and opts.retry ~= '1' then
-        raise('INVALID', 'retry must be 0 or 1')
-    end
-    local delay_ms = opts.delay_ms and parse_int('delay_ms', opts.delay_ms, 0, MAX_FUTURE_MS)
-    local max_override = opts.max_retries and parse_int('max_retries', opts.max_retries, 0, 10000)
-    local base = opts.backoff_base_ms and parse_int('backoff_base_ms', opts.backoff_base_ms, 0, MAX_FUTURE_MS) or 1000
-    local cap = opts.backoff_cap_ms and parse_int('backoff_cap_ms', opts.backoff_cap_ms, 0, MAX_FUTURE_MS) or 3600000
-    local jitter = 1
-    if opts.jitter then
-        jitter = tonumber(opts.jitter)
-        -- (jitter ~= jitter) is true only for NaN.
-        if not jitter or jitter ~= jitter or jitter < 0 or jitter > 1 then
-            raise('INVALID', 'jitter must be a number from 0 to 1')
-        end
-    end
-    local now = now_ms()
-    if job.cancel_requested == '1' then
-        finish(prefix, queue, id, job, 'cancelled', now, {error = message ~= '' and message or 'cancelled'})
-        return 'cancelled'
-    end
-    local retry_count = tonumber(job.retry_count) or 0
-    local max_retries = max_override or tonumber(job.max_retries) or DEFAULT_MAX_RETRIES
-    if retry and retry_count < max_retries then
-        if not delay_ms then
-            delay_ms = math.floor(jitter * math.min(cap, base * 2 ^ retry_count))
-        end
-        local retry_at = now + delay_ms
-        redis.call('ZADD', key(prefix, 'retry'), str(retry_at), id)
-        redis.call('ZREM', key(prefix, 'active'), id)
-        redis.call('HSET', job_key(prefix, id), 'status', 'retrying', 'error', message,
-            'retry_count', str(retry_count + 1), 'run_at', str(retry_at), 'updated_at', str(now))
-        count(prefix, 'retried')
-        emit(prefix, full_id(queue, id), job.type, 'processing', 'retrying', now, message)
-        return 'retrying'
-    end
-    -- "permanent": failed by an error that said not to retry (exit 65, JobFailure.permanent), retries left or not;
-    -- such a job is not among the retryable failed ones.
-    finish(prefix, queue, id, job, 'failed', now, {error = message, permanent = retry and '0' or '1'})
-    return 'failed'
+    local how = failure_settings(opts.retry, opts.delay_ms, opts.backoff_base_ms, opts.backoff_cap_ms, opts.jitter,
+        opts.max_retries)
+    return status_reply(fail_one(prefix, queue, id, argv[2], argv[3] or '', how, now_ms()))
 end))

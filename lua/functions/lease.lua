@@ -36,9 +36,10 @@ end), flags = {'allow-oom'}}
 -- KEYS[1]  queue prefix
 -- ARGV[1]  how many expired leases to handle at most (1…10000)
 -- ARGV[2]  how many lease expiries a job may have before it fails (default 3)
--- Reply    {handled, next_expiry_ms}: how many jobs were handled, and when the next lease expires (-1 if none).
---          Each goes back to the front of pending (error says which worker lost it), or to failed after too many
---          expiries, or to cancelled when a cancel was requested.
+-- Reply    {handled, next_expiry_ms, trimmed}: how many jobs were handled, when the next lease expires (-1 if
+--          none), and how many finished jobs retention deleted. Each handled job goes back to the front of pending
+--          (error says which worker lost it), or to failed after too many expiries, or to cancelled when a cancel
+--          was requested. Then retention is applied as conveyor_trim does (at most 1000 jobs per status).
 redis.register_function('conveyor_reclaim', guarded(function(keys, argv)
     local prefix = keys[1]
     local queue = queue_of(prefix)
@@ -47,6 +48,7 @@ redis.register_function('conveyor_reclaim', guarded(function(keys, argv)
     local now = now_ms()
     local active = key(prefix, 'active')
     local expired = redis.call('ZRANGEBYSCORE', active, '-inf', '(' .. str(now), 'LIMIT', 0, limit)
+    local requeued = 0
     for _, id in ipairs(expired) do
         local job = load_job(prefix, id)
         if not job or job.status ~= 'processing' then
@@ -66,12 +68,18 @@ redis.register_function('conveyor_reclaim', guarded(function(keys, argv)
                 redis.call('HSET', job_key(prefix, id), 'status', 'pending', 'error', message, 'updated_at', str(now))
                 redis.call('HDEL', job_key(prefix, id), 'lease')
                 make_pending(prefix, id, job.priority, true, job.type, now)
+                requeued = requeued + 1
                 emit(prefix, full_id(queue, id), job.type, 'processing', 'pending', now, message)
             end
         end
     end
+    wake(prefix, requeued)
+    local trimmed = 0
+    for status in pairs(FINISHED) do
+        trimmed = trimmed + trim_finished(prefix, queue, status, now, TRIM_BATCH)
+    end
     local first = redis.call('ZRANGE', active, 0, 0, 'WITHSCORES')
-    return {#expired, first[2] and tonumber(first[2]) or -1}
+    return {#expired, first[2] and tonumber(first[2]) or -1, trimmed}
 end))
 
 -- conveyor_release: gives a processing job back to the front of pending at once, for a worker that shuts down
@@ -108,6 +116,7 @@ redis.register_function{function_name = 'conveyor_release', callback = guarded(f
         'attempts', str(attempts))
     redis.call('HDEL', job_key(prefix, id), 'lease')
     make_pending(prefix, id, job.priority, true, job.type, now)
+    wake(prefix, 1)
     count(prefix, 'released')
     emit(prefix, full_id(queue, id), job.type, 'processing', 'pending', now, 'released by worker "'
         .. tostring(job.worker) .. (unstarted and '" before it started' or '" at shutdown'))
@@ -135,4 +144,24 @@ redis.register_function('conveyor_progress', guarded(function(keys, argv)
     redis.call('HSET', job_key(prefix, id), 'progress', progress, 'updated_at', str(now))
     emit(prefix, full_id(queue, id), job.type, 'processing', 'processing', now)
     return 'ok'
+end))
+
+-- conveyor_trim: applies retention: deletes finished jobs older than the queue keeps them or beyond the number it
+-- keeps (meta fields keep_<status>_ms and keep_<status>_count; defaults: completed 1 day / 10 000, failed 30 days
+-- / 10 000, cancelled 7 days / 10 000), oldest first, at most `limit` per status. Completions do not do this
+-- (their cost must not grow with the jobs kept): every worker's reclaim loop does, through conveyor_reclaim.
+--
+-- KEYS[1]  queue prefix
+-- ARGV[1]  how many jobs to delete per status at most (1…10000, default 1000)
+-- Reply    how many were deleted (call again while it is above 0 to apply retention in full)
+redis.register_function('conveyor_trim', guarded(function(keys, argv)
+    local prefix = keys[1]
+    local queue = queue_of(prefix)
+    local limit = argv[1] and parse_int('limit', argv[1], 1, 10000) or TRIM_BATCH
+    local now = now_ms()
+    local trimmed = 0
+    for status in pairs(FINISHED) do
+        trimmed = trimmed + trim_finished(prefix, queue, status, now, limit)
+    end
+    return trimmed
 end))

@@ -153,13 +153,17 @@ redis.register_function('conveyor_schedule_fire', guarded(function(keys, argv)
         return {'stale'}
     end
     local reply = {'fired'}
-    local created = 0
+    local created, pending = 0, 0
     for _, job in ipairs(jobs) do
         local outcome = enqueue_checked(prefix, queue, job, now)
-        if outcome[1] == 'created' then created = created + 1 end
+        if outcome[1] == 'created' then
+            created = created + 1
+            if outcome[3] == 'pending' then pending = pending + 1 end
+        end
         table.insert(reply, outcome[2])
     end
     if created > 0 then count(prefix, 'enqueued', created) end
+    wake(prefix, pending)
     local fields = {'next_run_at', str(next_run_at)}
     if #jobs > 0 then
         table.insert(fields, 'last_run_at')

@@ -6,7 +6,7 @@
 -- KEYS     none
 -- Reply    the version: 16 hex digits
 
-local LIBRARY_VERSION = 'e0170dacdff2db64'
+local LIBRARY_VERSION = 'efeb74519ca882ab'
 
 redis.register_function {
     function_name = 'conveyor_version',

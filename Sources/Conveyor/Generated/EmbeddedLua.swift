@@ -25,7 +25,8 @@ local DEFAULT_BAND_START = MAX_PRIORITY * PRIORITY_BAND
 local DEFAULT_MAX_RETRIES = 3
 local DEFAULT_MAX_PAYLOAD = 1048576
 local MAX_FUTURE_MS = 10 * 366 * 86400000 -- run_at further than ~10 years ahead is refused
-local TRIM_BATCH = 20 -- finished jobs deleted per transition at most (retention)
+local TRIM_BATCH = 1000 -- finished jobs deleted per status per conveyor_trim / conveyor_reclaim call at most
+local WAKE_MAX = 64 -- wake-up tokens kept per queue at most (one per job that became available)
 local DEFAULT_KEEP = {
     completed = {ms = 86400000, count = 10000},
     failed = {ms = 30 * 86400000, count = 10000},
@@ -172,17 +173,37 @@ local function setting(value, default)
     return default
 end
 
--- The queue's events_max setting, read once per call (reset by guarded()).
-local events_max_cache = nil
--- The queue (prefix) whose payload limit was read in this call, and that limit (reset by guarded()).
-local payload_limit_prefix, payload_limit_value = nil, nil
+-- The queue settings a transition reads, from the meta hash, read with one HMGET per queue per call (the cache is
+-- reset by guarded()). A missing field is false.
+local META_FIELDS = {'events', 'events_max', 'paused', 'next_due', 'max_payload_bytes'}
+local meta_cache = {}
+
+local function queue_meta(prefix)
+    local meta = meta_cache[prefix]
+    if not meta then
+        local values = redis.call('HMGET', key(prefix, 'meta'), unpack(META_FIELDS))
+        meta = {}
+        for index, name in ipairs(META_FIELDS) do meta[name] = values[index] end
+        meta_cache[prefix] = meta
+    end
+    return meta
+end
+
+-- The stream's length limit when the queue records a transition to `to`, or nil when it records none. The meta
+-- field events is "all" (the default), "finished" (only transitions to completed, failed, cancelled and removed,
+-- which is what waiting for a result needs) or "none"; events_max 0 also means none.
+local function recorded(prefix, to)
+    local meta = queue_meta(prefix)
+    local max = setting(meta.events_max, DEFAULT_EVENTS_MAX)
+    if max <= 0 then return nil end
+    local mode = meta.events or 'all'
+    if mode == 'none' or (mode == 'finished' and not (FINISHED[to] or to == 'removed')) then return nil end
+    return max
+end
 
 local function emit(prefix, job_id, job_type, from, to, at, message)
-    if events_max_cache == nil then
-        events_max_cache = setting(redis.call('HGET', key(prefix, 'meta'), 'events_max'), DEFAULT_EVENTS_MAX)
-    end
-    local max = events_max_cache
-    if max <= 0 then return end
+    local max = recorded(prefix, to)
+    if not max then return end
     local fields = {'id', job_id, 'type', job_type or '', 'from', from or '', 'to', to, 'at', str(at)}
     if message and message ~= '' then
         table.insert(fields, 'error')
@@ -191,42 +212,102 @@ local function emit(prefix, job_id, job_type, from, to, at, message)
     redis.call('XADD', key(prefix, 'events'), 'MAXLEN', '~', max, '*', unpack(fields))
 end
 
--- A queue's own event (queue_event "paused" or "resumed", no job id), in the same stream as the jobs' events, so
--- idle workers wake when a queue is resumed.
+-- One stream entry for several jobs that made the same transition in one call: "ids" and "types" are the full ids
+-- and the types, space-separated, in the same order (neither can hold a space). One job gets the one-job form.
+local function emit_many(prefix, ids, types, from, to, at)
+    if #ids == 0 then return end
+    if #ids == 1 then return emit(prefix, ids[1], types[1], from, to, at) end
+    local max = recorded(prefix, to)
+    if not max then return end
+    redis.call('XADD', key(prefix, 'events'), 'MAXLEN', '~', max, '*', 'ids', table.concat(ids, ' '),
+        'types', table.concat(types, ' '), 'from', from or '', 'to', to, 'at', str(at))
+end
+
+-- A queue's own event (queue_event "paused" or "resumed", no job id), in the same stream as the jobs' events.
 local function emit_queue_event(prefix, name, at)
-    if events_max_cache == nil then
-        events_max_cache = setting(redis.call('HGET', key(prefix, 'meta'), 'events_max'), DEFAULT_EVENTS_MAX)
+    local max = recorded(prefix, 'queue')
+    if not max then return end
+    redis.call('XADD', key(prefix, 'events'), 'MAXLEN', '~', max, '*', 'queue_event', name, 'at', str(at))
+end
+
+-- Wakes idle workers: one token per job that became available (at most WAKE_MAX kept) in the list
+-- <prefix>:wake, which idle workers block on (BLPOP); Redis hands each token to one waiter. A claim that finds the
+-- queue empty deletes the list, so a token always means a job may be there.
+local function wake(prefix, jobs)
+    if jobs <= 0 then return end
+    local tokens = {}
+    for index = 1, math.min(jobs, WAKE_MAX) do tokens[index] = '1' end
+    local length = redis.call('RPUSH', key(prefix, 'wake'), unpack(tokens))
+    if length > WAKE_MAX then redis.call('LTRIM', key(prefix, 'wake'), -WAKE_MAX, -1) end
+end
+
+-- The meta field next_due holds the earliest time at which a scheduled or retrying job may fall due: a lower
+-- bound (removing such a job leaves it in place), "none" when there is none, missing when unknown. Claims promote
+-- only once it has passed, so a claim costs O(1) while nothing is due. Returns true when it was lowered (then idle
+-- workers are woken, so that they learn the earlier time).
+-- The earliest time in the scheduled and retry sets, stored as next_due ("none" when both are empty).
+local function compute_next_due(prefix)
+    local due = nil
+    for _, name in ipairs({'scheduled', 'retry'}) do
+        local first = redis.call('ZRANGE', key(prefix, name), 0, 0, 'WITHSCORES')
+        if first[2] then
+            local at = tonumber(first[2])
+            if not due or at < due then due = at end
+        end
     end
-    if events_max_cache <= 0 then return end
-    redis.call('XADD', key(prefix, 'events'), 'MAXLEN', '~', events_max_cache, '*', 'queue_event', name, 'at', str(at))
+    local meta = queue_meta(prefix)
+    meta.next_due = due and str(due) or 'none'
+    redis.call('HSET', key(prefix, 'meta'), 'next_due', meta.next_due)
+    return due
+end
+
+local function lower_next_due(prefix, at)
+    local meta = queue_meta(prefix)
+    if not meta.next_due then
+        compute_next_due(prefix)
+        wake(prefix, 1)
+        return true
+    end
+    local current = tonumber(meta.next_due)
+    if not current or at < current then
+        meta.next_due = str(at)
+        redis.call('HSET', key(prefix, 'meta'), 'next_due', meta.next_due)
+        wake(prefix, 1)
+        return true
+    end
+    return false
 end
 
 local function count(prefix, name, by)
     redis.call('HINCRBY', key(prefix, 'stats'), name, by or 1)
 end
 
--- The pending jobs of one type, scored like the prioritized set, so pending(type) reads in run order.
+-- The pending jobs of one type with a priority other than 0 (and, from before version 2 of the layout, of any
+-- priority), scored like the prioritized set, so pending(type) reads in run order.
 local function type_index(prefix, job_type)
     return prefix .. ':pending:type:' .. (job_type or '')
 end
 
+-- The pending jobs of one type with priority 0, in run order: a list in the same order as <prefix>:pending.
+local function type_list(prefix, job_type)
+    return prefix .. ':pending:type:' .. (job_type or '') .. ':fifo'
+end
+
 -- Puts a job in the pending index: the list for priority 0, the prioritized sorted set otherwise (scored by
--- priority band and a sequence, for exact FIFO within a priority); and in the pending index of its type (scored by
--- priority band and time in ms, which is run order up to jobs pending in the same millisecond).
+-- priority band and a sequence, for exact FIFO within a priority); and in the pending index of its type (the list
+-- of its type for priority 0, else the sorted set of its type, scored by band and time in ms). Does not wake.
 local function make_pending(prefix, id, priority, front, job_type, now)
     priority = tonumber(priority) or 0
-    local band = (MAX_PRIORITY - priority) * PRIORITY_BAND
     if priority == 0 then
-        if front then
-            redis.call('LPUSH', key(prefix, 'pending'), id)
-        else
-            redis.call('RPUSH', key(prefix, 'pending'), id)
-        end
+        local push = front and 'LPUSH' or 'RPUSH'
+        redis.call(push, key(prefix, 'pending'), id)
+        redis.call(push, type_list(prefix, job_type), id)
     else
+        local band = (MAX_PRIORITY - priority) * PRIORITY_BAND
         local sequence = front and 0 or redis.call('HINCRBY', key(prefix, 'meta'), 'sequence', 1)
         redis.call('ZADD', key(prefix, 'prioritized'), str(band + sequence), id)
+        redis.call('ZADD', type_index(prefix, job_type), str(band + (front and 0 or now)), id)
     end
-    redis.call('ZADD', type_index(prefix, job_type), str(band + (front and 0 or now)), id)
 end
 
 -- Removes a job id from the index its status puts it in.
@@ -234,6 +315,7 @@ local function unindex(prefix, id, status, job_type)
     if status == 'pending' then
         redis.call('LREM', key(prefix, 'pending'), 1, id)
         redis.call('ZREM', key(prefix, 'prioritized'), id)
+        redis.call('LREM', type_list(prefix, job_type), 1, id)
         redis.call('ZREM', type_index(prefix, job_type), id)
     elseif status == 'scheduled' then
         redis.call('ZREM', key(prefix, 'scheduled'), id)
@@ -272,34 +354,39 @@ local function retention(prefix, status)
     return setting(meta[1], DEFAULT_KEEP[status].ms), setting(meta[2], DEFAULT_KEEP[status].count)
 end
 
--- Bounded retention: deletes at most TRIM_BATCH finished jobs that are too old or beyond the count to keep. The
--- job that just finished (`keep`) is left for the next call, so repeating the call that finished it still works.
-local function trim_finished(prefix, queue, status, now, keep)
+-- Bounded retention, off the completion path: deletes at most `limit` finished jobs of one status that are too old
+-- or beyond the count to keep, oldest first. Run by conveyor_trim and conveyor_reclaim (every worker's reclaim
+-- loop), so a completion costs the same however many finished jobs are kept. Returns how many it deleted.
+local function trim_finished(prefix, queue, status, now, limit)
     local keep_ms, keep_count = retention(prefix, status)
     local index = key(prefix, status)
     local victims = {}
     if keep_ms >= 0 then
-        victims = redis.call('ZRANGEBYSCORE', index, '-inf', '(' .. str(now - keep_ms), 'LIMIT', 0, TRIM_BATCH)
+        victims = redis.call('ZRANGEBYSCORE', index, '-inf', '(' .. str(now - keep_ms), 'LIMIT', 0, limit)
     end
-    if keep_count >= 0 and #victims < TRIM_BATCH then
+    if keep_count >= 0 and #victims < limit then
         local excess = redis.call('ZCARD', index) - #victims - keep_count
         if excess > 0 then
-            local more = redis.call('ZRANGE', index, #victims, #victims + math.min(excess, TRIM_BATCH - #victims) - 1)
+            local more = redis.call('ZRANGE', index, #victims, #victims + math.min(excess, limit - #victims) - 1)
             for _, id in ipairs(more) do table.insert(victims, id) end
         end
     end
-    local deleted = 0
-    for _, id in ipairs(victims) do
-        if id ~= keep then
-            delete_record(prefix, queue, id, load_job(prefix, id))
-            redis.call('ZREM', index, id)
-            deleted = deleted + 1
+    if #victims == 0 then return 0 end
+    local keys = {}
+    for index_, id in ipairs(victims) do
+        local job = redis.call('HMGET', job_key(prefix, id), 'reference_type', 'reference_id', 'unique_key')
+        if (job[1] and job[1] ~= '') or (job[3] and job[3] ~= '') then
+            delete_record(prefix, queue, id, {reference_type = job[1] or nil, reference_id = job[2] or nil,
+                unique_key = job[3] or nil})
         end
+        keys[index_] = job_key(prefix, id)
     end
-    return deleted
+    redis.call('DEL', unpack(keys))
+    redis.call('ZREM', index, unpack(victims))
+    return #victims
 end
 
--- Moves a job to a finished state (completed, failed or cancelled) and applies retention.
+-- Moves a job to a finished state (completed, failed or cancelled). Retention is applied later (trim_finished).
 local function finish(prefix, queue, id, job, status, now, fields)
     unindex(prefix, id, job.status, job.type)
     local values = {'status', status, 'finished_at', str(now), 'updated_at', str(now)}
@@ -308,23 +395,29 @@ local function finish(prefix, queue, id, job, status, now, fields)
         table.insert(values, value)
     end
     redis.call('HSET', job_key(prefix, id), unpack(values))
-    redis.call('HDEL', job_key(prefix, id), 'cancel_requested')
+    if job.cancel_requested then redis.call('HDEL', job_key(prefix, id), 'cancel_requested') end
     redis.call('ZADD', key(prefix, status), str(now), id)
     release_unique(prefix, queue, id, job)
     count(prefix, status)
     emit(prefix, full_id(queue, id), job.type, job.status, status, now, fields and fields.error)
-    trim_finished(prefix, queue, status, now, id)
 end
 
--- Checks a claimed job's lease token; returns an error reply, or nil when the caller holds the lease.
-local function check_lease(queue, id, job, token)
+-- Why the caller does not hold a claimed job's lease (an error text starting with its code), or nil when it does.
+local function lease_problem(queue, id, job, token)
     if job.status ~= 'processing' then
-        raise('STATE', 'job "' .. full_id(queue, id) .. '" is ' .. tostring(job.status) .. ', not processing')
+        return 'STATE job "' .. full_id(queue, id) .. '" is ' .. tostring(job.status) .. ', not processing'
     end
     if job.lease ~= token then
-        raise('STALE', 'the lease on job "' .. full_id(queue, id) .. '" was lost: it is now held by worker "'
-            .. tostring(job.worker) .. '" (stale lease token ' .. tostring(token) .. ')')
+        return 'STALE the lease on job "' .. full_id(queue, id) .. '" was lost: it is now held by worker "'
+            .. tostring(job.worker) .. '" (stale lease token ' .. tostring(token) .. ')'
     end
+    return nil
+end
+
+-- Raises the error of lease_problem(), if any.
+local function check_lease(queue, id, job, token)
+    local problem = lease_problem(queue, id, job, token)
+    if problem then error({err = problem}) end
 end
 
 -- Why a job hash cannot be run, or nil when it is well formed. A job is addressed only by the queue of KEYS[1] and
@@ -348,10 +441,11 @@ local function malformed(job, queue, id)
             end
         end
     end
-    if job.id ~= full_id(queue, id) then
+    -- id and queue are optional (enqueue does not write them: the key says both), but must not contradict the key.
+    if job.id and job.id ~= full_id(queue, id) then
         return 'field "id" is "' .. tostring(job.id) .. '", not "' .. full_id(queue, id) .. '" (the key it is stored under)'
     end
-    if job.queue ~= queue then
+    if job.queue and job.queue ~= queue then
         return 'field "queue" is "' .. tostring(job.queue) .. '", not "' .. queue .. '"'
     end
     return nil
@@ -360,8 +454,7 @@ end
 -- Runs a function body, turning raise() into an error reply.
 local function guarded(body)
     return function(keys, args)
-        events_max_cache = nil
-        payload_limit_prefix = nil
+        meta_cache = {}
         local ok, result = pcall(body, keys, args)
         if ok then return result end
         -- Redis may hand the error table of raise() back as its message string.
@@ -444,6 +537,7 @@ redis.register_function('conveyor_retry', guarded(function(keys, argv)
     end
     redis.call('HSET', job_key(prefix, id), unpack(fields))
     make_pending(prefix, id, job.priority, false, job.type, now)
+    wake(prefix, 1)
     count(prefix, 'requeued')
     emit(prefix, full_id(queue, id), job.type, job.status, 'pending', now)
     return 'pending'
@@ -487,7 +581,8 @@ end))
 redis.register_function('conveyor_resume', guarded(function(keys)
     queue_of(keys[1])
     redis.call('HDEL', key(keys[1], 'meta'), 'paused')
-    -- Workers idle on a paused queue wait for events: this one wakes them (an enqueue used to be needed).
+    -- Workers idle on a paused queue wait for a wake-up: one per pending job (an enqueue used to be needed).
+    wake(keys[1], redis.call('LLEN', key(keys[1], 'pending')) + redis.call('ZCARD', key(keys[1], 'prioritized')))
     emit_queue_event(keys[1], 'resumed', now_ms())
     return 'resumed'
 end))
@@ -536,7 +631,7 @@ redis.register_function('conveyor_hold', guarded(function(keys, argv)
     end
     local now = now_ms()
     unindex(prefix, id, job.status, job.type)
-    redis.call('HSET', job_key(prefix, id), 'status', 'scheduled', 'held', '1', 'held_run_at', job.run_at or str(now),
+    redis.call('HSET', job_key(prefix, id), 'status', 'scheduled', 'held', '1', 'held_run_at', job.run_at or job.created_at or str(now),
         'updated_at', str(now))
     redis.call('ZADD', key(prefix, 'scheduled'), str(now + MAX_FUTURE_MS * 10), id)
     emit(prefix, full_id(queue, id), job.type, job.status, 'scheduled', now, 'held')
@@ -562,8 +657,10 @@ redis.register_function('conveyor_unhold', guarded(function(keys, argv)
     redis.call('HSET', job_key(prefix, id), 'status', status, 'updated_at', str(now))
     if status == 'scheduled' then
         redis.call('ZADD', key(prefix, 'scheduled'), str(run_at), id)
+        lower_next_due(prefix, run_at)
     else
         make_pending(prefix, id, job.priority, false, job.type, now)
+        wake(prefix, 1)
     end
     emit(prefix, full_id(queue, id), job.type, 'scheduled', status, now, 'released')
     return status
@@ -578,67 +675,181 @@ end))
 -- ARGV[3]  how many jobs to take (1…1000, default 1)
 -- ARGV[4]  how many due jobs to promote at most in this call (default 1000)
 -- Reply    {jobs, next_due_ms, paused}: jobs is an array of jobs, each the flat field/value list of its hash
---          (HGETALL form) including its fresh "lease" token; next_due_ms is the earliest scheduled or retry time
---          left (-1 if none; in the past when more jobs were due than the promote limit: claim again);
---          paused is 1 when the queue is paused (then no job is taken).
+--          (HGETALL form, with "id" and "queue" filled in from the key when the hash leaves them out) including
+--          its fresh "lease" token; next_due_ms is the earliest time a scheduled or retry job may fall due (-1 if
+--          none; a lower bound: when it has passed, claim again; in the past when more jobs were due than the
+--          promote limit); paused is 1 when the queue is paused (then no job is taken).
 --          A job hash that is malformed is moved to failed with an error naming the bad field, not returned.
+--          When the queue has no job left, the call deletes <prefix>:wake (see wake() in lua/library.lua).
 
 -- Moves due jobs from a time-ordered set (scheduled or retry) to pending; returns how many. An entry whose job is
 -- gone or in another state is a stale index entry and is only dropped.
 local function promote(prefix, queue, index_name, expected_status, now, limit)
     local index = key(prefix, index_name)
     local due = redis.call('ZRANGEBYSCORE', index, '-inf', str(now), 'LIMIT', 0, limit)
+    if #due == 0 then return 0 end
+    redis.call('ZREM', index, unpack(due))
+    local ids, types = {}, {}
     for _, id in ipairs(due) do
-        redis.call('ZREM', index, id)
         local job = redis.call('HMGET', job_key(prefix, id), 'status', 'priority', 'type')
         if job[1] == expected_status then
             redis.call('HSET', job_key(prefix, id), 'status', 'pending', 'updated_at', str(now))
             make_pending(prefix, id, job[2], false, job[3], now)
-            emit(prefix, full_id(queue, id), job[3], job[1], 'pending', now)
+            table.insert(ids, full_id(queue, id))
+            table.insert(types, job[3] or '')
         end
     end
-    return #due
+    emit_many(prefix, ids, types, expected_status, 'pending', now)
+    return #ids
 end
 
-local function pop_next(prefix)
+-- Promotes due scheduled and retrying jobs once next_due has passed (O(1) otherwise); returns the next due time
+-- (nil when none) and how many jobs were promoted.
+local function promote_due(prefix, queue, now, limit)
+    local meta = queue_meta(prefix)
+    local due = meta.next_due and tonumber(meta.next_due) or compute_next_due(prefix)
+    if not due or due > now then return due, 0 end
+    local promoted = promote(prefix, queue, 'scheduled', 'scheduled', now, limit)
+        + promote(prefix, queue, 'retry', 'retrying', now, limit)
+    return compute_next_due(prefix), promoted
+end
+
+-- Pops up to `wanted` pending ids in run order: higher priorities, then the list (priority 0), then lower
+-- priorities. Returns the ids, which of them came from the list, and whether the queue is now empty.
+local function pop_many(prefix, wanted)
+    local ids, from_list = {}, {}
     local prioritized = key(prefix, 'prioritized')
-    local top = redis.call('ZRANGE', prioritized, 0, 0, 'WITHSCORES')
-    if top[1] and tonumber(top[2]) < DEFAULT_BAND_START then
-        redis.call('ZREM', prioritized, top[1])
-        return top[1]
+    local high = redis.call('ZRANGEBYSCORE', prioritized, '-inf', '(' .. str(DEFAULT_BAND_START), 'LIMIT', 0, wanted)
+    if #high > 0 then
+        redis.call('ZREM', prioritized, unpack(high))
+        for _, id in ipairs(high) do table.insert(ids, id) end
     end
-    local id = redis.call('LPOP', key(prefix, 'pending'))
-    if id then return id end
-    if top[1] then
-        redis.call('ZREM', prioritized, top[1])
-        return top[1]
-    end
-    return nil
-end
-
-local function next_due(prefix)
-    local due = -1
-    for _, name in ipairs({'scheduled', 'retry'}) do
-        local first = redis.call('ZRANGE', key(prefix, name), 0, 0, 'WITHSCORES')
-        if first[2] then
-            local at = tonumber(first[2])
-            if due < 0 or at < due then due = at end
+    if #ids < wanted then
+        local popped = redis.call('LPOP', key(prefix, 'pending'), wanted - #ids)
+        for _, id in ipairs(popped or {}) do
+            table.insert(ids, id)
+            from_list[#ids] = true
         end
     end
-    return due
+    if #ids < wanted then
+        local low = redis.call('ZRANGE', prioritized, 0, wanted - #ids - 1)
+        if #low > 0 then
+            redis.call('ZREM', prioritized, unpack(low))
+            for _, id in ipairs(low) do table.insert(ids, id) end
+        end
+    end
+    return ids, from_list, #ids < wanted
 end
 
--- Puts a job in processing with a fresh lease; returns its hash as a flat list.
-local function start(prefix, queue, id, job, worker, lease_ms, now)
-    local token = str(redis.call('HINCRBY', key(prefix, 'meta'), 'lease_sequence', 1))
-    local attempts = (tonumber(job.attempts) or 0) + 1
-    redis.call('HSET', job_key(prefix, id), 'status', 'processing', 'worker', worker, 'lease', token,
-        'attempts', str(attempts), 'started_at', str(now), 'updated_at', str(now))
-    redis.call('HDEL', job_key(prefix, id), 'cancel_requested')
-    redis.call('ZADD', key(prefix, 'active'), str(now + lease_ms), id)
-    count(prefix, 'started')
-    emit(prefix, full_id(queue, id), job.type, job.status, 'processing', now)
-    return redis.call('HGETALL', job_key(prefix, id))
+-- Takes claimed jobs out of the pending index of their type: for jobs from the list, one LPOP per type, which
+-- finds them at the head of their type's list (same order); anything else (an entry of the sorted set, written by
+-- version 1 of the layout, or a list out of step after a hand edit) is removed one by one.
+local function unindex_types(prefix, listed, sorted)
+    for job_type, ids in pairs(listed) do
+        local list = type_list(prefix, job_type)
+        local popped = redis.call('LPOP', list, #ids) or {}
+        local in_step = #popped == #ids
+        for index = 1, #popped do
+            if popped[index] ~= ids[index] then in_step = false end
+        end
+        if not in_step then
+            if #popped > 0 then
+                local back = {}
+                for index = #popped, 1, -1 do table.insert(back, popped[index]) end
+                redis.call('LPUSH', list, unpack(back))
+            end
+            for _, id in ipairs(ids) do
+                redis.call('LREM', list, 1, id)
+                redis.call('ZREM', type_index(prefix, job_type), id)
+            end
+        end
+    end
+    for job_type, ids in pairs(sorted) do
+        redis.call('ZREM', type_index(prefix, job_type), unpack(ids))
+    end
+end
+
+-- A job hash as the flat field/value list a claim replies with, "id" and "queue" included.
+local function flat_job(job, queue, id)
+    job.id = job.id or full_id(queue, id)
+    job.queue = job.queue or queue
+    local flat = {}
+    for name, value in pairs(job) do
+        table.insert(flat, name)
+        table.insert(flat, value)
+    end
+    return flat
+end
+
+-- Puts loaded pending jobs in processing, each with a fresh lease token; returns their flat hashes.
+local function start_all(prefix, queue, loaded, worker, lease_ms, now, from)
+    if #loaded == 0 then return {} end
+    local last = redis.call('HINCRBY', key(prefix, 'meta'), 'lease_sequence', #loaded)
+    local jobs, active, ids, types = {}, {}, {}, {}
+    for index, entry in ipairs(loaded) do
+        local id, job = entry[1], entry[2]
+        local token = str(last - #loaded + index)
+        local attempts = str((tonumber(job.attempts) or 0) + 1)
+        redis.call('HSET', job_key(prefix, id), 'status', 'processing', 'worker', worker, 'lease', token,
+            'attempts', attempts, 'started_at', str(now), 'updated_at', str(now))
+        if job.cancel_requested then
+            redis.call('HDEL', job_key(prefix, id), 'cancel_requested')
+            job.cancel_requested = nil
+        end
+        job.status, job.worker, job.lease, job.attempts = 'processing', worker, token, attempts
+        job.started_at, job.updated_at = str(now), str(now)
+        table.insert(jobs, flat_job(job, queue, id))
+        table.insert(active, str(now + lease_ms))
+        table.insert(active, id)
+        table.insert(ids, full_id(queue, id))
+        table.insert(types, job.type)
+    end
+    redis.call('ZADD', key(prefix, 'active'), unpack(active))
+    count(prefix, 'started', #loaded)
+    emit_many(prefix, ids, types, from, 'processing', now)
+    return jobs
+end
+
+-- The claim of conveyor_claim and conveyor_report: returns the jobs (flat hashes), the next due time (-1 when none)
+-- and 1 when the queue is paused.
+local function claim_jobs(prefix, queue, worker, lease_ms, wanted, promote_limit, now)
+    local next_due, promoted = promote_due(prefix, queue, now, promote_limit)
+    if queue_meta(prefix).paused == '1' then
+        redis.call('DEL', key(prefix, 'wake'))
+        return {}, next_due or -1, 1
+    end
+    if wanted <= 0 then
+        wake(prefix, promoted)
+        return {}, next_due or -1, 0
+    end
+    local ids, from_list, empty = pop_many(prefix, wanted)
+    if empty then
+        redis.call('DEL', key(prefix, 'wake'))
+    elseif promoted > 0 then
+        wake(prefix, promoted)
+    end
+    local loaded, listed, sorted = {}, {}, {}
+    for index, id in ipairs(ids) do
+        local job = load_job(prefix, id)
+        if job then
+            local group = from_list[index] and listed or sorted
+            group[job.type or ''] = group[job.type or ''] or {}
+            table.insert(group[job.type or ''], id)
+        end
+        -- A status that is no status at all would leave the job in no index: it fails, with the reason.
+        if job and (job.status == 'pending' or not KNOWN_STATUS[job.status]) then
+            local problem = malformed(job, queue, id)
+            if problem then
+                finish(prefix, queue, id, job, 'failed', now,
+                    {error = 'malformed job hash: ' .. problem .. '; fix the producer, then retry or remove the job'})
+            else
+                table.insert(loaded, {id, job})
+            end
+        end
+        -- A vanished hash or one in another state was a stale index entry: popping it cleaned it up.
+    end
+    unindex_types(prefix, listed, sorted)
+    return start_all(prefix, queue, loaded, worker, lease_ms, now, 'pending'), next_due or -1, 0
 end
 
 local function check_worker(worker, lease)
@@ -655,35 +866,8 @@ redis.register_function('conveyor_claim', guarded(function(keys, argv)
     local lease_ms = check_worker(worker, argv[2])
     local wanted = argv[3] and parse_int('count', argv[3], 1, 1000) or 1
     local promote_limit = argv[4] and parse_int('promote limit', argv[4], 1, 100000) or 1000
-    local now = now_ms()
-    promote(prefix, queue, 'scheduled', 'scheduled', now, promote_limit)
-    promote(prefix, queue, 'retry', 'retrying', now, promote_limit)
-    if redis.call('HGET', key(prefix, 'meta'), 'paused') == '1' then
-        return {{}, next_due(prefix), 1}
-    end
-    local jobs = {}
-    -- Bounded: malformed or vanished entries are skipped, but at most wanted + 100 entries are looked at.
-    for _ = 1, wanted + 100 do
-        if #jobs >= wanted then break end
-        local id = pop_next(prefix)
-        if not id then break end
-        local job = load_job(prefix, id)
-        if job then
-            redis.call('ZREM', type_index(prefix, job.type), id)
-        end
-        -- A status that is no status at all would leave the job in no index: it fails, with the reason.
-        if job and (job.status == 'pending' or not KNOWN_STATUS[job.status]) then
-            local problem = malformed(job, queue, id)
-            if problem then
-                finish(prefix, queue, id, job, 'failed', now,
-                    {error = 'malformed job hash: ' .. problem .. '; fix the producer, then retry or remove the job'})
-            else
-                table.insert(jobs, start(prefix, queue, id, job, worker, lease_ms, now))
-            end
-        end
-        -- A vanished hash or one in another state was a stale index entry: popping it cleaned it up.
-    end
-    return {jobs, next_due(prefix), 0}
+    local jobs, next_due, paused = claim_jobs(prefix, queue, worker, lease_ms, wanted, promote_limit, now_ms())
+    return {jobs, next_due, paused}
 end))
 
 -- conveyor_take: claims one given job now, from pending, scheduled or retrying (the origin's mark_processing),
@@ -712,7 +896,7 @@ redis.register_function('conveyor_take', guarded(function(keys, argv)
         return err('STATE', 'job "' .. full_id(queue, id) .. '" is malformed (' .. problem .. ') and was moved to failed')
     end
     unindex(prefix, id, job.status, job.type)
-    return start(prefix, queue, id, job, argv[2], lease_ms, now)
+    return start_all(prefix, queue, {{id, job}}, argv[2], lease_ms, now, job.status)[1]
 end))
 """# + "\n"),
         ("functions/enqueue.lua", #"""
@@ -766,13 +950,9 @@ local function is_utf8(text)
     return true
 end
 
--- The queue's payload limit (meta field max_payload_bytes), read once per call (the cache is reset by guarded()).
+-- The queue's payload limit (meta field max_payload_bytes).
 local function queue_payload_limit(prefix)
-    if payload_limit_prefix ~= prefix then
-        payload_limit_prefix = prefix
-        payload_limit_value = setting(redis.call('HGET', key(prefix, 'meta'), 'max_payload_bytes'), DEFAULT_MAX_PAYLOAD)
-    end
-    return payload_limit_value
+    return setting(queue_meta(prefix).max_payload_bytes, DEFAULT_MAX_PAYLOAD)
 end
 
 -- Checks one job's arguments; returns what enqueue_checked needs. Raises INVALID on bad input.
@@ -833,7 +1013,9 @@ local function check_enqueue(queue, id, job_type, payload, opts, now, prefix)
     return checked
 end
 
--- Writes one checked job; returns {outcome, full id, status}.
+-- Writes one checked job; returns {outcome, full id, status}. Only fields that differ from their defaults are
+-- written (id and queue are the key's; retry_count, attempts and stalls 0; max_retries 3; priority and timeout_ms
+-- 0; run_at and updated_at are created_at when missing). The caller wakes workers for the pending jobs created.
 local function enqueue_checked(prefix, queue, job, now)
     local id = job.id
     local existing = redis.call('HGET', job_key(prefix, id), 'status')
@@ -853,12 +1035,13 @@ local function enqueue_checked(prefix, queue, job, now)
         redis.call('SET', unique_key, full_id(queue, id))
     end
     local status = job.run_at > now and 'scheduled' or 'pending'
-    local fields = {
-        'id', full_id(queue, id), 'queue', queue, 'type', job.type, 'status', status, 'payload', job.payload,
-        'retry_count', '0', 'max_retries', str(job.max_retries), 'priority', str(job.priority),
-        'attempts', '0', 'stalls', '0', 'timeout_ms', str(job.timeout_ms),
-        'run_at', str(job.run_at), 'created_at', str(now), 'updated_at', str(now),
-    }
+    local fields = {'type', job.type, 'status', status, 'payload', job.payload, 'created_at', str(now)}
+    if job.run_at ~= now then table.insert(fields, 'run_at'); table.insert(fields, str(job.run_at)) end
+    if job.max_retries ~= DEFAULT_MAX_RETRIES then
+        table.insert(fields, 'max_retries'); table.insert(fields, str(job.max_retries))
+    end
+    if job.priority ~= 0 then table.insert(fields, 'priority'); table.insert(fields, str(job.priority)) end
+    if job.timeout_ms ~= 0 then table.insert(fields, 'timeout_ms'); table.insert(fields, str(job.timeout_ms)) end
     if job.reference_type then
         table.insert(fields, 'reference_type'); table.insert(fields, job.reference_type)
         table.insert(fields, 'reference_id'); table.insert(fields, job.reference_id)
@@ -870,6 +1053,7 @@ local function enqueue_checked(prefix, queue, job, now)
     redis.call('HSET', job_key(prefix, id), unpack(fields))
     if status == 'scheduled' then
         redis.call('ZADD', key(prefix, 'scheduled'), str(job.run_at), id)
+        lower_next_due(prefix, job.run_at)
     else
         make_pending(prefix, id, job.priority, false, job.type, now)
     end
@@ -887,7 +1071,10 @@ redis.register_function('conveyor_enqueue', guarded(function(keys, argv)
     if argv[3] == nil then raise('INVALID', 'the payload is missing (ARGV[3]: JSON text, e.g. {})') end
     local job = check_enqueue(queue, argv[1], argv[2], argv[3], options(argv, 4, ENQUEUE_OPTIONS), now, prefix)
     local reply = enqueue_checked(prefix, queue, job, now)
-    if reply[1] == 'created' then count(prefix, 'enqueued') end
+    if reply[1] == 'created' then
+        count(prefix, 'enqueued')
+        if reply[3] == 'pending' then wake(prefix, 1) end
+    end
     return reply
 end))
 
@@ -949,17 +1136,146 @@ redis.register_function('conveyor_enqueue_many', guarded(function(keys, argv)
     local queue = queue_of(prefix)
     local now = now_ms()
     local jobs = check_many(prefix, argv, now)
-    local replies, created = {}, 0
+    local replies, created, pending = {}, 0, 0
     for _, job in ipairs(jobs) do
         local reply = enqueue_checked(prefix, queue, job, now)
-        if reply[1] == 'created' then created = created + 1 end
+        if reply[1] == 'created' then
+            created = created + 1
+            if reply[3] == 'pending' then pending = pending + 1 end
+        end
         table.insert(replies, reply)
     end
     if created > 0 then count(prefix, 'enqueued', created) end
+    wake(prefix, pending)
     return replies
 end))
 """# + "\n"),
         ("functions/finish.lua", #"""
+-- The fields a finishing transition reads (HMGET, not the whole hash: the payload stays in Redis).
+local FINISHING_FIELDS = {'status', 'lease', 'type', 'worker', 'unique_key', 'cancel_requested', 'retry_count',
+    'max_retries'}
+
+local function load_finishing(prefix, id)
+    local values = redis.call('HMGET', job_key(prefix, id), unpack(FINISHING_FIELDS))
+    if not values[1] then return nil end
+    local job = {}
+    for index, name in ipairs(FINISHING_FIELDS) do
+        if values[index] then job[name] = values[index] end
+    end
+    return job
+end
+
+-- Completions gathered in one call, written together by flush_completed: one ZREM, one ZADD, one counter, one event.
+local function completed_batch()
+    return {ids = {}, full_ids = {}, types = {}}
+end
+
+-- Completes one job into a batch; returns its status ("completed") or an error text (STALE, STATE, NOTFOUND,
+-- INVALID …): one entry's problem never stops the others of a batch.
+local function complete_one(prefix, queue, id, token, result, now, batch)
+    local job = load_finishing(prefix, id)
+    if not job then
+        return 'NOTFOUND no job "' .. full_id(queue, id) .. '" in queue "' .. queue .. '"'
+    end
+    if job.status == 'completed' and job.lease == token then
+        return 'completed'
+    end
+    local problem = lease_problem(queue, id, job, token)
+    if problem then return problem end
+    if result ~= '' and not is_json(result) then
+        return 'INVALID the result is not valid JSON'
+    end
+    if result ~= '' then
+        redis.call('HSET', job_key(prefix, id), 'status', 'completed', 'finished_at', str(now), 'updated_at', str(now),
+            'result', result)
+    else
+        redis.call('HSET', job_key(prefix, id), 'status', 'completed', 'finished_at', str(now), 'updated_at', str(now))
+    end
+    if job.cancel_requested then redis.call('HDEL', job_key(prefix, id), 'cancel_requested') end
+    release_unique(prefix, queue, id, job)
+    table.insert(batch.ids, id)
+    table.insert(batch.full_ids, full_id(queue, id))
+    table.insert(batch.types, job.type or '')
+    return 'completed'
+end
+
+local function flush_completed(prefix, batch, now)
+    local count_done = #batch.ids
+    if count_done == 0 then return end
+    redis.call('ZREM', key(prefix, 'active'), unpack(batch.ids))
+    local scored = {}
+    for _, id in ipairs(batch.ids) do
+        table.insert(scored, str(now))
+        table.insert(scored, id)
+    end
+    redis.call('ZADD', key(prefix, 'completed'), unpack(scored))
+    count(prefix, 'completed', count_done)
+    emit_many(prefix, batch.full_ids, batch.types, 'processing', 'completed', now)
+end
+
+-- Records one failed attempt; returns the new status ("retrying", "failed", "cancelled") or an error text.
+-- how: {retry = bool, delay_ms = number or nil, base, cap, jitter, max_retries = number or nil}.
+local function fail_one(prefix, queue, id, token, message, how, now)
+    local job = load_finishing(prefix, id)
+    if not job then
+        return 'NOTFOUND no job "' .. full_id(queue, id) .. '" in queue "' .. queue .. '"'
+    end
+    if (job.status == 'retrying' or FINISHED[job.status]) and job.lease == token then
+        return job.status
+    end
+    local problem = lease_problem(queue, id, job, token)
+    if problem then return problem end
+    if job.cancel_requested == '1' then
+        finish(prefix, queue, id, job, 'cancelled', now, {error = message ~= '' and message or 'cancelled'})
+        return 'cancelled'
+    end
+    local retry_count = tonumber(job.retry_count) or 0
+    local max_retries = how.max_retries or tonumber(job.max_retries) or DEFAULT_MAX_RETRIES
+    if how.retry and retry_count < max_retries then
+        local delay_ms = how.delay_ms or math.floor(how.jitter * math.min(how.cap, how.base * 2 ^ retry_count))
+        local retry_at = now + delay_ms
+        redis.call('ZADD', key(prefix, 'retry'), str(retry_at), id)
+        redis.call('ZREM', key(prefix, 'active'), id)
+        redis.call('HSET', job_key(prefix, id), 'status', 'retrying', 'error', message,
+            'retry_count', str(retry_count + 1), 'run_at', str(retry_at), 'updated_at', str(now))
+        lower_next_due(prefix, retry_at)
+        count(prefix, 'retried')
+        emit(prefix, full_id(queue, id), job.type, 'processing', 'retrying', now, message)
+        return 'retrying'
+    end
+    -- "permanent": failed by an error that said not to retry (exit 65, JobFailure.permanent), retries left or not;
+    -- such a job is not among the retryable failed ones.
+    finish(prefix, queue, id, job, 'failed', now, {error = message, permanent = how.retry and '0' or '1'})
+    return 'failed'
+end
+
+-- Reads a failure's retry settings (strings from ARGV; nil or '' means the default); raises INVALID.
+local function failure_settings(retry, delay, base, cap, jitter, max_retries)
+    if retry and retry ~= '' and retry ~= '0' and retry ~= '1' then
+        raise('INVALID', 'retry must be 0 or 1')
+    end
+    local how = {retry = retry ~= '0'}
+    how.delay_ms = delay and delay ~= '' and parse_int('delay_ms', delay, 0, MAX_FUTURE_MS) or nil
+    how.max_retries = max_retries and max_retries ~= '' and parse_int('max_retries', max_retries, 0, 10000) or nil
+    how.base = base and base ~= '' and parse_int('backoff_base_ms', base, 0, MAX_FUTURE_MS) or 1000
+    how.cap = cap and cap ~= '' and parse_int('backoff_cap_ms', cap, 0, MAX_FUTURE_MS) or 3600000
+    how.jitter = 1
+    if jitter and jitter ~= '' then
+        how.jitter = tonumber(jitter)
+        -- (jitter ~= jitter) is true only for NaN.
+        if not how.jitter or how.jitter ~= how.jitter or how.jitter < 0 or how.jitter > 1 then
+            raise('INVALID', 'jitter must be a number from 0 to 1')
+        end
+    end
+    return how
+end
+
+-- Turns an error text of complete_one/fail_one into the call's error reply.
+local function status_reply(status)
+    if string.match(status, '^%u+ ') then return redis.error_reply(status) end
+    return status
+end
+
 -- conveyor_complete: records a job's result; the caller must hold its lease.
 --
 -- KEYS[1]  queue prefix
@@ -972,20 +1288,11 @@ redis.register_function('conveyor_complete', guarded(function(keys, argv)
     local prefix = keys[1]
     local queue = queue_of(prefix)
     local id = local_id(queue, argv[1])
-    local token, result = argv[2], argv[3] or ''
-    local job = require_job(prefix, queue, id)
-    if job.status == 'completed' and job.lease == token then
-        return 'completed'
-    end
-    check_lease(queue, id, job, token)
-    if result ~= '' and not is_json(result) then
-        raise('INVALID', 'the result is not valid JSON')
-    end
     local now = now_ms()
-    local fields = {}
-    if result ~= '' then fields.result = result end
-    finish(prefix, queue, id, job, 'completed', now, fields)
-    return 'completed'
+    local batch = completed_batch()
+    local status = complete_one(prefix, queue, id, argv[2], argv[3] or '', now, batch)
+    flush_completed(prefix, batch, now)
+    return status_reply(status)
 end))
 
 local FAIL_OPTIONS = {
@@ -1010,53 +1317,10 @@ redis.register_function('conveyor_fail', guarded(function(keys, argv)
     local prefix = keys[1]
     local queue = queue_of(prefix)
     local id = local_id(queue, argv[1])
-    local token, message = argv[2], argv[3] or ''
     local opts = options(argv, 4, FAIL_OPTIONS)
-    local job = require_job(prefix, queue, id)
-    if (job.status == 'retrying' or FINISHED[job.status]) and job.lease == token then
-        return job.status
-    end
-    check_lease(queue, id, job, token)
-    local retry = opts.retry ~= '0'
-    if opts.retry and opts.retry ~= '0' and opts.retry ~= '1' then
-        raise('INVALID', 'retry must be 0 or 1')
-    end
-    local delay_ms = opts.delay_ms and parse_int('delay_ms', opts.delay_ms, 0, MAX_FUTURE_MS)
-    local max_override = opts.max_retries and parse_int('max_retries', opts.max_retries, 0, 10000)
-    local base = opts.backoff_base_ms and parse_int('backoff_base_ms', opts.backoff_base_ms, 0, MAX_FUTURE_MS) or 1000
-    local cap = opts.backoff_cap_ms and parse_int('backoff_cap_ms', opts.backoff_cap_ms, 0, MAX_FUTURE_MS) or 3600000
-    local jitter = 1
-    if opts.jitter then
-        jitter = tonumber(opts.jitter)
-        -- (jitter ~= jitter) is true only for NaN.
-        if not jitter or jitter ~= jitter or jitter < 0 or jitter > 1 then
-            raise('INVALID', 'jitter must be a number from 0 to 1')
-        end
-    end
-    local now = now_ms()
-    if job.cancel_requested == '1' then
-        finish(prefix, queue, id, job, 'cancelled', now, {error = message ~= '' and message or 'cancelled'})
-        return 'cancelled'
-    end
-    local retry_count = tonumber(job.retry_count) or 0
-    local max_retries = max_override or tonumber(job.max_retries) or DEFAULT_MAX_RETRIES
-    if retry and retry_count < max_retries then
-        if not delay_ms then
-            delay_ms = math.floor(jitter * math.min(cap, base * 2 ^ retry_count))
-        end
-        local retry_at = now + delay_ms
-        redis.call('ZADD', key(prefix, 'retry'), str(retry_at), id)
-        redis.call('ZREM', key(prefix, 'active'), id)
-        redis.call('HSET', job_key(prefix, id), 'status', 'retrying', 'error', message,
-            'retry_count', str(retry_count + 1), 'run_at', str(retry_at), 'updated_at', str(now))
-        count(prefix, 'retried')
-        emit(prefix, full_id(queue, id), job.type, 'processing', 'retrying', now, message)
-        return 'retrying'
-    end
-    -- "permanent": failed by an error that said not to retry (exit 65, JobFailure.permanent), retries left or not;
-    -- such a job is not among the retryable failed ones.
-    finish(prefix, queue, id, job, 'failed', now, {error = message, permanent = retry and '0' or '1'})
-    return 'failed'
+    local how = failure_settings(opts.retry, opts.delay_ms, opts.backoff_base_ms, opts.backoff_cap_ms, opts.jitter,
+        opts.max_retries)
+    return status_reply(fail_one(prefix, queue, id, argv[2], argv[3] or '', how, now_ms()))
 end))
 """# + "\n"),
         ("functions/leader.lua", #"""
@@ -1152,9 +1416,10 @@ end), flags = {'allow-oom'}}
 -- KEYS[1]  queue prefix
 -- ARGV[1]  how many expired leases to handle at most (1…10000)
 -- ARGV[2]  how many lease expiries a job may have before it fails (default 3)
--- Reply    {handled, next_expiry_ms}: how many jobs were handled, and when the next lease expires (-1 if none).
---          Each goes back to the front of pending (error says which worker lost it), or to failed after too many
---          expiries, or to cancelled when a cancel was requested.
+-- Reply    {handled, next_expiry_ms, trimmed}: how many jobs were handled, when the next lease expires (-1 if
+--          none), and how many finished jobs retention deleted. Each handled job goes back to the front of pending
+--          (error says which worker lost it), or to failed after too many expiries, or to cancelled when a cancel
+--          was requested. Then retention is applied as conveyor_trim does (at most 1000 jobs per status).
 redis.register_function('conveyor_reclaim', guarded(function(keys, argv)
     local prefix = keys[1]
     local queue = queue_of(prefix)
@@ -1163,6 +1428,7 @@ redis.register_function('conveyor_reclaim', guarded(function(keys, argv)
     local now = now_ms()
     local active = key(prefix, 'active')
     local expired = redis.call('ZRANGEBYSCORE', active, '-inf', '(' .. str(now), 'LIMIT', 0, limit)
+    local requeued = 0
     for _, id in ipairs(expired) do
         local job = load_job(prefix, id)
         if not job or job.status ~= 'processing' then
@@ -1182,12 +1448,18 @@ redis.register_function('conveyor_reclaim', guarded(function(keys, argv)
                 redis.call('HSET', job_key(prefix, id), 'status', 'pending', 'error', message, 'updated_at', str(now))
                 redis.call('HDEL', job_key(prefix, id), 'lease')
                 make_pending(prefix, id, job.priority, true, job.type, now)
+                requeued = requeued + 1
                 emit(prefix, full_id(queue, id), job.type, 'processing', 'pending', now, message)
             end
         end
     end
+    wake(prefix, requeued)
+    local trimmed = 0
+    for status in pairs(FINISHED) do
+        trimmed = trimmed + trim_finished(prefix, queue, status, now, TRIM_BATCH)
+    end
     local first = redis.call('ZRANGE', active, 0, 0, 'WITHSCORES')
-    return {#expired, first[2] and tonumber(first[2]) or -1}
+    return {#expired, first[2] and tonumber(first[2]) or -1, trimmed}
 end))
 
 -- conveyor_release: gives a processing job back to the front of pending at once, for a worker that shuts down
@@ -1224,6 +1496,7 @@ redis.register_function{function_name = 'conveyor_release', callback = guarded(f
         'attempts', str(attempts))
     redis.call('HDEL', job_key(prefix, id), 'lease')
     make_pending(prefix, id, job.priority, true, job.type, now)
+    wake(prefix, 1)
     count(prefix, 'released')
     emit(prefix, full_id(queue, id), job.type, 'processing', 'pending', now, 'released by worker "'
         .. tostring(job.worker) .. (unstarted and '" before it started' or '" at shutdown'))
@@ -1251,6 +1524,102 @@ redis.register_function('conveyor_progress', guarded(function(keys, argv)
     redis.call('HSET', job_key(prefix, id), 'progress', progress, 'updated_at', str(now))
     emit(prefix, full_id(queue, id), job.type, 'processing', 'processing', now)
     return 'ok'
+end))
+
+-- conveyor_trim: applies retention: deletes finished jobs older than the queue keeps them or beyond the number it
+-- keeps (meta fields keep_<status>_ms and keep_<status>_count; defaults: completed 1 day / 10 000, failed 30 days
+-- / 10 000, cancelled 7 days / 10 000), oldest first, at most `limit` per status. Completions do not do this
+-- (their cost must not grow with the jobs kept): every worker's reclaim loop does, through conveyor_reclaim.
+--
+-- KEYS[1]  queue prefix
+-- ARGV[1]  how many jobs to delete per status at most (1…10000, default 1000)
+-- Reply    how many were deleted (call again while it is above 0 to apply retention in full)
+redis.register_function('conveyor_trim', guarded(function(keys, argv)
+    local prefix = keys[1]
+    local queue = queue_of(prefix)
+    local limit = argv[1] and parse_int('limit', argv[1], 1, 10000) or TRIM_BATCH
+    local now = now_ms()
+    local trimmed = 0
+    for status in pairs(FINISHED) do
+        trimmed = trimmed + trim_finished(prefix, queue, status, now, limit)
+    end
+    return trimmed
+end))
+"""# + "\n"),
+        ("functions/report.lua", #"""
+-- conveyor_report: a worker's one round trip per batch: records the outcomes of jobs it ran (completions and
+-- failed attempts, each under its lease), then claims jobs for its free slots, as conveyor_claim does.
+--
+-- KEYS[1]  queue prefix (every outcome is of a job of this queue)
+-- ARGV[1]  worker id
+-- ARGV[2]  lease in ms for the jobs claimed
+-- ARGV[3]  how many jobs to claim (0…1000; 0 claims nothing and does not promote beyond what is due)
+-- ARGV[4]  number N of outcomes (0…1000), then N outcomes, each one of:
+--            "completed", job id, lease token, result (JSON text, or empty)
+--            "failed", job id, lease token, error message, retry (0 or 1), delay_ms (empty: backoff),
+--              backoff_base_ms, backoff_cap_ms, jitter, max_retries (each empty for its default; see conveyor_fail)
+-- Reply    {statuses, jobs, next_due_ms, paused}: statuses has one entry per outcome, in order: the job's new
+--          status ("completed", "retrying", "failed", "cancelled"), or an error text starting with its code
+--          (STALE, STATE, NOTFOUND, INVALID) for that outcome alone, which changed nothing; repeating a call
+--          with the same tokens replies the same statuses and changes nothing. jobs, next_due_ms and paused are
+--          as for conveyor_claim.
+--          Completions are written together: one ZREM from active, one ZADD to completed, one counter update and
+--          one event entry (of the multi-job form when there are several).
+redis.register_function('conveyor_report', guarded(function(keys, argv)
+    local prefix = keys[1]
+    local queue = queue_of(prefix)
+    local worker = argv[1]
+    local lease_ms = check_worker(worker, argv[2])
+    local wanted = parse_int('claim count', argv[3], 0, 1000)
+    local total = parse_int('outcome count', argv[4], 0, 1000)
+    local outcomes = {}
+    local index = 5
+    for position = 1, total do
+        local kind = argv[index]
+        if kind == 'completed' then
+            if argv[index + 3] == nil then
+                raise('INVALID', 'outcome ' .. position .. ': "completed" takes a job id, a lease token and a result')
+            end
+            table.insert(outcomes, {kind = kind, id = argv[index + 1], token = argv[index + 2],
+                result = argv[index + 3]})
+            index = index + 4
+        elseif kind == 'failed' then
+            if argv[index + 9] == nil then
+                raise('INVALID', 'outcome ' .. position .. ': "failed" takes a job id, a lease token, an error, '
+                    .. 'retry, delay_ms, backoff_base_ms, backoff_cap_ms, jitter and max_retries')
+            end
+            local ok, how = pcall(failure_settings, argv[index + 4], argv[index + 5], argv[index + 6],
+                argv[index + 7], argv[index + 8], argv[index + 9])
+            if not ok then
+                local message = type(how) == 'table' and how.err or tostring(how)
+                raise('INVALID', 'outcome ' .. position .. ': ' .. string.gsub(message, '^INVALID ', ''))
+            end
+            table.insert(outcomes, {kind = kind, id = argv[index + 1], token = argv[index + 2],
+                message = argv[index + 3], how = how})
+            index = index + 10
+        else
+            raise('INVALID', 'outcome ' .. position .. ' is "' .. tostring(kind) .. '", not "completed" or "failed"')
+        end
+    end
+    if index <= #argv then
+        raise('INVALID', 'more arguments than the ' .. total .. ' outcomes announced')
+    end
+    local now = now_ms()
+    local statuses = {}
+    local batch = completed_batch()
+    for position, outcome in ipairs(outcomes) do
+        local valid, id = pcall(local_id, queue, outcome.id)
+        if not valid then
+            statuses[position] = type(id) == 'table' and id.err or tostring(id)
+        elseif outcome.kind == 'completed' then
+            statuses[position] = complete_one(prefix, queue, id, outcome.token, outcome.result, now, batch)
+        else
+            statuses[position] = fail_one(prefix, queue, id, outcome.token, outcome.message, outcome.how, now)
+        end
+    end
+    flush_completed(prefix, batch, now)
+    local jobs, next_due, paused = claim_jobs(prefix, queue, worker, lease_ms, wanted, 1000, now)
+    return {statuses, jobs, next_due, paused}
 end))
 """# + "\n"),
         ("functions/schedule.lua", #"""
@@ -1409,13 +1778,17 @@ redis.register_function('conveyor_schedule_fire', guarded(function(keys, argv)
         return {'stale'}
     end
     local reply = {'fired'}
-    local created = 0
+    local created, pending = 0, 0
     for _, job in ipairs(jobs) do
         local outcome = enqueue_checked(prefix, queue, job, now)
-        if outcome[1] == 'created' then created = created + 1 end
+        if outcome[1] == 'created' then
+            created = created + 1
+            if outcome[3] == 'pending' then pending = pending + 1 end
+        end
         table.insert(reply, outcome[2])
     end
     if created > 0 then count(prefix, 'enqueued', created) end
+    wake(prefix, pending)
     local fields = {'next_run_at', str(next_run_at)}
     if #jobs > 0 then
         table.insert(fields, 'last_run_at')
@@ -1439,7 +1812,7 @@ end))
 -- KEYS     none
 -- Reply    the version: 16 hex digits
 
-local LIBRARY_VERSION = 'e0170dacdff2db64'
+local LIBRARY_VERSION = 'efeb74519ca882ab'
 
 redis.register_function {
     function_name = 'conveyor_version',

@@ -51,8 +51,12 @@ public final class Worker: Service, Sendable {
         public var retryUnknownTypes: Bool
         /// The time limit of an attempt when neither the job nor its handler sets one (`nil`: none).
         public var defaultTimeout: Duration?
-        /// How long an idle worker waits on Redis before it looks again, when no event wakes it (5 s).
+        /// How long an idle worker waits on Redis before it looks again, when no wake-up comes (5 s).
         public var idleWait: Duration
+        /// How long a finished job's outcome may wait, when the worker's queues are empty, to go to Redis in the
+        /// same call as the next claim (10 ms): at a steady rate a job then costs one call to record it and claim
+        /// the next. A job's result becomes visible up to this much later; a busy worker never waits.
+        public var batchWindow: Duration
         /// This worker's id, recorded on jobs and in the worker registry (`host:pid:random`); also its scheduler's
         /// node id, so `conveyor leader` names the worker that leads.
         public var workerID: String
@@ -75,7 +79,8 @@ public final class Worker: Service, Sendable {
         ///   - maxStalls: Lease expiries before failing (3).
         ///   - retryUnknownTypes: Retry jobs of unknown types (true).
         ///   - defaultTimeout: Default time limit per attempt (none).
-        ///   - idleWait: Longest idle wait without an event (5 s).
+        ///   - idleWait: Longest idle wait without a wake-up (5 s).
+        ///   - batchWindow: How long an outcome may wait for the next claim (10 ms).
         ///   - workerID: Worker id (`host:pid:random`).
         ///   - runsScheduler: Run the recurring-job scheduler too (true).
         ///   - schedulerLease: Leader lease of that scheduler (10 s).
@@ -91,6 +96,7 @@ public final class Worker: Service, Sendable {
             retryUnknownTypes: Bool = true,
             defaultTimeout: Duration? = nil,
             idleWait: Duration = .seconds(5),
+            batchWindow: Duration = .milliseconds(10),
             workerID: String? = nil,
             runsScheduler: Bool = true,
             schedulerLease: Duration = .seconds(10)
@@ -106,6 +112,7 @@ public final class Worker: Service, Sendable {
             self.retryUnknownTypes = retryUnknownTypes
             self.defaultTimeout = defaultTimeout
             self.idleWait = idleWait
+            self.batchWindow = max(.zero, batchWindow)
             self.workerID =
                 workerID
                 ?? "\(ProcessInfo.processInfo.hostName):\(ProcessInfo.processInfo.processIdentifier):"
@@ -137,22 +144,35 @@ public final class Worker: Service, Sendable {
     let handlers: JobHandlers
     let logger: Logger
     let state: Mutex<State>
-    private let idle: IdleSlots
+    /// Claimed jobs go from the dispatcher to idle slots through it.
+    let handoff = JobHandoff()
+    /// Wakes the dispatcher when a slot hands it an outcome, or at shutdown.
+    let bell = Doorbell()
+    let metrics = WorkerMetrics()
     private let startedAt = Date()
 
     struct Running: Sendable {
         var job: Job
         var token: String
         var signal: StopSignal
+        var startedAt: ContinuousClock.Instant
     }
 
     struct State: Sendable {
         var running: [String: Running] = [:]
-        /// Jobs claimed in a batch for slots that were idle, not started yet (their leases are renewed too).
-        var claimed: [ClaimedJob] = []
+        /// Outcomes handed to the dispatcher, not sent yet, and those being sent (their leases are renewed too).
+        var outbox: [PendingReport] = []
+        var sending: [PendingReport] = []
         var stopping = false
+        /// Every slot has ended (a shutdown): the dispatcher sends what is left and stops.
+        var slotsDone = false
         var graceDeadline: ContinuousClock.Instant?
+        /// The dispatcher's connection (interrupted at shutdown).
         var watcher: RedisConnection?
+        /// The dispatcher blocks on Redis with no deadline of its own: an outcome must ring the bell list.
+        var blockedLong = false
+        /// A token was pushed to the bell list during the current block.
+        var bellPushed = false
         /// Since when Redis has refused to record an outcome for lack of memory; no slot claims meanwhile.
         var outOfMemorySince: ContinuousClock.Instant?
     }
@@ -191,13 +211,12 @@ public final class Worker: Service, Sendable {
                 logger: logger
             ) : nil
         self.state = Mutex(State())
-        self.idle = IdleSlots(limit: configuration.concurrency)
     }
 
     /// The full ids of the jobs running now.
     public var runningJobs: [String] { state.withLock { $0.running.values.map(\.job.id) }.sorted() }
 
-    private var isStopping: Bool { state.withLock { $0.stopping } }
+    var isStopping: Bool { state.withLock { $0.stopping } }
 
     // MARK: - Running
 
@@ -230,14 +249,18 @@ public final class Worker: Service, Sendable {
                     group.addTask { await self.heartbeatLoop() }
                     group.addTask { await self.presenceLoop() }
                     group.addTask { await self.reclaimLoop() }
-                    group.addTask { await self.watchLoop() }
                     group.addTask { await self.graceLoop() }
-                    await withDiscardingTaskGroup { slots in
-                        for _ in 0..<configuration.concurrency {
-                            slots.addTask { await self.slotLoop() }
+                    await withDiscardingTaskGroup { work in
+                        work.addTask { await self.dispatchLoop() }
+                        await withDiscardingTaskGroup { slots in
+                            for _ in 0..<configuration.concurrency {
+                                slots.addTask { await self.slotLoop() }
+                            }
                         }
+                        // The dispatcher sends the outcomes left, then ends.
+                        state.withLock { $0.slotsDone = true }
+                        bell.ring()
                     }
-                    await releaseClaimed()
                     group.cancelAll()
                 }
                 scheduler?.stop()
@@ -262,7 +285,8 @@ public final class Worker: Service, Sendable {
             state.graceDeadline = min(state.graceDeadline ?? deadline, deadline)
             return state.watcher
         }
-        idle.close()
+        handoff.close()
+        bell.ring()
         watcher?.interrupt()
         scheduler?.stop()
         logger.info("worker shutting down", metadata: ["conveyor.grace": "\(gracePeriod ?? configuration.gracePeriod)"])
@@ -284,39 +308,18 @@ public final class Worker: Service, Sendable {
     // MARK: - Slots
 
     private func slotLoop() async {
-        var next: ClaimedJob?
-        var errorDelay = Duration.milliseconds(100)
-        while !isStopping && !Task.isCancelled {
-            if next == nil {
-                // A worker whose completions Redis refuses for memory claims nothing more until they succeed.
-                if state.withLock({ $0.outOfMemorySince != nil }) {
-                    try? await Task.sleep(for: .milliseconds(200))
-                    continue
-                }
-                do {
-                    next = try await claimOne()
-                    errorDelay = .milliseconds(100)
-                } catch {
-                    logger.error("claim failed: \(error)")
-                    try? await Task.sleep(for: errorDelay)
-                    errorDelay = min(errorDelay * 2, .seconds(2))
-                    continue
-                }
-            }
-            guard let claimed = next else {
-                await idle.wait()
+        // The dispatcher claims for the slots that wait: tell it this one does (handing it an outcome does too).
+        bell.ring()
+        while let claimed = await handoff.next() {
+            if isStopping {
+                _ = try? await queue.release(claimed.job.id, leaseToken: claimed.leaseToken, unstarted: true)
                 continue
             }
-            // There may be more: let another idle slot look.
-            if idle.hasWaiters { idle.wakeOne() }
-            next = await process(claimed)
-        }
-        if let next {
-            _ = try? await queue.release(next.job.id, leaseToken: next.leaseToken, unstarted: true)
+            if !(await process(claimed)) { bell.ring() }
         }
     }
 
-    private func queueOrder() -> [String] {
+    func queueOrder() -> [String] {
         switch configuration.order {
         case .strict:
             return queues
@@ -332,67 +335,33 @@ public final class Worker: Service, Sendable {
         }
     }
 
-    /// The next job for a slot: one claimed earlier for an idle slot, or a fresh claim. When other slots are idle,
-    /// the claim takes a job for each of them too, in the same call, and wakes them.
-    private func claimOne() async throws -> ClaimedJob? {
-        if let ready = state.withLock({ $0.claimed.isEmpty ? nil : $0.claimed.removeFirst() }) { return ready }
-        let count = min(100, 1 + idle.waiting)
-        for name in queueOrder() {
-            let result = try await queue.claim(
-                queue: name,
-                count: count,
-                lease: configuration.lease,
-                worker: configuration.workerID
-            )
-            guard let first = result.jobs.first else { continue }
-            let extra = result.jobs.dropFirst()
-            if !extra.isEmpty {
-                let stopping = state.withLock { state in
-                    state.claimed += extra
-                    return state.stopping
-                }
-                if stopping {
-                    await releaseClaimed()
-                } else {
-                    for _ in extra { idle.wakeOne() }
-                }
-            }
-            return first
-        }
-        return nil
-    }
-
-    /// Gives back jobs claimed for slots that never started them (at shutdown).
-    private func releaseClaimed() async {
-        let leftovers = state.withLock { state in
-            defer { state.claimed = [] }
-            return state.claimed
-        }
-        for job in leftovers {
-            _ = try? await queue.release(job.job.id, leaseToken: job.leaseToken, unstarted: true)
-        }
-    }
-
-    /// Runs one claimed job and records its outcome; returns the next job when it could claim one in the same round
-    /// trip.
-    private func process(_ claimed: ClaimedJob) async -> ClaimedJob? {
+    /// Runs one claimed job and hands its outcome to the dispatcher; returns false when there was none to hand
+    /// (the job was cancelled, its lease lost, or it was given back at shutdown).
+    private func process(_ claimed: ClaimedJob) async -> Bool {
         let signal = StopSignal()
-        // Keyed by claim, not by job: a worker may still run a stale attempt of a job it claimed again.
-        let claim = "\(claimed.job.id)#\(claimed.leaseToken)"
-        state.withLock { $0.running[claim] = Running(job: claimed.job, token: claimed.leaseToken, signal: signal) }
-        defer { state.withLock { _ = $0.running.removeValue(forKey: claim) } }
-        let dimensions = [("queue", claimed.job.queue), ("type", claimed.job.type)]
-        Counter(label: "conveyor_jobs_started_total", dimensions: dimensions).increment()
-        if let due = claimed.job.runAt, let started = claimed.job.startedAt {
-            Metrics.Timer(label: "conveyor_job_queue_latency_seconds", dimensions: dimensions)
-                .recordNanoseconds(Int64(max(0, started.timeIntervalSince(due)) * 1e9))
-        }
         let clock = ContinuousClock()
         let began = clock.now
+        // Keyed by claim, not by job: a worker may still run a stale attempt of a job it claimed again.
+        let claim = "\(claimed.job.id)#\(claimed.leaseToken)"
+        state.withLock {
+            $0.running[claim] = Running(job: claimed.job, token: claimed.leaseToken, signal: signal, startedAt: began)
+        }
+        let job = claimed.job
+        metrics.counter("conveyor_jobs_started_total", queue: job.queue, type: job.type).increment()
+        if let due = job.runAt, let started = job.startedAt {
+            Metrics.Timer(
+                label: "conveyor_job_queue_latency_seconds",
+                dimensions: [("queue", job.queue), ("type", job.type)]
+            )
+            .recordNanoseconds(Int64(max(0, started.timeIntervalSince(due)) * 1e9))
+        }
         let outcome = await execute(claimed, signal: signal)
-        Metrics.Timer(label: "conveyor_job_duration_seconds", dimensions: dimensions)
+        Metrics.Timer(label: "conveyor_job_duration_seconds", dimensions: [("queue", job.queue), ("type", job.type)])
             .recordNanoseconds(Self.nanoseconds(clock.now - began))
-        return await record(outcome, of: claimed, dimensions: dimensions)
+        // The outcome goes to the outbox before the job leaves `running`, so its lease is renewed throughout.
+        let posted = await record(outcome, of: claimed)
+        state.withLock { _ = $0.running.removeValue(forKey: claim) }
+        return posted
     }
 
     enum Outcome: Sendable {
@@ -443,102 +412,81 @@ public final class Worker: Service, Sendable {
         }
     }
 
-    private func record(_ outcome: Outcome, of claimed: ClaimedJob, dimensions: [(String, String)]) async -> ClaimedJob?
-    {
+    private func record(_ outcome: Outcome, of claimed: ClaimedJob) async -> Bool {
         let job = claimed.job
         let options = handlers.entries[job.type]?.options ?? HandlerOptions()
-        do {
-            switch outcome {
-            case .completed(let result):
-                let next = try await throughMemoryPressure(job.id) {
-                    try await queue.complete(
-                        job.id,
-                        leaseToken: claimed.leaseToken,
-                        result: result,
-                        thenClaim: isStopping ? nil : queueOrder().first,
-                        lease: configuration.lease,
-                        worker: configuration.workerID
-                    )
-                }
-                Counter(label: "conveyor_jobs_completed_total", dimensions: dimensions).increment()
-                return next
-            case .failed(let message, let retryable, let failure):
-                try await throughMemoryPressure(job.id) {
-                    try await fail(job, claimed.leaseToken, message, retryable: retryable, options, failure, dimensions)
-                }
-            case .stopped(.timedOut(let limit)):
-                let message = "timed out after \(Self.seconds(limit)) s"
-                try await fail(
-                    job,
-                    claimed.leaseToken,
-                    message,
-                    retryable: true,
-                    options,
-                    JobFailure(message),
-                    dimensions
-                )
-            case .stopped(.cancelRequested):
+        switch outcome {
+        case .completed(let result):
+            post(.completed(id: job.id, token: claimed.leaseToken, result: result), claimed, failure: nil)
+            return true
+        case .failed(let message, let retryable, let failure):
+            postFailure(claimed, message, retryable: retryable, options, failure)
+            return true
+        case .stopped(.timedOut(let limit)):
+            let message = "timed out after \(Self.seconds(limit)) s"
+            postFailure(claimed, message, retryable: true, options, JobFailure(message))
+            return true
+        case .stopped(.cancelRequested):
+            do {
                 try await queue.fail(
                     job.id,
                     leaseToken: claimed.leaseToken,
                     error: "cancelled while running",
                     retry: false
                 )
-                Counter(label: "conveyor_jobs_cancelled_total", dimensions: dimensions).increment()
-            case .stopped(.leaseLost):
-                logger.warning(
-                    "lost the lease of job \(job.id): another worker or a reclaim took it; its result is dropped"
-                )
-            case .stopped(.shutdown):
+                metrics.outcome(.cancelled, queue: job.queue, type: job.type).increment()
+            } catch {
+                logger.warning("could not record the cancellation of job \(job.id): \(error)")
+            }
+        case .stopped(.leaseLost):
+            logger.warning(
+                "lost the lease of job \(job.id): another worker or a reclaim took it; its result is dropped"
+            )
+        case .stopped(.shutdown):
+            do {
                 try await queue.release(job.id, leaseToken: claimed.leaseToken)
                 logger.info("gave job \(job.id) back to pending at shutdown")
+            } catch {
+                logger.warning("could not give job \(job.id) back at shutdown (its lease will expire): \(error)")
             }
-        } catch let error as ConveyorError where error.code == .staleLease || error.code == .invalidState {
-            logger.warning("job \(job.id) moved on while it ran: \(error.message)")
-        } catch let error as ConveyorError where error.code == .jobNotFound {
-            logger.warning("job \(job.id) was removed while it ran")
-        } catch {
-            logger.error(
-                "could not record the outcome of job \(job.id): \(error); its lease will expire and it will run again"
-            )
         }
-        return nil
+        return false
     }
 
-    private func fail(
-        _ job: Job,
-        _ token: String,
+    private func post(_ outcome: ReportedOutcome, _ claimed: ClaimedJob, failure: JobFailure?) {
+        post(PendingReport(outcome: outcome, claimed: claimed, failure: failure, reportedAt: .now))
+    }
+
+    private func postFailure(
+        _ claimed: ClaimedJob,
         _ message: String,
         retryable: Bool,
         _ options: HandlerOptions,
-        _ failure: JobFailure,
-        _ dimensions: [(String, String)]
-    ) async throws {
+        _ failure: JobFailure
+    ) {
         var retry = retryable
         var delay: Duration?
-        var backoff: Backoff?
+        var backoff = queue.configuration.backoff
         switch options.retry {
         case .backoff(let configured): backoff = configured
         case .fixed(let fixed): delay = fixed
         case .custom(let strategy):
             if retry {
-                delay = strategy(job.retryCount, failure)
+                delay = strategy(claimed.job.retryCount, failure)
                 retry = delay != nil
             }
         case nil: break
         }
-        let status = try await queue.fail(
-            job.id,
-            leaseToken: token,
+        let outcome = ReportedOutcome.failed(
+            id: claimed.job.id,
+            token: claimed.leaseToken,
             error: message,
             retry: retry,
             delay: delay,
-            maxRetries: options.maxRetries,
-            backoff: backoff
+            backoff: backoff,
+            maxRetries: options.maxRetries
         )
-        let label = status == .retrying ? "conveyor_jobs_retried_total" : "conveyor_jobs_failed_total"
-        Counter(label: label, dimensions: dimensions).increment()
-        logger.info("job \(job.id) failed (\(status.rawValue)): \(message)")
+        post(outcome, claimed, failure: failure)
     }
 
     // MARK: - Heartbeat, reclaim, wake-ups, grace
@@ -557,9 +505,12 @@ public final class Worker: Service, Sendable {
     /// Renews every lease this worker holds, and stops the handlers of jobs whose lease was lost or that were asked
     /// to cancel; refreshes the worker's registry record.
     func heartbeat() async {
-        let (running, waiting) = state.withLock { (Array($0.running.values), $0.claimed) }
+        let (running, reported) = state.withLock { (Array($0.running.values), $0.outbox + $0.sending) }
         var leases = running.map { (job: $0.job, token: $0.token, signal: Optional($0.signal)) }
-        leases += waiting.map { (job: $0.job, token: $0.leaseToken, signal: nil) }
+        let runningTokens = Set(running.map(\.token))
+        leases += reported.filter { !runningTokens.contains($0.claimed.leaseToken) }.map {
+            (job: $0.claimed.job, token: $0.claimed.leaseToken, signal: nil)
+        }
         for (name, jobs) in Dictionary(grouping: leases, by: \.job.queue) {
             do {
                 let statuses = try await queue.heartbeat(
@@ -574,22 +525,9 @@ public final class Worker: Service, Sendable {
                         case .cancelRequested: signal.fire(.cancelRequested)
                         case .lost: signal.fire(.leaseLost)
                         }
-                    } else if status != .extended {
-                        // Claimed for an idle slot but not started: drop it, and end it if a cancel was asked for.
-                        let taken = state.withLock { state in
-                            let before = state.claimed.count
-                            state.claimed.removeAll { $0.job.id == job.job.id && $0.leaseToken == job.token }
-                            return state.claimed.count < before
-                        }
-                        if taken && status == .cancelRequested {
-                            _ = try? await queue.fail(
-                                job.job.id,
-                                leaseToken: job.token,
-                                error: "cancelled",
-                                retry: false
-                            )
-                        }
                     }
+                    // A job whose outcome waits to be sent keeps its lease; a cancel asked for meanwhile is
+                    // applied by conveyor_report (a failure) or comes too late (a completion).
                 }
             } catch {
                 logger.error("heartbeat failed: \(error)")
@@ -630,8 +568,9 @@ public final class Worker: Service, Sendable {
         for name in queues {
             do {
                 var handled = 0
+                var trimmed = 0
                 repeat {
-                    handled = try await queue.reclaimExpired(
+                    (handled, trimmed) = try await queue.reclaimAndTrim(
                         queue: name,
                         limit: 1000,
                         maxStalls: configuration.maxStalls
@@ -642,91 +581,9 @@ public final class Worker: Service, Sendable {
                         )
                         logger.info("reclaimed \(handled) jobs with expired leases in queue \(name)")
                     }
-                } while handled == 1000
+                } while handled == 1000 || trimmed >= 1000
             } catch {
                 logger.error("reclaim failed in queue \(name): \(error)")
-            }
-        }
-    }
-
-    /// Blocks on the queues' event streams and wakes an idle slot when work may be there: a new pending job, or the
-    /// time of the next scheduled or retrying job.
-    private func watchLoop() async {
-        let connection = queue.redis.makeDedicatedConnection()
-        defer { connection.close() }
-        let isStopping = state.withLock { state in
-            state.watcher = connection
-            return state.stopping
-        }
-        if isStopping { return }
-        let keys = queue.keys
-        let names = queues
-        var cursors = [String](repeating: "$", count: names.count)
-        var nextDue: Date?
-        var refreshDue = true
-        while !self.isStopping && !Task.isCancelled {
-            do {
-                if cursors.contains("$") {
-                    // Resolve "$" to real ids once, before the first look at due times, so no event is missed.
-                    for (index, name) in names.enumerated() where cursors[index] == "$" {
-                        let last = try await connection.send("XREVRANGE", keys.events(name), "+", "-", "COUNT", 1)
-                        cursors[index] = last.array?.first?.array?.first?.string ?? "0-0"
-                    }
-                }
-                if refreshDue {
-                    let firsts = try await connection.pipeline(
-                        names.flatMap { name in
-                            [JobStatus.scheduled, .retrying].map {
-                                RedisCommand("ZRANGE", keys.index(name, $0), 0, 0, "WITHSCORES")
-                            }
-                        }
-                    )
-                    nextDue = firsts.compactMap { $0.array?.last?.int }.min()
-                        .map { Date(timeIntervalSince1970: Double($0) / 1000) }
-                    refreshDue = false
-                }
-                var wait = configuration.idleWait
-                if let nextDue {
-                    wait = min(wait, max(.milliseconds(1), .milliseconds(Int64(nextDue.timeIntervalSinceNow * 1000))))
-                }
-                let reply = try await connection.send(
-                    RedisCommand(
-                        "XREAD",
-                        ["COUNT", 200, "BLOCK", max(1, JobQueue.milliseconds(wait)), "STREAMS"]
-                            + names.map { keys.events($0) } + cursors
-                    ),
-                    blockingFor: wait
-                )
-                guard let streams = reply.array else {
-                    // Timed out: something may have fallen due. Look at the due times again either way, since a
-                    // job may have been scheduled before this loop read the streams' ends.
-                    if let due = nextDue, due.timeIntervalSinceNow <= 0.001 { idle.wakeOne() }
-                    refreshDue = true
-                    continue
-                }
-                var wakes = 0
-                for stream in streams {
-                    guard let parts = stream.array, parts.count == 2, let key = parts[0].string,
-                        let index = names.firstIndex(where: { keys.events($0) == key })
-                    else { continue }
-                    for entry in parts[1].array ?? [] {
-                        guard let fields = entry.array, fields.count == 2, let id = fields[0].string else { continue }
-                        cursors[index] = id
-                        let values = JobQueue.fields(fields[1].array ?? [])
-                        if values["queue_event"] == "resumed" { wakes += configuration.concurrency }
-                        switch values["to"] {
-                        case "pending": wakes += 1
-                        case "scheduled", "retrying": refreshDue = true
-                        default: break
-                        }
-                    }
-                }
-                for _ in 0..<min(wakes, configuration.concurrency) { idle.wakeOne() }
-            } catch {
-                if self.isStopping || Task.isCancelled { return }
-                logger.error("waiting for events failed: \(error)")
-                idle.wakeOne()
-                try? await Task.sleep(for: .milliseconds(200))
             }
         }
     }

@@ -1,0 +1,103 @@
+import Synchronization
+
+/// Hands claimed jobs from a worker's dispatcher to its idle slots: each idle slot waits in ``next()``, and the
+/// dispatcher claims as many jobs as slots wait (``waiting``) and gives them out with ``deliver(_:)``.
+final class JobHandoff: Sendable {
+    private struct State {
+        var waiters: [CheckedContinuation<ClaimedJob?, Never>] = []
+        var closed = false
+    }
+
+    private let state = Mutex(State())
+
+    /// Waits for a job; `nil` once the handoff is closed (the worker shuts down).
+    func next() async -> ClaimedJob? {
+        await withCheckedContinuation { continuation in
+            let closed = state.withLock { state in
+                if state.closed { return true }
+                state.waiters.append(continuation)
+                return false
+            }
+            if closed { continuation.resume(returning: nil) }
+        }
+    }
+
+    /// How many slots wait for a job now.
+    var waiting: Int { state.withLock { $0.waiters.count } }
+
+    /// Gives each job to a waiting slot; returns the jobs no slot took (the handoff closed meanwhile, or fewer
+    /// slots waited), which the caller gives back to Redis.
+    func deliver(_ jobs: [ClaimedJob]) -> [ClaimedJob] {
+        var leftovers: [ClaimedJob] = []
+        var handed: [(CheckedContinuation<ClaimedJob?, Never>, ClaimedJob)] = []
+        state.withLock { state in
+            for job in jobs {
+                if state.closed || state.waiters.isEmpty {
+                    leftovers.append(job)
+                } else {
+                    handed.append((state.waiters.removeFirst(), job))
+                }
+            }
+        }
+        for (waiter, job) in handed { waiter.resume(returning: job) }
+        return leftovers
+    }
+
+    /// Ends every wait with `nil`, and makes later waits return `nil` at once.
+    func close() {
+        let waiters = state.withLock { state in
+            state.closed = true
+            defer { state.waiters = [] }
+            return state.waiters
+        }
+        for waiter in waiters { waiter.resume(returning: nil) }
+    }
+}
+
+/// A wake-up for one waiting task (the dispatcher): ``ring()`` ends the current or the next ``wait()``.
+final class Doorbell: Sendable {
+    private struct State {
+        var waiter: CheckedContinuation<Void, Never>?
+        var rung = false
+    }
+
+    private let state = Mutex(State())
+
+    /// Rings: wakes the waiter, or makes the next wait return at once.
+    func ring() {
+        let waiter = state.withLock { state in
+            defer { state.waiter = nil }
+            if state.waiter == nil { state.rung = true }
+            return state.waiter
+        }
+        waiter?.resume()
+    }
+
+    /// Waits for a ring (returns at once when one came since the last wait).
+    func wait() async {
+        await withCheckedContinuation { continuation in
+            let now = state.withLock { state in
+                if state.rung {
+                    state.rung = false
+                    return true
+                }
+                state.waiter = continuation
+                return false
+            }
+            if now { continuation.resume() }
+        }
+    }
+
+    /// Waits for a ring or until `timeout` passes.
+    func wait(timeout: Duration) async {
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await self.wait() }
+            group.addTask {
+                try? await Task.sleep(for: timeout)
+                self.ring()
+            }
+            await group.next()
+            group.cancelAll()
+        }
+    }
+}

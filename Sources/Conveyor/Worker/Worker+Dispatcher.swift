@@ -1,0 +1,327 @@
+import Foundation
+import Logging
+import Metrics
+import RedisClient
+import Synchronization
+
+/// An outcome a slot handed to the dispatcher, waiting to be sent.
+struct PendingReport: Sendable {
+    var outcome: ReportedOutcome
+    var claimed: ClaimedJob
+    var failure: JobFailure?
+    var reportedAt: ContinuousClock.Instant
+}
+
+/// What the dispatcher knows about one queue between claims.
+struct QueueWatch: Sendable {
+    /// A claim found the queue empty (or paused) and no wake-up came since: claiming again would find nothing.
+    var empty = false
+    /// The earliest time a scheduled or retrying job may fall due, from the last claim.
+    var nextDue: ContinuousClock.Instant?
+}
+
+// The dispatcher: the one task of a worker that talks to Redis for claims and outcomes. Slots hand it outcomes
+// (PendingReport) and wait for jobs (JobHandoff); it sends them in one conveyor_report call per queue, claiming in
+// the same call as many jobs as slots wait. When every queue is known to be empty it blocks (BLPOP) on the queues'
+// wake lists and its own bell list; a finished job's outcome waits up to batchWindow for the next wake-up, so that
+// at a steady rate one call records a job and claims the next.
+extension Worker {
+    /// How long an outcome may wait to share a round trip with the next claim when the worker's queues are empty.
+    var batchWindow: Duration { configuration.batchWindow }
+
+    /// Hands a finished job's outcome to the dispatcher.
+    func post(_ report: PendingReport) {
+        let ringRedis = state.withLock { state in
+            state.outbox.append(report)
+            defer { state.bellPushed = state.bellPushed || state.blockedLong }
+            return state.blockedLong && !state.bellPushed
+        }
+        bell.ring()
+        if ringRedis { ringRemoteBell() }
+    }
+
+    /// Ends the dispatcher's BLPOP from outside: pushes a token to the worker's own bell list.
+    func ringRemoteBell() {
+        let key = queue.keys.workerBell(configuration.workerID)
+        let redis = queue.redis
+        Task {
+            _ = try? await redis.pipeline([RedisCommand("RPUSH", key, "1"), RedisCommand("PEXPIRE", key, 60_000)])
+        }
+    }
+
+    func dispatchLoop() async {
+        let connection = queue.redis.makeDedicatedConnection()
+        defer { connection.close() }
+        let stopping = state.withLock { state in
+            state.watcher = connection
+            return state.stopping
+        }
+        if stopping { handoff.close() }
+        var watches = Dictionary(uniqueKeysWithValues: queues.map { ($0, QueueWatch()) })
+        var errorDelay = Duration.milliseconds(100)
+        var lastFullLook = ContinuousClock.now
+        while true {
+            let now = ContinuousClock.now
+            let (reports, stopping, outOfMemory, slotsDone, recentStart) = state.withLock { state in
+                (
+                    state.outbox, state.stopping, state.outOfMemorySince != nil, state.slotsDone,
+                    state.running.values.contains { now - $0.startedAt < batchWindow }
+                )
+            }
+            if slotsDone && reports.isEmpty { return }
+            if now - lastFullLook >= configuration.idleWait {
+                // Now and then look at every queue, whatever the wake-ups said (a producer that wrote a job by
+                // hand pushes no token).
+                for name in queues { watches[name]?.empty = false }
+                lastFullLook = now
+            }
+            for name in queues where watches[name]?.empty == true {
+                if let due = watches[name]?.nextDue, due <= now { watches[name]?.empty = false }
+            }
+            let want = stopping || outOfMemory ? 0 : handoff.waiting
+            let claimable = want > 0 ? queueOrder().filter { watches[$0]?.empty == false } : []
+            if reports.isEmpty && claimable.isEmpty {
+                if want > 0 {
+                    await waitForWork(connection, &watches, until: recentStart ? now + batchWindow : nil)
+                } else {
+                    await bell.wait(timeout: outOfMemory ? .milliseconds(200) : configuration.idleWait)
+                }
+                continue
+            }
+            if let oldest = reports.first?.reportedAt, claimable.isEmpty, want > 0, now - oldest < batchWindow {
+                // Every queue is empty: let the outcome wait a moment for the next job, to go in the same call.
+                await waitForWork(connection, &watches, until: oldest + batchWindow)
+                continue
+            }
+            let sending = state.withLock { state in
+                defer { state.outbox = [] }
+                state.sending = state.outbox
+                return state.outbox
+            }
+            do {
+                try await send(sending, claimable: claimable, want: want, &watches, on: connection)
+                state.withLock { $0.sending = [] }
+                errorDelay = .milliseconds(100)
+            } catch {
+                state.withLock { state in
+                    state.outbox = state.sending + state.outbox
+                    state.sending = []
+                }
+                if await giveUp(after: error, reports: sending) { return }
+                try? await Task.sleep(for: errorDelay)
+                errorDelay = min(errorDelay * 2, .seconds(5))
+            }
+        }
+    }
+
+    /// Handles a failed report call; returns true when the dispatcher should stop (a shutdown's grace period is
+    /// over and Redis still refuses: the leases of those jobs expire and they run again).
+    private func giveUp(after error: any Error, reports: [PendingReport]) async -> Bool {
+        let (stopping, deadline) = state.withLock { ($0.stopping, $0.graceDeadline) }
+        if let error = error as? ConveyorError, error.code == .outOfMemory {
+            let first = state.withLock { state in
+                defer { state.outOfMemorySince = state.outOfMemorySince ?? .now }
+                return state.outOfMemorySince == nil
+            }
+            if first {
+                logger.warning(
+                    """
+                    Redis is at maxmemory and refuses to record job outcomes: this worker claims nothing more \
+                    and retries until it can (raise maxmemory or clean up old jobs)
+                    """,
+                    metadata: ["conveyor.job": "\(reports.first?.claimed.job.id ?? "")"]
+                )
+            }
+        } else {
+            logger.error("recording outcomes or claiming failed: \(error)")
+        }
+        if stopping, let deadline, ContinuousClock.now >= deadline {
+            logger.error(
+                "gave up recording \(reports.count) outcomes at shutdown: those jobs will run again once their leases expire"
+            )
+            state.withLock { $0.outbox = [] }
+            return true
+        }
+        return false
+    }
+
+    /// One conveyor_report call per queue that has outcomes or is claimed from, claims in queue order.
+    private func send(
+        _ reports: [PendingReport],
+        claimable: [String],
+        want: Int,
+        _ watches: inout [String: QueueWatch],
+        on connection: RedisConnection
+    ) async throws {
+        var byQueue = Dictionary(grouping: reports, by: { $0.claimed.job.queue })
+        var remaining = want
+        for name in claimable where remaining > 0 {
+            let own = byQueue.removeValue(forKey: name) ?? []
+            let count = min(remaining, 1000)
+            let reply = try await queue.report(
+                queue: name,
+                outcomes: own.map(\.outcome),
+                claim: count,
+                lease: configuration.lease,
+                worker: configuration.workerID,
+                on: connection
+            )
+            handle(reply, of: own, from: name, asked: count, &watches)
+            remaining -= reply.claim.jobs.count
+        }
+        for (name, own) in byQueue {
+            for start in stride(from: 0, to: own.count, by: 1000) {
+                let part = Array(own[start..<min(own.count, start + 1000)])
+                let reply = try await queue.report(
+                    queue: name,
+                    outcomes: part.map(\.outcome),
+                    claim: 0,
+                    lease: configuration.lease,
+                    worker: configuration.workerID,
+                    on: connection
+                )
+                handle(reply, of: part, from: name, asked: 0, &watches)
+            }
+        }
+    }
+
+    /// Logs and counts the outcomes of a reply, and hands its jobs to waiting slots.
+    private func handle(
+        _ reply: ReportReply,
+        of reports: [PendingReport],
+        from name: String,
+        asked: Int,
+        _ watches: inout [String: QueueWatch]
+    ) {
+        let since = state.withLock { state in
+            defer { state.outOfMemorySince = nil }
+            state.sending.removeAll { sent in reports.contains { $0.claimed.leaseToken == sent.claimed.leaseToken } }
+            return state.outOfMemorySince
+        }
+        if let since {
+            logger.warning("Redis accepts writes again after \(ContinuousClock.now - since); claiming again")
+        }
+        for (report, status) in zip(reports, reply.statuses) {
+            let job = report.claimed.job
+            switch status {
+            case .success(let status):
+                metrics.outcome(status, queue: job.queue, type: job.type).increment()
+                if status != .completed, case .failed(_, _, let message, _, _, _, _) = report.outcome {
+                    logger.info("job \(job.id) failed (\(status.rawValue)): \(message)")
+                }
+            case .failure(let error) where error.code == .staleLease || error.code == .invalidState:
+                logger.warning("job \(job.id) moved on while it ran: \(error.message)")
+            case .failure(let error) where error.code == .jobNotFound:
+                logger.warning("job \(job.id) was removed while it ran")
+            case .failure(let error):
+                logger.error("could not record the outcome of job \(job.id): \(error)")
+            }
+        }
+        if asked > 0 {
+            var watch = watches[name] ?? QueueWatch()
+            watch.empty = reply.claim.isPaused || reply.claim.jobs.count < asked
+            watch.nextDue = reply.claim.nextDueAt.map {
+                ContinuousClock.now + .milliseconds(Int64($0.timeIntervalSinceNow * 1000))
+            }
+            watches[name] = watch
+        }
+        let leftovers = handoff.deliver(reply.claim.jobs)
+        if !leftovers.isEmpty {
+            let queue = self.queue
+            Task {
+                for job in leftovers {
+                    _ = try? await queue.release(job.job.id, leaseToken: job.leaseToken, unstarted: true)
+                }
+            }
+        }
+    }
+
+    /// Blocks on the wake lists of the worker's queues and its own bell until a token comes, the next due time or
+    /// `deadline` passes (rung by a timer: BLPOP's own timeout is only as precise as the server's clock tick), or
+    /// ``Configuration/idleWait`` passes.
+    private func waitForWork(
+        _ connection: RedisConnection,
+        _ watches: inout [String: QueueWatch],
+        until deadline: ContinuousClock.Instant?
+    ) async {
+        let keys = queue.keys
+        let bellKey = keys.workerBell(configuration.workerID)
+        let due = watches.values.compactMap(\.nextDue).min()
+        let wakeAt = [deadline, due].compactMap { $0 }.min()
+        let blockedLong = deadline == nil
+        let proceed = state.withLock { state in
+            if state.stopping || !state.outbox.isEmpty && blockedLong { return false }
+            state.blockedLong = blockedLong
+            state.bellPushed = false
+            return true
+        }
+        guard proceed else { return }
+        let timer: Task<Void, Never>? = wakeAt.map { at in
+            Task {
+                do {
+                    try await Task.sleep(until: at, clock: .continuous)
+                } catch {
+                    return
+                }
+                let ring = self.state.withLock { state in
+                    defer { state.bellPushed = true }
+                    return !state.bellPushed
+                }
+                if ring { self.ringRemoteBell() }
+            }
+        }
+        defer { timer?.cancel() }
+        let timeout = configuration.idleWait
+        do {
+            let reply = try await connection.send(
+                RedisCommand(
+                    "BLPOP",
+                    queues.map { keys.wake($0) } + [
+                        bellKey, String(format: "%.3f", Double(JobQueue.milliseconds(timeout)) / 1000),
+                    ]
+                ),
+                blockingFor: timeout
+            )
+            state.withLock { $0.blockedLong = false }
+            if let name = reply.array?.first?.string, name != bellKey,
+                let woken = queues.first(where: { keys.wake($0) == name })
+            {
+                watches[woken]?.empty = false
+            } else if reply.isNull {
+                for name in queues { watches[name]?.empty = false }
+            }
+        } catch {
+            state.withLock { $0.blockedLong = false }
+            if isStopping || Task.isCancelled { return }
+            logger.error("waiting for jobs failed: \(error)")
+            for name in queues { watches[name]?.empty = false }
+            try? await Task.sleep(for: .milliseconds(200))
+        }
+    }
+}
+
+/// Metric handles, made once per queue, type and outcome instead of once per job.
+final class WorkerMetrics: Sendable {
+    private let counters = Mutex<[String: Counter]>([:])
+
+    func counter(_ label: String, queue: String, type: String) -> Counter {
+        let key = "\(label)\u{0}\(queue)\u{0}\(type)"
+        return counters.withLock { counters in
+            if let counter = counters[key] { return counter }
+            let counter = Counter(label: label, dimensions: [("queue", queue), ("type", type)])
+            counters[key] = counter
+            return counter
+        }
+    }
+
+    func outcome(_ status: JobStatus, queue: String, type: String) -> Counter {
+        let label =
+            switch status {
+            case .completed: "conveyor_jobs_completed_total"
+            case .retrying: "conveyor_jobs_retried_total"
+            case .cancelled: "conveyor_jobs_cancelled_total"
+            default: "conveyor_jobs_failed_total"
+            }
+        return counter(label, queue: queue, type: type)
+    }
+}
