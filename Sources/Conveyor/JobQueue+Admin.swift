@@ -261,7 +261,31 @@ extension JobQueue {
         _ = try await command(RedisCommand("HSET", keys.meta(queue), "max_payload_bytes", bytes))
     }
 
-    /// Sets how long and how many finished jobs of a status a queue keeps (trimmed inside the transitions).
+    /// Sets which transitions a queue records in its event stream (the meta field `events`).
+    ///
+    /// - Parameters:
+    ///   - recording: ``EventRecording/all`` (the default), ``EventRecording/finished`` or ``EventRecording/none``.
+    ///   - queue: The queue (the default queue when `nil`).
+    /// - Throws: ``ConveyorError`` when Redis fails.
+    public func setEventRecording(_ recording: EventRecording, queue: String? = nil) async throws {
+        let queue = try queueName(queue)
+        _ = try await command(RedisCommand("HSET", keys.meta(queue), "events", recording.rawValue))
+    }
+
+    /// Which transitions a queue records in its event stream.
+    ///
+    /// - Parameter queue: The queue (the default queue when `nil`).
+    /// - Returns: The setting (``EventRecording/all`` when unset or not one of the three values).
+    /// - Throws: ``ConveyorError`` when Redis fails.
+    public func eventRecording(queue: String? = nil) async throws -> EventRecording {
+        let queue = try queueName(queue)
+        let value = try await command(RedisCommand("HGET", keys.meta(queue), "events")).string
+        return value.flatMap(EventRecording.init(rawValue:)) ?? .all
+    }
+
+    /// Sets how long and how many finished jobs of a status a queue keeps. Retention is applied off the completion
+    /// path, by every worker's reclaim loop (``Worker/Configuration/reclaimInterval``) and by ``applyRetention(queue:)``,
+    /// at most 1 000 jobs per status and call, so a queue may hold more for a while.
     ///
     /// - Parameters:
     ///   - queue: The queue (the default queue when `nil`).

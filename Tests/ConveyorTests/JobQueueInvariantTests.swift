@@ -94,9 +94,43 @@ struct JobQueueInvariantTests {
         case 30..<50:
             let lease: Duration = Bool.random(using: &random) ? .milliseconds(15) : .seconds(30)
             held += try await jobs.claim(count: Int.random(in: 1...3, using: &random), lease: lease).jobs
-        case 50..<62 where !held.isEmpty:
+        case 50..<56 where !held.isEmpty:
             let job = held.remove(at: Int.random(in: 0..<held.count, using: &random))
             try await jobs.complete(job.job.id, leaseToken: job.leaseToken, result: #"{"ok":true}"#)
+        case 56..<62:
+            // A worker's batched call, mixed with the one-job calls above and below: some outcomes (completions
+            // and failures, stale ones among them), then a claim for the slots they free.
+            var outcomes: [ReportedOutcome] = []
+            for _ in 0..<min(held.count, Int.random(in: 0...4, using: &random)) {
+                let job = held.remove(at: Int.random(in: 0..<held.count, using: &random))
+                if Bool.random(using: &random) {
+                    outcomes.append(.completed(id: job.job.id, token: job.leaseToken, result: #"{"batch":1}"#))
+                } else {
+                    outcomes.append(
+                        .failed(
+                            id: job.job.id,
+                            token: job.leaseToken,
+                            error: "batch",
+                            retry: Bool.random(using: &random),
+                            delay: nil,
+                            backoff: Backoff(base: .milliseconds(2), cap: .milliseconds(20)),
+                            maxRetries: nil
+                        )
+                    )
+                }
+            }
+            let lease: Duration = Bool.random(using: &random) ? .milliseconds(15) : .seconds(30)
+            let reply = try await jobs.report(
+                queue: "default",
+                outcomes: outcomes,
+                claim: Int.random(in: 0...3, using: &random),
+                lease: lease,
+                worker: jobs.configuration.workerID
+            )
+            for status in reply.statuses {
+                if case .failure(let error) = status, !expectedRefusals.contains(error.code) { throw error }
+            }
+            held += reply.claim.jobs
         case 62..<72 where !held.isEmpty:
             let job = held.remove(at: Int.random(in: 0..<held.count, using: &random))
             try await jobs.fail(job.job.id, leaseToken: job.leaseToken, error: "e", retry: Bool.random(using: &random))
