@@ -11,7 +11,7 @@ struct ConveyorBench: AsyncParsableCommand {
         abstract: "Benchmarks for Conveyor (build with -c release).",
         subcommands: [
             RedisBenchmark.self, EnqueueBenchmark.self, DrainBenchmark.self, LatencyBenchmark.self,
-            LatenessBenchmark.self, SchedulesBenchmark.self, CronBenchmark.self, ServeCommand.self,
+            LatenessBenchmark.self, SchedulesBenchmark.self, CronBenchmark.self, CostBenchmark.self, ServeCommand.self,
         ]
     )
 }
