@@ -61,7 +61,8 @@ struct HotPathTests {
             #expect(retrying.status == .retrying && retrying.retryCount == 1 && retrying.error == "boom")
             // The refused outcomes changed nothing: that job still runs under its lease.
             #expect(try await jobs.get(ids[2])?.status == .processing)
-            #expect(try await jobs.counts() == [.pending: 1, .processing: 3, .retrying: 1, .completed: 1])
+            let counts = try await jobs.counts().filter { $0.value > 0 }
+            #expect(counts == [.pending: 1, .processing: 3, .retrying: 1, .completed: 1], "\(counts)")
             // Repeating the call with the same tokens answers the same and changes nothing.
             let again = try await jobs.report(
                 queue: "default",
@@ -127,13 +128,15 @@ struct HotPathTests {
     @Test func claimsPromoteOnlyOnceSomethingIsDue() async throws {
         try await withJobQueue { jobs, _ in
             let meta = jobs.keys.meta("default")
-            let due = try await jobs.enqueue("t", json: "{}", options: JobOptions(delay: .milliseconds(300))).id
+            let due = try await jobs.enqueue("t", json: "{}", options: JobOptions(delay: .seconds(3))).id
             let runAt = try #require(try await jobs.get(due)?.runAt)
             #expect(try await jobs.redis.send("HGET", meta, "next_due").int == JobQueue.milliseconds(runAt))
             let before = try await Self.commandCalls(jobs)
             for _ in 0..<20 { #expect(try await jobs.claim().jobs.isEmpty) }
             let after = try await Self.commandCalls(jobs)
-            #expect((after["zrangebyscore"] ?? 0) == (before["zrangebyscore"] ?? 0), "nothing due: no promotion")
+            // Each claim looks at the prioritized set once (ZRANGEBYSCORE); promoting would read the scheduled and
+            // retry sets too.
+            #expect((after["zrangebyscore"] ?? 0) - (before["zrangebyscore"] ?? 0) == 20, "nothing due: no promotion")
             try await eventually("the job to fall due and be claimed") {
                 try await jobs.claim().jobs.first?.job.id == due
             }
@@ -157,7 +160,8 @@ struct HotPathTests {
             #expect(try await jobs.counts()[.completed] == 60)
             #expect(try await jobs.reclaimExpired() == 0)
             #expect(try await jobs.counts()[.completed] == 10)
-            #expect(try await jobs.get(ids[0]) == nil && jobs.get(ids[59])?.status == .completed)
+            #expect(try await jobs.get(ids[0]) == nil)
+            #expect(try await jobs.get(ids[59])?.status == .completed)
         }
     }
 
@@ -244,7 +248,8 @@ struct HotPathTests {
                 lease: .seconds(30),
                 worker: "w"
             )
-            #expect(try await jobs.counts() == [.completed: 4, .failed: 1, .processing: 3])
+            let counts = try await jobs.counts().filter { $0.value > 0 }
+            #expect(counts == [.completed: 4, .failed: 1, .processing: 3], "\(counts)")
             // The previous version's sorted-set entries are gone with their jobs; nothing is indexed twice.
             #expect(try await redis.send("ZCARD", "\(prefix):pending:type:t") == .integer(0))
             #expect(try await redis.send("LLEN", jobs.keys.pendingList("default", type: "t")) == .integer(0))

@@ -1013,10 +1013,11 @@ local function check_enqueue(queue, id, job_type, payload, opts, now, prefix)
     return checked
 end
 
--- Writes one checked job; returns {outcome, full id, status}. Only fields that differ from their defaults are
+-- Writes one checked job; returns {outcome, full id, status}. With `events` (a table), the event is added to it
+-- for one entry per status written by the caller (emit_created), else it is written at once. Only fields that differ from their defaults are
 -- written (id and queue are the key's; retry_count, attempts and stalls 0; max_retries 3; priority and timeout_ms
 -- 0; run_at and updated_at are created_at when missing). The caller wakes workers for the pending jobs created.
-local function enqueue_checked(prefix, queue, job, now)
+local function enqueue_checked(prefix, queue, job, now, events)
     local id = job.id
     local existing = redis.call('HGET', job_key(prefix, id), 'status')
     if existing then
@@ -1057,8 +1058,21 @@ local function enqueue_checked(prefix, queue, job, now)
     else
         make_pending(prefix, id, job.priority, false, job.type, now)
     end
-    emit(prefix, full_id(queue, id), job.type, '', status, now)
+    if events then
+        events[status] = events[status] or {ids = {}, types = {}}
+        table.insert(events[status].ids, full_id(queue, id))
+        table.insert(events[status].types, job.type)
+    else
+        emit(prefix, full_id(queue, id), job.type, '', status, now)
+    end
     return {'created', full_id(queue, id), status}
+end
+
+-- Writes the events gathered by enqueue_checked: one entry per status.
+local function emit_created(prefix, events, now)
+    for _, status in ipairs({'pending', 'scheduled'}) do
+        if events[status] then emit_many(prefix, events[status].ids, events[status].types, '', status, now) end
+    end
 end
 
 redis.register_function('conveyor_enqueue', guarded(function(keys, argv)
@@ -1136,9 +1150,9 @@ redis.register_function('conveyor_enqueue_many', guarded(function(keys, argv)
     local queue = queue_of(prefix)
     local now = now_ms()
     local jobs = check_many(prefix, argv, now)
-    local replies, created, pending = {}, 0, 0
+    local replies, created, pending, events = {}, 0, 0, {}
     for _, job in ipairs(jobs) do
-        local reply = enqueue_checked(prefix, queue, job, now)
+        local reply = enqueue_checked(prefix, queue, job, now, events)
         if reply[1] == 'created' then
             created = created + 1
             if reply[3] == 'pending' then pending = pending + 1 end
@@ -1146,6 +1160,7 @@ redis.register_function('conveyor_enqueue_many', guarded(function(keys, argv)
         table.insert(replies, reply)
     end
     if created > 0 then count(prefix, 'enqueued', created) end
+    emit_created(prefix, events, now)
     wake(prefix, pending)
     return replies
 end))
@@ -1812,7 +1827,7 @@ end))
 -- KEYS     none
 -- Reply    the version: 16 hex digits
 
-local LIBRARY_VERSION = 'efeb74519ca882ab'
+local LIBRARY_VERSION = '48f8cf733f3d26b7'
 
 redis.register_function {
     function_name = 'conveyor_version',
