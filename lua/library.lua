@@ -167,7 +167,7 @@ end
 
 -- The queue settings a transition reads, from the meta hash, read with one HMGET per queue per call (the cache is
 -- reset by guarded()). A missing field is false.
-local META_FIELDS = {'events', 'events_max', 'paused', 'next_due', 'max_payload_bytes'}
+local META_FIELDS = {'events', 'events_max', 'paused', 'next_due', 'max_payload_bytes', 'type_index'}
 local meta_cache = {}
 
 local function queue_meta(prefix)
@@ -206,13 +206,15 @@ end
 
 -- One stream entry for several jobs that made the same transition in one call: "ids" and "types" are the full ids
 -- and the types, space-separated, in the same order (neither can hold a space). One job gets the one-job form.
+-- events_max bounds the job transitions kept, not the entries: an entry of n jobs trims the stream to about
+-- events_max / n entries (approximately, whole stream nodes at a time).
 local function emit_many(prefix, ids, types, from, to, at)
     if #ids == 0 then return end
     if #ids == 1 then return emit(prefix, ids[1], types[1], from, to, at) end
     local max = recorded(prefix, to)
     if not max then return end
-    redis.call('XADD', key(prefix, 'events'), 'MAXLEN', '~', max, '*', 'ids', table.concat(ids, ' '),
-        'types', table.concat(types, ' '), 'from', from or '', 'to', to, 'at', str(at))
+    redis.call('XADD', key(prefix, 'events'), 'MAXLEN', '~', math.max(1, math.ceil(max / #ids)), '*',
+        'ids', table.concat(ids, ' '), 'types', table.concat(types, ' '), 'from', from or '', 'to', to, 'at', str(at))
 end
 
 -- A queue's own event (queue_event "paused" or "resumed", no job id), in the same stream as the jobs' events.
@@ -285,20 +287,61 @@ local function type_list(prefix, job_type)
     return prefix .. ':pending:type:' .. (job_type or '') .. ':fifo'
 end
 
+-- Whether the queue keeps the pending index by type (meta field type_index = 1; off by default: it costs about
+-- 40 bytes and one list push and pop per job). conveyor_set_type_index turns it on (building it) and off.
+local function indexes_types(prefix)
+    return queue_meta(prefix).type_index == '1'
+end
+
 -- Puts a job in the pending index: the list for priority 0, the prioritized sorted set otherwise (scored by
--- priority band and a sequence, for exact FIFO within a priority); and in the pending index of its type (the list
--- of its type for priority 0, else the sorted set of its type, scored by band and time in ms). Does not wake.
-local function make_pending(prefix, id, priority, front, job_type, now)
+-- priority band and a sequence, for exact FIFO within a priority); and, when the queue indexes types, in the
+-- pending index of its type (the list of its type for priority 0, else the sorted set of its type, scored by band
+-- and time in ms). With `pushes` (from new_pushes), a priority-0 job at the back is gathered for flush_pushes
+-- instead: one RPUSH per list for a whole batch. Does not wake.
+local function make_pending(prefix, id, priority, front, job_type, now, pushes)
     priority = tonumber(priority) or 0
+    local by_type = indexes_types(prefix)
     if priority == 0 then
+        if pushes and not front then
+            table.insert(pushes.ids, id)
+            if by_type then
+                local group = pushes.types[job_type or '']
+                if not group then
+                    group = {}
+                    pushes.types[job_type or ''] = group
+                end
+                table.insert(group, id)
+            end
+            return
+        end
         local push = front and 'LPUSH' or 'RPUSH'
         redis.call(push, key(prefix, 'pending'), id)
-        redis.call(push, type_list(prefix, job_type), id)
+        if by_type then redis.call(push, type_list(prefix, job_type), id) end
     else
         local band = (MAX_PRIORITY - priority) * PRIORITY_BAND
         local sequence = front and 0 or redis.call('HINCRBY', key(prefix, 'meta'), 'sequence', 1)
         redis.call('ZADD', key(prefix, 'prioritized'), str(band + sequence), id)
-        redis.call('ZADD', type_index(prefix, job_type), str(band + (front and 0 or now)), id)
+        if by_type then redis.call('ZADD', type_index(prefix, job_type), str(band + (front and 0 or now)), id) end
+    end
+end
+
+local function new_pushes()
+    return {ids = {}, types = {}}
+end
+
+-- RPUSHes `items` to `list`, at most 1000 per call.
+local function push_all(list, items)
+    for first = 1, #items, 1000 do
+        redis.call('RPUSH', list, unpack(items, first, math.min(#items, first + 999)))
+    end
+end
+
+-- Writes what make_pending gathered, in order.
+local function flush_pushes(prefix, pushes)
+    if #pushes.ids == 0 then return end
+    push_all(key(prefix, 'pending'), pushes.ids)
+    for job_type, ids in pairs(pushes.types) do
+        push_all(type_list(prefix, job_type), ids)
     end
 end
 

@@ -50,8 +50,29 @@ extension JobQueue {
                 "conveyor.redis": "\(redis.configuration.url)", "conveyor.version": "\(ConveyorLibrary.version)",
             ]
         )
-        if let found { return .replaced(previous: found, version: ConveyorLibrary.version) }
+        if let found {
+            try await keepTypeIndexes()
+            return .replaced(previous: found, version: ConveyorLibrary.version)
+        }
         return .installed(version: ConveyorLibrary.version)
+    }
+
+    /// After an upgrade from a version that always kept the pending index by type, a queue that has one keeps it
+    /// on (the meta field `type_index`, unless already set), so its `pending(type:)` stays indexed.
+    private func keepTypeIndexes() async throws {
+        for queue in try await queues() {
+            var cursor = "0"
+            repeat {
+                let reply = try await command(
+                    RedisCommand("SCAN", cursor, "MATCH", "\(keys.prefix(queue)):pending:type:*", "COUNT", 1000)
+                )
+                cursor = reply.array?.first?.string ?? "0"
+                if reply.array?.last?.array?.isEmpty == false {
+                    _ = try await command(RedisCommand("HSETNX", keys.meta(queue), "type_index", "1"))
+                    break
+                }
+            } while cursor != "0"
+        }
     }
 
     /// The version of the Conveyor library the server holds, or `nil` when it holds none.

@@ -82,7 +82,15 @@ extension JobQueue {
         }
         var claimed: [ClaimedJob] = []
         for raw in rawJobs {
-            guard let flat = raw.array else { continue }
+            // One string of NUL-separated names and values, or (a value held a NUL) the list.
+            let flat: [RedisReply]
+            if let list = raw.array {
+                flat = list
+            } else if let bytes = raw.bytes {
+                flat = bytes.split(separator: 0, omittingEmptySubsequences: false).map { .bulkString(Array($0)) }
+            } else {
+                continue
+            }
             let job = try Job(flat: flat, storedAs: nil)
             try Self.checkClaimed(job, queue: queue)
             claimed.append(ClaimedJob(job: job, leaseToken: job.leaseToken ?? ""))

@@ -94,7 +94,9 @@ struct HotPathTests {
                 ),
             ]
             for (arguments, expected) in cases {
-                let reply = try await jobs.redis.send(RedisCommand("FCALL", ["conveyor_report", "1", prefix] + arguments))
+                let reply = try await jobs.redis.send(
+                    RedisCommand("FCALL", ["conveyor_report", "1", prefix] + arguments)
+                )
                 #expect(reply.errorMessage?.hasPrefix("INVALID") == true, "\(arguments): \(reply)")
                 #expect(reply.errorMessage?.contains(expected) == true, "\(arguments): \(reply)")
             }
@@ -111,7 +113,10 @@ struct HotPathTests {
             #expect(try await jobs.redis.send("LLEN", wake) == .integer(64), "at most 64 tokens are kept")
             // A scheduled job wakes idle workers once (to learn the earlier due time), not per job.
             _ = try await jobs.claim(count: 1000)
-            #expect(try await jobs.redis.send("EXISTS", wake) == .integer(0), "a claim that empties the queue clears it")
+            #expect(
+                try await jobs.redis.send("EXISTS", wake) == .integer(0),
+                "a claim that empties the queue clears it"
+            )
             _ = try await jobs.enqueue("t", json: "{}", options: JobOptions(delay: .seconds(60)))
             #expect(try await jobs.redis.send("LLEN", wake) == .integer(1))
             _ = try await jobs.enqueue("t", json: "{}", options: JobOptions(delay: .seconds(120)))
@@ -175,8 +180,10 @@ struct HotPathTests {
             for (queue, recording) in [("a", EventRecording.all), ("f", .finished), ("n", .none)] {
                 try await jobs.setEventRecording(recording, queue: queue)
                 #expect(try await jobs.eventRecording(queue: queue) == recording)
-                let ids = try await jobs.enqueueMany((0..<3).map { _ in NewJob("t", json: "{}", options: JobOptions(queue: queue)) })
-                    .map(\.id)
+                let ids = try await jobs.enqueueMany(
+                    (0..<3).map { _ in NewJob("t", json: "{}", options: JobOptions(queue: queue)) }
+                )
+                .map(\.id)
                 let claimed = try await jobs.claim(queue: queue, count: 3).jobs
                 _ = try await jobs.report(
                     queue: queue,
@@ -216,15 +223,20 @@ struct HotPathTests {
                 _ = try await redis.send(
                     RedisCommand(
                         "HSET",
-                        ["\(prefix):job:\(local)", "id", "default/\(local)", "queue", "default", "type", "t", "status",
-                         "pending", "payload", "{}", "retry_count", "0", "max_retries", "3", "priority", "0",
-                         "attempts", "0", "stalls", "0", "timeout_ms", "0", "run_at", "1700000000000", "created_at",
-                         "1700000000000", "updated_at", "1700000000000"]
+                        [
+                            "\(prefix):job:\(local)", "id", "default/\(local)", "queue", "default", "type", "t",
+                            "status",
+                            "pending", "payload", "{}", "retry_count", "0", "max_retries", "3", "priority", "0",
+                            "attempts", "0", "stalls", "0", "timeout_ms", "0", "run_at", "1700000000000", "created_at",
+                            "1700000000000", "updated_at", "1700000000000",
+                        ]
                     )
                 )
                 _ = try await redis.send("RPUSH", "\(prefix):pending", local)
                 _ = try await redis.send("ZADD", "\(prefix):pending:type:t", 1_759_218_604_441_600 + index, local)
             }
+            // conveyor install keeps the type index on for a queue that has one (the previous version kept one).
+            _ = try await redis.send("HSET", jobs.keys.meta("default"), "type_index", "1")
             let new = try await jobs.enqueueMany((0..<4).map { _ in NewJob("t", json: "{}") }).map(\.id)
             #expect(try await jobs.pending(type: "t").map(\.id) == (0..<4).map { "default/old-\($0)" } + new)
             // A client of the previous version claims as it did; the reply has every field it reads.
@@ -233,13 +245,35 @@ struct HotPathTests {
             #expect(oldJobs.map(\.id) == ["default/old-0", "default/old-1"])
             #expect(oldJobs.allSatisfy { $0.queue == "default" && $0.leaseToken != nil && $0.status == .processing })
             // This version's batched call, next to it.
-            let batch = try await jobs.report(queue: "default", outcomes: [], claim: 3, lease: .seconds(30), worker: "w")
+            let batch = try await jobs.report(
+                queue: "default",
+                outcomes: [],
+                claim: 3,
+                lease: .seconds(30),
+                worker: "w"
+            )
             #expect(batch.claim.jobs.map(\.job.id) == ["default/old-2", "default/old-3", new[0]])
             let complete = try await redis.send(
-                "FCALL", "conveyor_complete", 1, prefix, "old-0", oldJobs[0].leaseToken ?? "", "")
+                "FCALL",
+                "conveyor_complete",
+                1,
+                prefix,
+                "old-0",
+                oldJobs[0].leaseToken ?? "",
+                ""
+            )
             #expect(complete.string == "completed")
             let fail = try await redis.send(
-                "FCALL", "conveyor_fail", 1, prefix, "old-1", oldJobs[1].leaseToken ?? "", "e", "retry", "0")
+                "FCALL",
+                "conveyor_fail",
+                1,
+                prefix,
+                "old-1",
+                oldJobs[1].leaseToken ?? "",
+                "e",
+                "retry",
+                "0"
+            )
             #expect(fail.string == "failed")
             _ = try await jobs.report(
                 queue: "default",
@@ -254,6 +288,46 @@ struct HotPathTests {
             #expect(try await redis.send("ZCARD", "\(prefix):pending:type:t") == .integer(0))
             #expect(try await redis.send("LLEN", jobs.keys.pendingList("default", type: "t")) == .integer(0))
             #expect(try await jobs.pending(type: "t").isEmpty)
+        }
+    }
+}
+
+@Suite("The pending index by type, per queue")
+struct TypeIndexTests {
+    @Test func pendingByTypeReadsTheSameWithTheIndexOnOrOff() async throws {
+        try await withJobQueue { jobs, _ in
+            #expect(try await jobs.indexesTypes() == false)
+            var expected: [String] = []
+            for index in 0..<12 {
+                let priority = [0, 5, -5][index % 3]
+                let type = index % 2 == 0 ? "a" : "b"
+                let id = try await jobs.enqueue(type, json: "{}", options: JobOptions(priority: priority)).id
+                if type == "a" { expected.append(id) }
+            }
+            let scanned = try await jobs.pending(type: "a", queue: "default").map(\.id)
+            #expect(Set(scanned) == Set(expected))
+            let list = jobs.keys.pendingList("default", type: "a")
+            #expect(try await jobs.redis.send("EXISTS", list) == .integer(0), "off: no index is written")
+            #expect(try await jobs.setTypeIndex(true) == 12)
+            #expect(try await jobs.pending(type: "a", queue: "default").map(\.id) == scanned)
+            _ = try await jobs.enqueue("a", json: "{}")
+            let claimed = try await jobs.claim(count: 5).jobs
+            let left = try await jobs.pending(type: "a", queue: "default").map(\.id)
+            #expect(
+                Set(left).isDisjoint(with: claimed.map(\.job.id))
+                    && left.count == 7 - claimed.filter { $0.job.type == "a" }.count
+            )
+            #expect(try await jobs.setTypeIndex(false) == 0)
+            #expect(try await jobs.redis.send("EXISTS", list) == .integer(0), "off: the index is deleted")
+            #expect(try await jobs.pending(type: "a", queue: "default").map(\.id) == left)
+            let refused = try await jobs.redis.send(
+                "FCALL",
+                "conveyor_set_type_index",
+                1,
+                jobs.keys.prefix("default"),
+                "maybe"
+            )
+            #expect(refused.errorMessage?.contains(#"must be "on" or "off", got "maybe""#) == true)
         }
     }
 }

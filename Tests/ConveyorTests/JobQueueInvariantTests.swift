@@ -34,6 +34,7 @@ struct JobQueueInvariantTests {
         try await withRedisServer { server in
             let admin = JobQueue(redis: server.makeClient())
             try await admin.installLibrary()
+            try await admin.setTypeIndex(true)
             for status in [JobStatus.completed, .failed, .cancelled] {
                 try await admin.setRetention(status: status, maxAge: nil, maxCount: nil)
             }

@@ -194,3 +194,58 @@ redis.register_function('conveyor_unhold', guarded(function(keys, argv)
     emit(prefix, full_id(queue, id), job.type, 'scheduled', status, now, 'released')
     return status
 end))
+
+-- conveyor_set_type_index: turns a queue's pending index by type on, building it from the jobs pending now, or
+-- off, deleting it (meta field type_index; off by default). pending(type) reads it when on; without it, listing
+-- the pending jobs of one type scans the pending jobs.
+--
+-- KEYS[1]  queue prefix
+-- ARGV[1]  "on" or "off"
+-- Reply    how many pending jobs the index holds now (0 when off). The call walks every pending job once.
+redis.register_function('conveyor_set_type_index', guarded(function(keys, argv)
+    local prefix = keys[1]
+    queue_of(prefix)
+    if argv[1] ~= 'on' and argv[1] ~= 'off' then
+        raise('INVALID', 'the type index setting must be "on" or "off", got "' .. tostring(argv[1]) .. '"')
+    end
+    local listed = redis.call('LRANGE', key(prefix, 'pending'), 0, -1)
+    local prioritized = redis.call('ZRANGE', key(prefix, 'prioritized'), 0, -1, 'WITHSCORES')
+    local lists, sorted, seen = {}, {}, {}
+    for _, id in ipairs(listed) do
+        local job_type = redis.call('HGET', job_key(prefix, id), 'type')
+        if job_type then
+            seen[job_type] = true
+            lists[job_type] = lists[job_type] or {}
+            table.insert(lists[job_type], id)
+        end
+    end
+    for index = 1, #prioritized, 2 do
+        local job_type = redis.call('HGET', job_key(prefix, prioritized[index]), 'type')
+        if job_type then
+            seen[job_type] = true
+            sorted[job_type] = sorted[job_type] or {}
+            table.insert(sorted[job_type], prioritized[index + 1])
+            table.insert(sorted[job_type], prioritized[index])
+        end
+    end
+    for job_type in pairs(seen) do
+        redis.call('DEL', type_list(prefix, job_type), type_index(prefix, job_type))
+    end
+    if argv[1] == 'off' then
+        redis.call('HDEL', key(prefix, 'meta'), 'type_index')
+        return 0
+    end
+    redis.call('HSET', key(prefix, 'meta'), 'type_index', '1')
+    local total = 0
+    for job_type, ids in pairs(lists) do
+        push_all(type_list(prefix, job_type), ids)
+        total = total + #ids
+    end
+    for job_type, scored in pairs(sorted) do
+        for first = 1, #scored, 1000 do
+            redis.call('ZADD', type_index(prefix, job_type), unpack(scored, first, math.min(#scored, first + 999)))
+        end
+        total = total + #scored / 2
+    end
+    return total
+end))

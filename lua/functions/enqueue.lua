@@ -115,7 +115,7 @@ end
 -- for one entry per status written by the caller (emit_created), else it is written at once. Only fields that differ from their defaults are
 -- written (id and queue are the key's; retry_count, attempts and stalls 0; max_retries 3; priority and timeout_ms
 -- 0; run_at and updated_at are created_at when missing). The caller wakes workers for the pending jobs created.
-local function enqueue_checked(prefix, queue, job, now, events)
+local function enqueue_checked(prefix, queue, job, now, events, pushes)
     local id = job.id
     local existing = redis.call('HGET', job_key(prefix, id), 'status')
     if existing then
@@ -154,7 +154,7 @@ local function enqueue_checked(prefix, queue, job, now, events)
         redis.call('ZADD', key(prefix, 'scheduled'), str(job.run_at), id)
         lower_next_due(prefix, job.run_at)
     else
-        make_pending(prefix, id, job.priority, false, job.type, now)
+        make_pending(prefix, id, job.priority, false, job.type, now, pushes)
     end
     if events then
         events[status] = events[status] or {ids = {}, types = {}}
@@ -248,15 +248,16 @@ redis.register_function('conveyor_enqueue_many', guarded(function(keys, argv)
     local queue = queue_of(prefix)
     local now = now_ms()
     local jobs = check_many(prefix, argv, now)
-    local replies, created, pending, events = {}, 0, 0, {}
+    local replies, created, pending, events, pushes = {}, 0, 0, {}, new_pushes()
     for _, job in ipairs(jobs) do
-        local reply = enqueue_checked(prefix, queue, job, now, events)
+        local reply = enqueue_checked(prefix, queue, job, now, events, pushes)
         if reply[1] == 'created' then
             created = created + 1
             if reply[3] == 'pending' then pending = pending + 1 end
         end
         table.insert(replies, reply)
     end
+    flush_pushes(prefix, pushes)
     if created > 0 then count(prefix, 'enqueued', created) end
     emit_created(prefix, events, now)
     wake(prefix, pending)

@@ -12,8 +12,10 @@
 -- Reply    {statuses, jobs, next_due_ms, paused}: statuses has one entry per outcome, in order: the job's new
 --          status ("completed", "retrying", "failed", "cancelled"), or an error text starting with its code
 --          (STALE, STATE, NOTFOUND, INVALID) for that outcome alone, which changed nothing; repeating a call
---          with the same tokens replies the same statuses and changes nothing. jobs, next_due_ms and paused are
---          as for conveyor_claim.
+--          with the same tokens replies the same statuses and changes nothing. next_due_ms and paused are as for
+--          conveyor_claim; jobs too, except that each job is one string, its field names and values joined by
+--          NUL bytes ("type\0send_email\0status\0processing\0…"), unless a value holds a NUL (then it is the
+--          list, as from conveyor_claim).
 --          Completions are written together: one ZREM from active, one ZADD to completed, one counter update and
 --          one event entry (of the multi-job form when there are several).
 redis.register_function('conveyor_report', guarded(function(keys, argv)
@@ -69,6 +71,6 @@ redis.register_function('conveyor_report', guarded(function(keys, argv)
         end
     end
     flush_completed(prefix, batch, now)
-    local jobs, next_due, paused = claim_jobs(prefix, queue, worker, lease_ms, wanted, 1000, now)
+    local jobs, next_due, paused = claim_jobs(prefix, queue, worker, lease_ms, wanted, 1000, now, true)
     return {statuses, jobs, next_due, paused}
 end))

@@ -6,7 +6,7 @@
 -- KEYS     none
 -- Reply    the version: 16 hex digits
 
-local LIBRARY_VERSION = '48f8cf733f3d26b7'
+local LIBRARY_VERSION = '28965dc3dd64573a'
 
 redis.register_function {
     function_name = 'conveyor_version',

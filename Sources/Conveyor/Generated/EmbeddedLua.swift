@@ -175,7 +175,7 @@ end
 
 -- The queue settings a transition reads, from the meta hash, read with one HMGET per queue per call (the cache is
 -- reset by guarded()). A missing field is false.
-local META_FIELDS = {'events', 'events_max', 'paused', 'next_due', 'max_payload_bytes'}
+local META_FIELDS = {'events', 'events_max', 'paused', 'next_due', 'max_payload_bytes', 'type_index'}
 local meta_cache = {}
 
 local function queue_meta(prefix)
@@ -214,13 +214,15 @@ end
 
 -- One stream entry for several jobs that made the same transition in one call: "ids" and "types" are the full ids
 -- and the types, space-separated, in the same order (neither can hold a space). One job gets the one-job form.
+-- events_max bounds the job transitions kept, not the entries: an entry of n jobs trims the stream to about
+-- events_max / n entries (approximately, whole stream nodes at a time).
 local function emit_many(prefix, ids, types, from, to, at)
     if #ids == 0 then return end
     if #ids == 1 then return emit(prefix, ids[1], types[1], from, to, at) end
     local max = recorded(prefix, to)
     if not max then return end
-    redis.call('XADD', key(prefix, 'events'), 'MAXLEN', '~', max, '*', 'ids', table.concat(ids, ' '),
-        'types', table.concat(types, ' '), 'from', from or '', 'to', to, 'at', str(at))
+    redis.call('XADD', key(prefix, 'events'), 'MAXLEN', '~', math.max(1, math.ceil(max / #ids)), '*',
+        'ids', table.concat(ids, ' '), 'types', table.concat(types, ' '), 'from', from or '', 'to', to, 'at', str(at))
 end
 
 -- A queue's own event (queue_event "paused" or "resumed", no job id), in the same stream as the jobs' events.
@@ -293,20 +295,61 @@ local function type_list(prefix, job_type)
     return prefix .. ':pending:type:' .. (job_type or '') .. ':fifo'
 end
 
+-- Whether the queue keeps the pending index by type (meta field type_index = 1; off by default: it costs about
+-- 40 bytes and one list push and pop per job). conveyor_set_type_index turns it on (building it) and off.
+local function indexes_types(prefix)
+    return queue_meta(prefix).type_index == '1'
+end
+
 -- Puts a job in the pending index: the list for priority 0, the prioritized sorted set otherwise (scored by
--- priority band and a sequence, for exact FIFO within a priority); and in the pending index of its type (the list
--- of its type for priority 0, else the sorted set of its type, scored by band and time in ms). Does not wake.
-local function make_pending(prefix, id, priority, front, job_type, now)
+-- priority band and a sequence, for exact FIFO within a priority); and, when the queue indexes types, in the
+-- pending index of its type (the list of its type for priority 0, else the sorted set of its type, scored by band
+-- and time in ms). With `pushes` (from new_pushes), a priority-0 job at the back is gathered for flush_pushes
+-- instead: one RPUSH per list for a whole batch. Does not wake.
+local function make_pending(prefix, id, priority, front, job_type, now, pushes)
     priority = tonumber(priority) or 0
+    local by_type = indexes_types(prefix)
     if priority == 0 then
+        if pushes and not front then
+            table.insert(pushes.ids, id)
+            if by_type then
+                local group = pushes.types[job_type or '']
+                if not group then
+                    group = {}
+                    pushes.types[job_type or ''] = group
+                end
+                table.insert(group, id)
+            end
+            return
+        end
         local push = front and 'LPUSH' or 'RPUSH'
         redis.call(push, key(prefix, 'pending'), id)
-        redis.call(push, type_list(prefix, job_type), id)
+        if by_type then redis.call(push, type_list(prefix, job_type), id) end
     else
         local band = (MAX_PRIORITY - priority) * PRIORITY_BAND
         local sequence = front and 0 or redis.call('HINCRBY', key(prefix, 'meta'), 'sequence', 1)
         redis.call('ZADD', key(prefix, 'prioritized'), str(band + sequence), id)
-        redis.call('ZADD', type_index(prefix, job_type), str(band + (front and 0 or now)), id)
+        if by_type then redis.call('ZADD', type_index(prefix, job_type), str(band + (front and 0 or now)), id) end
+    end
+end
+
+local function new_pushes()
+    return {ids = {}, types = {}}
+end
+
+-- RPUSHes `items` to `list`, at most 1000 per call.
+local function push_all(list, items)
+    for first = 1, #items, 1000 do
+        redis.call('RPUSH', list, unpack(items, first, math.min(#items, first + 999)))
+    end
+end
+
+-- Writes what make_pending gathered, in order.
+local function flush_pushes(prefix, pushes)
+    if #pushes.ids == 0 then return end
+    push_all(key(prefix, 'pending'), pushes.ids)
+    for job_type, ids in pairs(pushes.types) do
+        push_all(type_list(prefix, job_type), ids)
     end
 end
 
@@ -665,6 +708,61 @@ redis.register_function('conveyor_unhold', guarded(function(keys, argv)
     emit(prefix, full_id(queue, id), job.type, 'scheduled', status, now, 'released')
     return status
 end))
+
+-- conveyor_set_type_index: turns a queue's pending index by type on, building it from the jobs pending now, or
+-- off, deleting it (meta field type_index; off by default). pending(type) reads it when on; without it, listing
+-- the pending jobs of one type scans the pending jobs.
+--
+-- KEYS[1]  queue prefix
+-- ARGV[1]  "on" or "off"
+-- Reply    how many pending jobs the index holds now (0 when off). The call walks every pending job once.
+redis.register_function('conveyor_set_type_index', guarded(function(keys, argv)
+    local prefix = keys[1]
+    queue_of(prefix)
+    if argv[1] ~= 'on' and argv[1] ~= 'off' then
+        raise('INVALID', 'the type index setting must be "on" or "off", got "' .. tostring(argv[1]) .. '"')
+    end
+    local listed = redis.call('LRANGE', key(prefix, 'pending'), 0, -1)
+    local prioritized = redis.call('ZRANGE', key(prefix, 'prioritized'), 0, -1, 'WITHSCORES')
+    local lists, sorted, seen = {}, {}, {}
+    for _, id in ipairs(listed) do
+        local job_type = redis.call('HGET', job_key(prefix, id), 'type')
+        if job_type then
+            seen[job_type] = true
+            lists[job_type] = lists[job_type] or {}
+            table.insert(lists[job_type], id)
+        end
+    end
+    for index = 1, #prioritized, 2 do
+        local job_type = redis.call('HGET', job_key(prefix, prioritized[index]), 'type')
+        if job_type then
+            seen[job_type] = true
+            sorted[job_type] = sorted[job_type] or {}
+            table.insert(sorted[job_type], prioritized[index + 1])
+            table.insert(sorted[job_type], prioritized[index])
+        end
+    end
+    for job_type in pairs(seen) do
+        redis.call('DEL', type_list(prefix, job_type), type_index(prefix, job_type))
+    end
+    if argv[1] == 'off' then
+        redis.call('HDEL', key(prefix, 'meta'), 'type_index')
+        return 0
+    end
+    redis.call('HSET', key(prefix, 'meta'), 'type_index', '1')
+    local total = 0
+    for job_type, ids in pairs(lists) do
+        push_all(type_list(prefix, job_type), ids)
+        total = total + #ids
+    end
+    for job_type, scored in pairs(sorted) do
+        for first = 1, #scored, 1000 do
+            redis.call('ZADD', type_index(prefix, job_type), unpack(scored, first, math.min(#scored, first + 999)))
+        end
+        total = total + #scored / 2
+    end
+    return total
+end))
 """# + "\n"),
         ("functions/claim.lua", #"""
 -- conveyor_claim: promotes due scheduled and retrying jobs, then takes up to N pending jobs for a worker.
@@ -689,16 +787,17 @@ local function promote(prefix, queue, index_name, expected_status, now, limit)
     local due = redis.call('ZRANGEBYSCORE', index, '-inf', str(now), 'LIMIT', 0, limit)
     if #due == 0 then return 0 end
     redis.call('ZREM', index, unpack(due))
-    local ids, types = {}, {}
+    local ids, types, pushes = {}, {}, new_pushes()
     for _, id in ipairs(due) do
         local job = redis.call('HMGET', job_key(prefix, id), 'status', 'priority', 'type')
         if job[1] == expected_status then
             redis.call('HSET', job_key(prefix, id), 'status', 'pending', 'updated_at', str(now))
-            make_pending(prefix, id, job[2], false, job[3], now)
+            make_pending(prefix, id, job[2], false, job[3], now, pushes)
             table.insert(ids, full_id(queue, id))
             table.insert(types, job[3] or '')
         end
     end
+    flush_pushes(prefix, pushes)
     emit_many(prefix, ids, types, expected_status, 'pending', now)
     return #ids
 end
@@ -769,20 +868,25 @@ local function unindex_types(prefix, listed, sorted)
     end
 end
 
--- A job hash as the flat field/value list a claim replies with, "id" and "queue" included.
-local function flat_job(job, queue, id)
+-- A job hash as the flat field/value list a claim replies with, "id" and "queue" included. Packed (for
+-- conveyor_report), it is one string: the names and values joined by NUL bytes, which Redis converts much faster
+-- than a list of strings; a job with a NUL in some value (written by hand) is sent as the list.
+local function flat_job(job, queue, id, packed)
     job.id = job.id or full_id(queue, id)
     job.queue = job.queue or queue
     local flat = {}
+    local clean = true
     for name, value in pairs(job) do
         table.insert(flat, name)
         table.insert(flat, value)
+        if packed and string.find(value, '\0', 1, true) then clean = false end
     end
+    if packed and clean then return table.concat(flat, '\0') end
     return flat
 end
 
 -- Puts loaded pending jobs in processing, each with a fresh lease token; returns their flat hashes.
-local function start_all(prefix, queue, loaded, worker, lease_ms, now, from)
+local function start_all(prefix, queue, loaded, worker, lease_ms, now, from, packed)
     if #loaded == 0 then return {} end
     local last = redis.call('HINCRBY', key(prefix, 'meta'), 'lease_sequence', #loaded)
     local jobs, active, ids, types = {}, {}, {}, {}
@@ -798,7 +902,7 @@ local function start_all(prefix, queue, loaded, worker, lease_ms, now, from)
         end
         job.status, job.worker, job.lease, job.attempts = 'processing', worker, token, attempts
         job.started_at, job.updated_at = str(now), str(now)
-        table.insert(jobs, flat_job(job, queue, id))
+        table.insert(jobs, flat_job(job, queue, id, packed))
         table.insert(active, str(now + lease_ms))
         table.insert(active, id)
         table.insert(ids, full_id(queue, id))
@@ -812,7 +916,7 @@ end
 
 -- The claim of conveyor_claim and conveyor_report: returns the jobs (flat hashes), the next due time (-1 when none)
 -- and 1 when the queue is paused.
-local function claim_jobs(prefix, queue, worker, lease_ms, wanted, promote_limit, now)
+local function claim_jobs(prefix, queue, worker, lease_ms, wanted, promote_limit, now, packed)
     local next_due, promoted = promote_due(prefix, queue, now, promote_limit)
     if queue_meta(prefix).paused == '1' then
         redis.call('DEL', key(prefix, 'wake'))
@@ -848,8 +952,8 @@ local function claim_jobs(prefix, queue, worker, lease_ms, wanted, promote_limit
         end
         -- A vanished hash or one in another state was a stale index entry: popping it cleaned it up.
     end
-    unindex_types(prefix, listed, sorted)
-    return start_all(prefix, queue, loaded, worker, lease_ms, now, 'pending'), next_due or -1, 0
+    if indexes_types(prefix) then unindex_types(prefix, listed, sorted) end
+    return start_all(prefix, queue, loaded, worker, lease_ms, now, 'pending', packed), next_due or -1, 0
 end
 
 local function check_worker(worker, lease)
@@ -1017,7 +1121,7 @@ end
 -- for one entry per status written by the caller (emit_created), else it is written at once. Only fields that differ from their defaults are
 -- written (id and queue are the key's; retry_count, attempts and stalls 0; max_retries 3; priority and timeout_ms
 -- 0; run_at and updated_at are created_at when missing). The caller wakes workers for the pending jobs created.
-local function enqueue_checked(prefix, queue, job, now, events)
+local function enqueue_checked(prefix, queue, job, now, events, pushes)
     local id = job.id
     local existing = redis.call('HGET', job_key(prefix, id), 'status')
     if existing then
@@ -1056,7 +1160,7 @@ local function enqueue_checked(prefix, queue, job, now, events)
         redis.call('ZADD', key(prefix, 'scheduled'), str(job.run_at), id)
         lower_next_due(prefix, job.run_at)
     else
-        make_pending(prefix, id, job.priority, false, job.type, now)
+        make_pending(prefix, id, job.priority, false, job.type, now, pushes)
     end
     if events then
         events[status] = events[status] or {ids = {}, types = {}}
@@ -1150,15 +1254,16 @@ redis.register_function('conveyor_enqueue_many', guarded(function(keys, argv)
     local queue = queue_of(prefix)
     local now = now_ms()
     local jobs = check_many(prefix, argv, now)
-    local replies, created, pending, events = {}, 0, 0, {}
+    local replies, created, pending, events, pushes = {}, 0, 0, {}, new_pushes()
     for _, job in ipairs(jobs) do
-        local reply = enqueue_checked(prefix, queue, job, now, events)
+        local reply = enqueue_checked(prefix, queue, job, now, events, pushes)
         if reply[1] == 'created' then
             created = created + 1
             if reply[3] == 'pending' then pending = pending + 1 end
         end
         table.insert(replies, reply)
     end
+    flush_pushes(prefix, pushes)
     if created > 0 then count(prefix, 'enqueued', created) end
     emit_created(prefix, events, now)
     wake(prefix, pending)
@@ -1576,8 +1681,10 @@ end))
 -- Reply    {statuses, jobs, next_due_ms, paused}: statuses has one entry per outcome, in order: the job's new
 --          status ("completed", "retrying", "failed", "cancelled"), or an error text starting with its code
 --          (STALE, STATE, NOTFOUND, INVALID) for that outcome alone, which changed nothing; repeating a call
---          with the same tokens replies the same statuses and changes nothing. jobs, next_due_ms and paused are
---          as for conveyor_claim.
+--          with the same tokens replies the same statuses and changes nothing. next_due_ms and paused are as for
+--          conveyor_claim; jobs too, except that each job is one string, its field names and values joined by
+--          NUL bytes ("type\0send_email\0status\0processing\0…"), unless a value holds a NUL (then it is the
+--          list, as from conveyor_claim).
 --          Completions are written together: one ZREM from active, one ZADD to completed, one counter update and
 --          one event entry (of the multi-job form when there are several).
 redis.register_function('conveyor_report', guarded(function(keys, argv)
@@ -1633,7 +1740,7 @@ redis.register_function('conveyor_report', guarded(function(keys, argv)
         end
     end
     flush_completed(prefix, batch, now)
-    local jobs, next_due, paused = claim_jobs(prefix, queue, worker, lease_ms, wanted, 1000, now)
+    local jobs, next_due, paused = claim_jobs(prefix, queue, worker, lease_ms, wanted, 1000, now, true)
     return {statuses, jobs, next_due, paused}
 end))
 """# + "\n"),
@@ -1827,7 +1934,7 @@ end))
 -- KEYS     none
 -- Reply    the version: 16 hex digits
 
-local LIBRARY_VERSION = '48f8cf733f3d26b7'
+local LIBRARY_VERSION = '28965dc3dd64573a'
 
 redis.register_function {
     function_name = 'conveyor_version',
