@@ -104,18 +104,23 @@ end
 -- A job hash as the flat field/value list a claim replies with, "id" and "queue" included. Packed (for
 -- conveyor_report), it is one string: the names and values joined by NUL bytes, which Redis converts much faster
 -- than a list of strings; a job with a NUL in some value (written by hand) is sent as the list.
+local FREE_TEXT = {'error', 'result', 'progress', 'reference_id', 'unique_key', 'worker', 'held_run_at'}
+
 local function flat_job(job, queue, id, packed)
     job.id = job.id or full_id(queue, id)
     job.queue = job.queue or queue
-    local flat = {}
-    local clean = true
+    local flat, count = {}, 0
     for name, value in pairs(job) do
-        table.insert(flat, name)
-        table.insert(flat, value)
-        if packed and string.find(value, '\0', 1, true) then clean = false end
+        flat[count + 1], flat[count + 2] = name, value
+        count = count + 2
     end
-    if packed and clean then return table.concat(flat, '\0') end
-    return flat
+    if not packed then return flat end
+    -- Only free text can hold a NUL: ids, types, statuses and numbers are checked, payloads are JSON.
+    for _, name in ipairs(FREE_TEXT) do
+        local value = job[name]
+        if value and string.find(value, '\0', 1, true) then return flat end
+    end
+    return table.concat(flat, '\0')
 end
 
 -- Puts loaded pending jobs in processing, each with a fresh lease token; returns their flat hashes.
@@ -123,23 +128,22 @@ local function start_all(prefix, queue, loaded, worker, lease_ms, now, from, pac
     if #loaded == 0 then return {} end
     local last = redis.call('HINCRBY', key(prefix, 'meta'), 'lease_sequence', #loaded)
     local jobs, active, ids, types = {}, {}, {}, {}
+    local now_text, expiry = str(now), str(now + lease_ms)
     for index, entry in ipairs(loaded) do
         local id, job = entry[1], entry[2]
-        local token = str(last - #loaded + index)
-        local attempts = str((tonumber(job.attempts) or 0) + 1)
+        local token = tostring(last - #loaded + index)
+        local attempts = tostring((tonumber(job.attempts) or 0) + 1)
         redis.call('HSET', job_key(prefix, id), 'status', 'processing', 'worker', worker, 'lease', token,
-            'attempts', attempts, 'started_at', str(now), 'updated_at', str(now))
+            'attempts', attempts, 'started_at', now_text, 'updated_at', now_text)
         if job.cancel_requested then
             redis.call('HDEL', job_key(prefix, id), 'cancel_requested')
             job.cancel_requested = nil
         end
         job.status, job.worker, job.lease, job.attempts = 'processing', worker, token, attempts
-        job.started_at, job.updated_at = str(now), str(now)
-        table.insert(jobs, flat_job(job, queue, id, packed))
-        table.insert(active, str(now + lease_ms))
-        table.insert(active, id)
-        table.insert(ids, full_id(queue, id))
-        table.insert(types, job.type)
+        job.started_at, job.updated_at = now_text, now_text
+        jobs[index] = flat_job(job, queue, id, packed)
+        active[index * 2 - 1], active[index * 2] = expiry, id
+        ids[index], types[index] = full_id(queue, id), job.type
     end
     redis.call('ZADD', key(prefix, 'active'), unpack(active))
     count(prefix, 'started', #loaded)
@@ -166,9 +170,10 @@ local function claim_jobs(prefix, queue, worker, lease_ms, wanted, promote_limit
         wake(prefix, promoted)
     end
     local loaded, listed, sorted = {}, {}, {}
+    local by_type = indexes_types(prefix)
     for index, id in ipairs(ids) do
         local job = load_job(prefix, id)
-        if job then
+        if job and by_type then
             local group = from_list[index] and listed or sorted
             group[job.type or ''] = group[job.type or ''] or {}
             table.insert(group[job.type or ''], id)
@@ -180,12 +185,12 @@ local function claim_jobs(prefix, queue, worker, lease_ms, wanted, promote_limit
                 finish(prefix, queue, id, job, 'failed', now,
                     {error = 'malformed job hash: ' .. problem .. '; fix the producer, then retry or remove the job'})
             else
-                table.insert(loaded, {id, job})
+                loaded[#loaded + 1] = {id, job}
             end
         end
         -- A vanished hash or one in another state was a stale index entry: popping it cleaned it up.
     end
-    if indexes_types(prefix) then unindex_types(prefix, listed, sorted) end
+    if by_type then unindex_types(prefix, listed, sorted) end
     return start_all(prefix, queue, loaded, worker, lease_ms, now, 'pending', packed), next_due or -1, 0
 end
 

@@ -2,11 +2,15 @@
 local FINISHING_FIELDS = {'status', 'lease', 'type', 'worker', 'unique_key', 'cancel_requested', 'retry_count',
     'max_retries'}
 
-local function load_finishing(prefix, id)
-    local values = redis.call('HMGET', job_key(prefix, id), unpack(FINISHING_FIELDS))
+-- What a completion reads: fewer fields (each costs Redis a reply element).
+local COMPLETING_FIELDS = {'status', 'lease', 'type', 'worker', 'unique_key', 'cancel_requested'}
+
+local function load_finishing(prefix, id, fields)
+    fields = fields or FINISHING_FIELDS
+    local values = redis.call('HMGET', job_key(prefix, id), unpack(fields))
     if not values[1] then return nil end
     local job = {}
-    for index, name in ipairs(FINISHING_FIELDS) do
+    for index, name in ipairs(fields) do
         if values[index] then job[name] = values[index] end
     end
     return job
@@ -20,7 +24,7 @@ end
 -- Completes one job into a batch; returns its status ("completed") or an error text (STALE, STATE, NOTFOUND,
 -- INVALID …): one entry's problem never stops the others of a batch.
 local function complete_one(prefix, queue, id, token, result, now, batch)
-    local job = load_finishing(prefix, id)
+    local job = load_finishing(prefix, id, COMPLETING_FIELDS)
     if not job then
         return 'NOTFOUND no job "' .. full_id(queue, id) .. '" in queue "' .. queue .. '"'
     end
@@ -32,17 +36,18 @@ local function complete_one(prefix, queue, id, token, result, now, batch)
     if result ~= '' and not is_json(result) then
         return 'INVALID the result is not valid JSON'
     end
+    local now_text = batch.now_text or str(now)
+    batch.now_text = now_text
     if result ~= '' then
-        redis.call('HSET', job_key(prefix, id), 'status', 'completed', 'finished_at', str(now), 'updated_at', str(now),
+        redis.call('HSET', job_key(prefix, id), 'status', 'completed', 'finished_at', now_text, 'updated_at', now_text,
             'result', result)
     else
-        redis.call('HSET', job_key(prefix, id), 'status', 'completed', 'finished_at', str(now), 'updated_at', str(now))
+        redis.call('HSET', job_key(prefix, id), 'status', 'completed', 'finished_at', now_text, 'updated_at', now_text)
     end
     if job.cancel_requested then redis.call('HDEL', job_key(prefix, id), 'cancel_requested') end
-    release_unique(prefix, queue, id, job)
-    table.insert(batch.ids, id)
-    table.insert(batch.full_ids, full_id(queue, id))
-    table.insert(batch.types, job.type or '')
+    if job.unique_key then release_unique(prefix, queue, id, job) end
+    local count_done = #batch.ids + 1
+    batch.ids[count_done], batch.full_ids[count_done], batch.types[count_done] = id, full_id(queue, id), job.type or ''
     return 'completed'
 end
 
@@ -50,10 +55,9 @@ local function flush_completed(prefix, batch, now)
     local count_done = #batch.ids
     if count_done == 0 then return end
     redis.call('ZREM', key(prefix, 'active'), unpack(batch.ids))
-    local scored = {}
-    for _, id in ipairs(batch.ids) do
-        table.insert(scored, str(now))
-        table.insert(scored, id)
+    local scored, now_text = {}, str(now)
+    for index, id in ipairs(batch.ids) do
+        scored[index * 2 - 1], scored[index * 2] = now_text, id
     end
     redis.call('ZADD', key(prefix, 'completed'), unpack(scored))
     count(prefix, 'completed', count_done)

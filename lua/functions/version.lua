@@ -6,7 +6,7 @@
 -- KEYS     none
 -- Reply    the version: 16 hex digits
 
-local LIBRARY_VERSION = '28965dc3dd64573a'
+local LIBRARY_VERSION = 'bcb2b3875b4681cb'
 
 redis.register_function {
     function_name = 'conveyor_version',

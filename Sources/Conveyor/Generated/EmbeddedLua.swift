@@ -871,18 +871,23 @@ end
 -- A job hash as the flat field/value list a claim replies with, "id" and "queue" included. Packed (for
 -- conveyor_report), it is one string: the names and values joined by NUL bytes, which Redis converts much faster
 -- than a list of strings; a job with a NUL in some value (written by hand) is sent as the list.
+local FREE_TEXT = {'error', 'result', 'progress', 'reference_id', 'unique_key', 'worker', 'held_run_at'}
+
 local function flat_job(job, queue, id, packed)
     job.id = job.id or full_id(queue, id)
     job.queue = job.queue or queue
-    local flat = {}
-    local clean = true
+    local flat, count = {}, 0
     for name, value in pairs(job) do
-        table.insert(flat, name)
-        table.insert(flat, value)
-        if packed and string.find(value, '\0', 1, true) then clean = false end
+        flat[count + 1], flat[count + 2] = name, value
+        count = count + 2
     end
-    if packed and clean then return table.concat(flat, '\0') end
-    return flat
+    if not packed then return flat end
+    -- Only free text can hold a NUL: ids, types, statuses and numbers are checked, payloads are JSON.
+    for _, name in ipairs(FREE_TEXT) do
+        local value = job[name]
+        if value and string.find(value, '\0', 1, true) then return flat end
+    end
+    return table.concat(flat, '\0')
 end
 
 -- Puts loaded pending jobs in processing, each with a fresh lease token; returns their flat hashes.
@@ -890,23 +895,22 @@ local function start_all(prefix, queue, loaded, worker, lease_ms, now, from, pac
     if #loaded == 0 then return {} end
     local last = redis.call('HINCRBY', key(prefix, 'meta'), 'lease_sequence', #loaded)
     local jobs, active, ids, types = {}, {}, {}, {}
+    local now_text, expiry = str(now), str(now + lease_ms)
     for index, entry in ipairs(loaded) do
         local id, job = entry[1], entry[2]
-        local token = str(last - #loaded + index)
-        local attempts = str((tonumber(job.attempts) or 0) + 1)
+        local token = tostring(last - #loaded + index)
+        local attempts = tostring((tonumber(job.attempts) or 0) + 1)
         redis.call('HSET', job_key(prefix, id), 'status', 'processing', 'worker', worker, 'lease', token,
-            'attempts', attempts, 'started_at', str(now), 'updated_at', str(now))
+            'attempts', attempts, 'started_at', now_text, 'updated_at', now_text)
         if job.cancel_requested then
             redis.call('HDEL', job_key(prefix, id), 'cancel_requested')
             job.cancel_requested = nil
         end
         job.status, job.worker, job.lease, job.attempts = 'processing', worker, token, attempts
-        job.started_at, job.updated_at = str(now), str(now)
-        table.insert(jobs, flat_job(job, queue, id, packed))
-        table.insert(active, str(now + lease_ms))
-        table.insert(active, id)
-        table.insert(ids, full_id(queue, id))
-        table.insert(types, job.type)
+        job.started_at, job.updated_at = now_text, now_text
+        jobs[index] = flat_job(job, queue, id, packed)
+        active[index * 2 - 1], active[index * 2] = expiry, id
+        ids[index], types[index] = full_id(queue, id), job.type
     end
     redis.call('ZADD', key(prefix, 'active'), unpack(active))
     count(prefix, 'started', #loaded)
@@ -933,9 +937,10 @@ local function claim_jobs(prefix, queue, worker, lease_ms, wanted, promote_limit
         wake(prefix, promoted)
     end
     local loaded, listed, sorted = {}, {}, {}
+    local by_type = indexes_types(prefix)
     for index, id in ipairs(ids) do
         local job = load_job(prefix, id)
-        if job then
+        if job and by_type then
             local group = from_list[index] and listed or sorted
             group[job.type or ''] = group[job.type or ''] or {}
             table.insert(group[job.type or ''], id)
@@ -947,12 +952,12 @@ local function claim_jobs(prefix, queue, worker, lease_ms, wanted, promote_limit
                 finish(prefix, queue, id, job, 'failed', now,
                     {error = 'malformed job hash: ' .. problem .. '; fix the producer, then retry or remove the job'})
             else
-                table.insert(loaded, {id, job})
+                loaded[#loaded + 1] = {id, job}
             end
         end
         -- A vanished hash or one in another state was a stale index entry: popping it cleaned it up.
     end
-    if indexes_types(prefix) then unindex_types(prefix, listed, sorted) end
+    if by_type then unindex_types(prefix, listed, sorted) end
     return start_all(prefix, queue, loaded, worker, lease_ms, now, 'pending', packed), next_due or -1, 0
 end
 
@@ -1275,11 +1280,15 @@ end))
 local FINISHING_FIELDS = {'status', 'lease', 'type', 'worker', 'unique_key', 'cancel_requested', 'retry_count',
     'max_retries'}
 
-local function load_finishing(prefix, id)
-    local values = redis.call('HMGET', job_key(prefix, id), unpack(FINISHING_FIELDS))
+-- What a completion reads: fewer fields (each costs Redis a reply element).
+local COMPLETING_FIELDS = {'status', 'lease', 'type', 'worker', 'unique_key', 'cancel_requested'}
+
+local function load_finishing(prefix, id, fields)
+    fields = fields or FINISHING_FIELDS
+    local values = redis.call('HMGET', job_key(prefix, id), unpack(fields))
     if not values[1] then return nil end
     local job = {}
-    for index, name in ipairs(FINISHING_FIELDS) do
+    for index, name in ipairs(fields) do
         if values[index] then job[name] = values[index] end
     end
     return job
@@ -1293,7 +1302,7 @@ end
 -- Completes one job into a batch; returns its status ("completed") or an error text (STALE, STATE, NOTFOUND,
 -- INVALID …): one entry's problem never stops the others of a batch.
 local function complete_one(prefix, queue, id, token, result, now, batch)
-    local job = load_finishing(prefix, id)
+    local job = load_finishing(prefix, id, COMPLETING_FIELDS)
     if not job then
         return 'NOTFOUND no job "' .. full_id(queue, id) .. '" in queue "' .. queue .. '"'
     end
@@ -1305,17 +1314,18 @@ local function complete_one(prefix, queue, id, token, result, now, batch)
     if result ~= '' and not is_json(result) then
         return 'INVALID the result is not valid JSON'
     end
+    local now_text = batch.now_text or str(now)
+    batch.now_text = now_text
     if result ~= '' then
-        redis.call('HSET', job_key(prefix, id), 'status', 'completed', 'finished_at', str(now), 'updated_at', str(now),
+        redis.call('HSET', job_key(prefix, id), 'status', 'completed', 'finished_at', now_text, 'updated_at', now_text,
             'result', result)
     else
-        redis.call('HSET', job_key(prefix, id), 'status', 'completed', 'finished_at', str(now), 'updated_at', str(now))
+        redis.call('HSET', job_key(prefix, id), 'status', 'completed', 'finished_at', now_text, 'updated_at', now_text)
     end
     if job.cancel_requested then redis.call('HDEL', job_key(prefix, id), 'cancel_requested') end
-    release_unique(prefix, queue, id, job)
-    table.insert(batch.ids, id)
-    table.insert(batch.full_ids, full_id(queue, id))
-    table.insert(batch.types, job.type or '')
+    if job.unique_key then release_unique(prefix, queue, id, job) end
+    local count_done = #batch.ids + 1
+    batch.ids[count_done], batch.full_ids[count_done], batch.types[count_done] = id, full_id(queue, id), job.type or ''
     return 'completed'
 end
 
@@ -1323,10 +1333,9 @@ local function flush_completed(prefix, batch, now)
     local count_done = #batch.ids
     if count_done == 0 then return end
     redis.call('ZREM', key(prefix, 'active'), unpack(batch.ids))
-    local scored = {}
-    for _, id in ipairs(batch.ids) do
-        table.insert(scored, str(now))
-        table.insert(scored, id)
+    local scored, now_text = {}, str(now)
+    for index, id in ipairs(batch.ids) do
+        scored[index * 2 - 1], scored[index * 2] = now_text, id
     end
     redis.call('ZADD', key(prefix, 'completed'), unpack(scored))
     count(prefix, 'completed', count_done)
@@ -1934,7 +1943,7 @@ end))
 -- KEYS     none
 -- Reply    the version: 16 hex digits
 
-local LIBRARY_VERSION = '28965dc3dd64573a'
+local LIBRARY_VERSION = 'bcb2b3875b4681cb'
 
 redis.register_function {
     function_name = 'conveyor_version',
