@@ -146,6 +146,12 @@ struct HotPathTests {
                 try await jobs.claim().jobs.first?.job.id == due
             }
             #expect(try await jobs.redis.send("HGET", meta, "next_due").string == "none")
+            // With nothing scheduled, a claim reads neither the scheduled nor the retry set (nor recomputes).
+            let idle = try await Self.commandCalls(jobs)
+            for _ in 0..<10 { _ = try await jobs.claim() }
+            let later = try await Self.commandCalls(jobs)
+            #expect((later["zrange"] ?? 0) - (idle["zrange"] ?? 0) == 10, "one ZRANGE per claim (the prioritized set)")
+            #expect((later["hset"] ?? 0) == (idle["hset"] ?? 0), "no next_due rewrite")
         }
     }
 

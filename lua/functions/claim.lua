@@ -39,7 +39,12 @@ end
 -- (nil when none) and how many jobs were promoted.
 local function promote_due(prefix, queue, now, limit)
     local meta = queue_meta(prefix)
-    local due = meta.next_due and tonumber(meta.next_due) or compute_next_due(prefix)
+    local due
+    if not meta.next_due then
+        due = compute_next_due(prefix)
+    elseif meta.next_due ~= 'none' then
+        due = tonumber(meta.next_due)
+    end
     if not due or due > now then return due, 0 end
     local promoted = promote(prefix, queue, 'scheduled', 'scheduled', now, limit)
         + promote(prefix, queue, 'retry', 'retrying', now, limit)

@@ -6,7 +6,7 @@
 -- KEYS     none
 -- Reply    the version: 16 hex digits
 
-local LIBRARY_VERSION = 'bcb2b3875b4681cb'
+local LIBRARY_VERSION = '1632a300c21a17db'
 
 redis.register_function {
     function_name = 'conveyor_version',

@@ -8,6 +8,8 @@ extension Worker.Configuration {
     package static let reclaimRange: ClosedRange<Duration> = .milliseconds(100)...(.seconds(86_400))
     /// The longest idle wait, and the shortest (an idle worker must not spin).
     package static let idleWaitRange: ClosedRange<Duration> = .milliseconds(100)...(.seconds(86_400))
+    /// How long an outcome may wait for the next claim: up to a second (results would otherwise show late).
+    package static let batchWindowRange: ClosedRange<Duration> = .zero...(.seconds(1))
     /// The longest grace period after a shutdown starts.
     package static let longestGracePeriod: Duration = .seconds(86_400)
     /// The longest default time limit of an attempt (what Conveyor's functions accept for a job's own).
@@ -54,6 +56,7 @@ extension Worker.Configuration {
         }
         try check("reclaimInterval", reclaimInterval, Self.reclaimRange)
         try check("idleWait", idleWait, Self.idleWaitRange)
+        try check("batchWindow", batchWindow, Self.batchWindowRange)
         guard gracePeriod >= .zero else { throw refuse("gracePeriod must not be negative, not \(gracePeriod)") }
         guard gracePeriod <= Self.longestGracePeriod else {
             throw refuse(

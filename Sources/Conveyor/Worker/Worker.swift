@@ -112,7 +112,7 @@ public final class Worker: Service, Sendable {
             self.retryUnknownTypes = retryUnknownTypes
             self.defaultTimeout = defaultTimeout
             self.idleWait = idleWait
-            self.batchWindow = max(.zero, batchWindow)
+            self.batchWindow = batchWindow
             self.workerID =
                 workerID
                 ?? "\(ProcessInfo.processInfo.hostName):\(ProcessInfo.processInfo.processIdentifier):"
