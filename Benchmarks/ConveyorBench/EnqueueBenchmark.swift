@@ -29,7 +29,7 @@ struct EnqueueBenchmark: AsyncParsableCommand {
             let redis = RedisClient(configuration: .init(url: url))
             defer { redis.shutdown() }
             let namespace = "bench-\(Int(Date().timeIntervalSince1970))"
-            let jobs = JobQueue(redis: redis, configuration: .init(namespace: namespace))
+            let jobs = JobQueue(redis: redis, configuration: .init(namespace: namespace, installsLibrary: true))
             let clock = ContinuousClock()
             // No spaces: redis-benchmark would split the payload at them.
             let payload = #"{"to":"someone@example.com","subject":"Your-report-is-ready","report_id":123456}"#

@@ -26,7 +26,7 @@ struct ServeCommand: AsyncParsableCommand {
         let client = RedisClient(
             configuration: .init(url: try RedisURL(redis), maximumConnections: max(16, concurrency))
         )
-        let jobs = JobQueue(redis: client, configuration: .init(namespace: namespace))
+        let jobs = JobQueue(redis: client, configuration: .init(namespace: namespace, installsLibrary: true))
         var handlers = JobHandlers()
         handlers.registerJSON("noop") { _ in String(wallNanoseconds()) }
         var logger = Logger(label: "bench")
@@ -123,7 +123,8 @@ func withBenchmarkQueue(
         let redis = RedisClient(configuration: .init(url: url))
         defer { redis.shutdown() }
         let namespace = "\(name)-\(Int(Date().timeIntervalSince1970))"
-        let jobs = JobQueue(redis: redis, configuration: .init(namespace: namespace))
+        let jobs = JobQueue(redis: redis, configuration: .init(namespace: namespace, installsLibrary: true))
+        try await jobs.installLibrary()
         try await jobs.setRetention(queue: queue, status: .completed, maxAge: nil, maxCount: nil)
         try await body(url, redis, jobs)
     }

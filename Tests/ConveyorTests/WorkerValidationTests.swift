@@ -16,6 +16,8 @@ struct WorkerValidationTests {
         ("reclaimInterval must be at least 100ms", { $0.reclaimInterval = .zero }),
         ("reclaimInterval must be at most 1d", { $0.reclaimInterval = .seconds(2 * 86_400) }),
         ("idleWait must be at least 100ms", { $0.idleWait = .zero }),
+        ("batchWindow must be at most 1s", { $0.batchWindow = .seconds(2) }),
+        ("batchWindow must be at least 0", { $0.batchWindow = .milliseconds(-1) }),
         ("gracePeriod must not be negative", { $0.gracePeriod = .seconds(-1) }),
         ("concurrency must be from 1 to 10000", { $0.concurrency = 0 }),
         ("concurrency must be from 1 to 10000", { $0.concurrency = Int.max }),

@@ -57,6 +57,11 @@ extension Worker {
             return state.stopping
         }
         if stopping { handoff.close() }
+        // On the connection's own thread: its BLPOP and report calls then run without a thread hop each way.
+        _ = try? await connection.withPinnedTask { await dispatch(on: connection) }
+    }
+
+    private func dispatch(on connection: RedisConnection) async {
         var watches = Dictionary(uniqueKeysWithValues: queues.map { ($0, QueueWatch()) })
         var errorDelay = Duration.milliseconds(100)
         var lastFullLook = ContinuousClock.now
