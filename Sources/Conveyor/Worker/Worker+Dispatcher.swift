@@ -171,7 +171,9 @@ extension Worker {
                 worker: configuration.workerID,
                 on: connection
             )
-            handle(reply, of: own, from: name, asked: count, &watches)
+            for job in handle(reply, of: own, from: name, asked: count, &watches) {
+                _ = try? await queue.release(job.job.id, leaseToken: job.leaseToken, unstarted: true)
+            }
             remaining -= reply.claim.jobs.count
         }
         for (name, own) in byQueue {
@@ -185,19 +187,20 @@ extension Worker {
                     worker: configuration.workerID,
                     on: connection
                 )
-                handle(reply, of: part, from: name, asked: 0, &watches)
+                _ = handle(reply, of: part, from: name, asked: 0, &watches)
             }
         }
     }
 
-    /// Logs and counts the outcomes of a reply, and hands its jobs to waiting slots.
+    /// Logs and counts the outcomes of a reply, and hands its jobs to waiting slots; returns those no slot took (a
+    /// shutdown started meanwhile), for the caller to give back.
     private func handle(
         _ reply: ReportReply,
         of reports: [PendingReport],
         from name: String,
         asked: Int,
         _ watches: inout [String: QueueWatch]
-    ) {
+    ) -> [ClaimedJob] {
         let since = state.withLock { state in
             defer { state.outOfMemorySince = nil }
             state.sending.removeAll { sent in reports.contains { $0.claimed.leaseToken == sent.claimed.leaseToken } }
@@ -230,15 +233,7 @@ extension Worker {
             }
             watches[name] = watch
         }
-        let leftovers = handoff.deliver(reply.claim.jobs)
-        if !leftovers.isEmpty {
-            let queue = self.queue
-            Task {
-                for job in leftovers {
-                    _ = try? await queue.release(job.job.id, leaseToken: job.leaseToken, unstarted: true)
-                }
-            }
-        }
+        return handoff.deliver(reply.claim.jobs)
     }
 
     /// Blocks on the wake lists of the worker's queues and its own bell until a token comes, the next due time or
