@@ -20,6 +20,7 @@ struct ConveyorCommand: AsyncParsableCommand {
             GetCommand.self,
             ListCommand.self, WaitCommand.self,
             CancelCommand.self, RetryCommand.self, RemoveCommand.self, PauseCommand.self, ResumeCommand.self,
+            ConfigureCommand.self,
             StatsCommand.self, TailCommand.self, WorkersCommand.self, CleanupCommand.self, ScheduleCommand.self,
             WorkerCommand.self,
             SchedulerCommand.self, LeaderCommand.self, DemoCommand.self,

@@ -337,3 +337,30 @@ struct TypeIndexTests {
         }
     }
 }
+
+@Suite("conveyor configure")
+struct ConfigureCommandTests {
+    @Test func showsAndChangesWhatAQueueRecordsAndIndexes() async throws {
+        try await withJobQueue { jobs, server in
+            let redis = ["--redis", "redis://127.0.0.1:\(server.port)"]
+            _ = try await jobs.enqueue("t", json: "{}", options: JobOptions(queue: "emails"))
+            let shown = try await ConveyorExecutable.run(["configure", "emails"] + redis)
+            #expect(shown.status == 0 && shown.standardOutput == "emails: events all, type index off\n")
+            let changed = try await ConveyorExecutable.run(
+                ["configure", "emails", "--events", "finished", "--type-index", "on", "--json"] + redis
+            )
+            #expect(changed.status == 0, "\(changed.standardError)")
+            #expect(changed.standardOutput.contains(#""events":"finished""#))
+            #expect(try await jobs.eventRecording(queue: "emails") == .finished)
+            #expect(try await jobs.indexesTypes(queue: "emails"))
+            let bad = try await ConveyorExecutable.run(["configure", "emails", "--events", "some"] + redis)
+            #expect(bad.status == 64 && bad.standardError.contains("--events must be all, finished or none"))
+            let unknown = try await ConveyorExecutable.run(["configure", "nosuch", "--events", "none"] + redis)
+            #expect(unknown.status != 0)
+            #expect(
+                try await jobs.eventRecording(queue: "nosuch") == .all,
+                "an unknown queue is not configured into being"
+            )
+        }
+    }
+}
