@@ -1,5 +1,7 @@
-#!lua name=conveyor
--- Conveyor's Redis function library: the shared helpers. Every state transition is one function, registered by
+#!lua name=conveyor_2
+-- Conveyor's Redis function library, protocol 2 (the library's name carries it: `conveyor_2`; protocol 1 was the
+-- library `conveyor`, whose functions have the same names, so Redis refuses to hold both and a client of either
+-- release cannot load its library over the other's without deleting it first): the shared helpers. Every state transition is one function, registered by
 -- one file in lua/functions/; the library loaded into Redis is this file followed by those files in name order:
 --
 --   cat lua/library.lua lua/functions/*.lua | redis-cli -x FUNCTION LOAD REPLACE
@@ -41,6 +43,13 @@ local FIELD_RANGES = {
     stalls = {0, 1000000000},
 }
 local INTEGER_FIELDS = {'max_retries', 'retry_count', 'attempts', 'priority', 'timeout_ms', 'stalls'}
+
+-- Runs `command key items…` in calls of at most 1000 items (Lua's unpack has a limit of about 8000 values).
+local function call_chunked(command, list, items)
+    for first = 1, #items, 1000 do
+        redis.call(command, list, unpack(items, first, math.min(#items, first + 999)))
+    end
+end
 
 local function now_ms()
     local time = redis.call('TIME')
@@ -208,13 +217,21 @@ end
 -- and the types, space-separated, in the same order (neither can hold a space). One job gets the one-job form.
 -- events_max bounds the job transitions kept, not the entries: an entry of n jobs trims the stream to about
 -- events_max / n entries (approximately, whole stream nodes at a time).
+-- An entry names at most EVENT_BATCH jobs (a larger batch writes several), so that one big batch trims the stream
+-- to about its own events_max transitions, not to a handful of entries.
+local EVENT_BATCH = 100
+
 local function emit_many(prefix, ids, types, from, to, at)
     if #ids == 0 then return end
     if #ids == 1 then return emit(prefix, ids[1], types[1], from, to, at) end
     local max = recorded(prefix, to)
     if not max then return end
-    redis.call('XADD', key(prefix, 'events'), 'MAXLEN', '~', math.max(1, math.ceil(max / #ids)), '*',
-        'ids', table.concat(ids, ' '), 'types', table.concat(types, ' '), 'from', from or '', 'to', to, 'at', str(at))
+    for first = 1, #ids, EVENT_BATCH do
+        local last = math.min(#ids, first + EVENT_BATCH - 1)
+        redis.call('XADD', key(prefix, 'events'), 'MAXLEN', '~', math.max(1, math.ceil(max / (last - first + 1))), '*',
+            'ids', table.concat(ids, ' ', first, last), 'types', table.concat(types, ' ', first, last),
+            'from', from or '', 'to', to, 'at', str(at))
+    end
 end
 
 -- A queue's own event (queue_event "paused" or "resumed", no job id), in the same stream as the jobs' events.
@@ -331,9 +348,7 @@ end
 
 -- RPUSHes `items` to `list`, at most 1000 per call.
 local function push_all(list, items)
-    for first = 1, #items, 1000 do
-        redis.call('RPUSH', list, unpack(items, first, math.min(#items, first + 999)))
-    end
+    call_chunked('RPUSH', list, items)
 end
 
 -- Writes what make_pending gathered, in order.
@@ -416,8 +431,10 @@ local function trim_finished(prefix, queue, status, now, limit)
         end
         keys[index_] = job_key(prefix, id)
     end
-    redis.call('DEL', unpack(keys))
-    redis.call('ZREM', index, unpack(victims))
+    for first = 1, #keys, 1000 do
+        redis.call('DEL', unpack(keys, first, math.min(#keys, first + 999)))
+    end
+    call_chunked('ZREM', index, victims)
     return #victims
 end
 

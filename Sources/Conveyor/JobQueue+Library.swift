@@ -30,6 +30,21 @@ extension JobQueue {
     public func installLibrary() async throws -> LibraryInstallation {
         let found = try await installedLibraryVersion()
         if found == ConveyorLibrary.version { return .current(version: ConveyorLibrary.version) }
+        if found != nil {
+            // The previous protocol's library (`conveyor`) defines the same function names: Redis would refuse to
+            // load this one beside it. (An older client that tries to load its own over this one is refused the
+            // same way, so a mixed fleet cannot swap the libraries back and forth.)
+            let libraries = try await command(RedisCommand("FUNCTION", "LIST", "LIBRARYNAME", "conveyor"))
+            let names = (libraries.array ?? []).compactMap { entry -> String? in
+                let fields = entry.array ?? []
+                guard let index = fields.firstIndex(where: { $0.string == "library_name" }), index + 1 < fields.count
+                else { return nil }
+                return fields[index + 1].string
+            }
+            if names.contains("conveyor") {
+                _ = try await command(RedisCommand("FUNCTION", "DELETE", "conveyor"))
+            }
+        }
         let reply = try await whileLoading("loading Conveyor's function library") {
             try await redis.load(ConveyorLibrary.library)
         }

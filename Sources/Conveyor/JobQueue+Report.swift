@@ -31,6 +31,8 @@ struct ReportReply: Sendable {
     var statuses: [Result<JobStatus, ConveyorError>]
     /// The jobs claimed in the same call, the next due time and whether the queue is paused.
     var claim: ClaimResult
+    /// How long until the next due time, by Redis's clock (`nil`: nothing scheduled or retrying).
+    var nextDueIn: Duration?
 }
 
 extension JobQueue {
@@ -70,8 +72,8 @@ extension JobQueue {
             }
         }
         let reply = try await invoke("conveyor_report", queue: queue, arguments, jobID: nil, on: connection)
-        guard let parts = reply.array, parts.count == 4, let rawStatuses = parts[0].array, let rawJobs = parts[1].array,
-            let nextDue = parts[2].int
+        guard let parts = reply.array, parts.count >= 5, let rawStatuses = parts[0].array,
+            let rawJobs = parts[1].array, let nextDue = parts[2].int, let redisNow = parts[4].int
         else {
             throw ConveyorError(.redis, "unexpected reply to conveyor_report: \(reply)")
         }
@@ -91,9 +93,18 @@ extension JobQueue {
             } else {
                 continue
             }
-            let job = try Job(flat: flat, storedAs: nil)
-            try Self.checkClaimed(job, queue: queue)
-            claimed.append(ClaimedJob(job: job, leaseToken: job.leaseToken ?? ""))
+            do {
+                let job = try Job(flat: flat, storedAs: nil)
+                try Self.checkClaimed(job, queue: queue)
+                claimed.append(ClaimedJob(job: job, leaseToken: job.leaseToken ?? ""))
+            } catch {
+                // Claimed in Redis but unreadable here: fail it for good with the reason rather than leave it
+                // processing until its lease expires (and claim it again, for ever).
+                let fields = Self.fields(flat)
+                if let id = fields["id"], let token = fields["lease"] {
+                    _ = try? await fail(id, leaseToken: token, error: "malformed job hash: \(error)", retry: false)
+                }
+            }
         }
         return ReportReply(
             statuses: statuses,
@@ -101,7 +112,8 @@ extension JobQueue {
                 jobs: claimed,
                 nextDueAt: nextDue >= 0 ? Date(timeIntervalSince1970: Double(nextDue) / 1000) : nil,
                 isPaused: parts[3].int == 1
-            )
+            ),
+            nextDueIn: nextDue >= 0 ? .milliseconds(max(0, nextDue - redisNow)) : nil
         )
     }
 

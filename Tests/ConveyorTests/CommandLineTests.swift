@@ -104,7 +104,8 @@ struct CommandLineTests {
     /// Every subcommand of `conveyor`, as typed.
     static let commands = [
         "ping", "install", "dev", "enqueue", "enqueue-many", "get", "list", "wait", "cancel", "retry", "remove",
-        "pause", "resume", "configure", "stats", "tail", "workers", "cleanup", "schedule add", "schedule list", "schedule remove",
+        "pause", "resume", "configure", "stats", "tail", "workers", "cleanup", "schedule add", "schedule list",
+        "schedule remove",
         "schedule pause", "schedule resume", "worker", "scheduler", "leader", "demo",
     ]
 

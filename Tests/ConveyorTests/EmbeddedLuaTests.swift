@@ -22,6 +22,6 @@ struct EmbeddedLuaTests {
             let disk = try String(contentsOf: Self.luaFolder.appendingPathComponent(path), encoding: .utf8)
             #expect(source == disk, "lua/\(path) differs from the embedded copy: run deploy/embed-lua.sh")
         }
-        #expect(ConveyorLibrary.library.source.hasPrefix("#!lua name=conveyor\n"))
+        #expect(ConveyorLibrary.library.source.hasPrefix("#!lua name=conveyor_2\n"))
     }
 }

@@ -296,6 +296,32 @@ struct HotPathTests {
             #expect(try await jobs.pending(type: "t").isEmpty)
         }
     }
+
+    /// The library's name carries its protocol (conveyor_2; the previous one was conveyor, with the same function
+    /// names), so an older client that loads its own library over this one is refused by Redis, and a mixed fleet
+    /// cannot swap the libraries back and forth; conveyor install replaces the previous one.
+    @Test func anOlderClientCannotLoadItsLibraryOverThisOne() async throws {
+        try await withJobQueue { jobs, _ in
+            let previous =
+                "#!lua name=conveyor\nredis.register_function('conveyor_version', function() return 'e0170dacdff2db64' end)"
+            let refused = try await jobs.redis.send("FUNCTION", "LOAD", "REPLACE", previous)
+            #expect(refused.errorMessage?.contains("already exists") == true, "\(refused)")
+            #expect(try await jobs.installedLibraryVersion() == JobQueue.libraryVersion)
+            // Over the previous library, conveyor install deletes it and loads this one.
+            _ = try await jobs.redis.send("FUNCTION", "DELETE", "conveyor_2")
+            #expect(try await jobs.redis.send("FUNCTION", "LOAD", previous).string == "conveyor")
+            #expect(
+                try await jobs.installLibrary()
+                    == .replaced(previous: "e0170dacdff2db64", version: JobQueue.libraryVersion)
+            )
+            let names = try await jobs.redis.send("FUNCTION", "LIST").array?.compactMap { entry in
+                entry.array.flatMap { fields in
+                    fields.firstIndex { $0.string == "library_name" }.map { fields[$0 + 1].string }
+                } ?? nil
+            }
+            #expect(names == ["conveyor_2"])
+        }
+    }
 }
 
 @Suite("The pending index by type, per queue")
@@ -361,6 +387,81 @@ struct ConfigureCommandTests {
                 try await jobs.eventRecording(queue: "nosuch") == .all,
                 "an unknown queue is not configured into being"
             )
+        }
+    }
+}
+
+@Suite("The worker's dispatcher against a real redis-server", .timeLimit(.minutes(2)))
+struct DispatcherTests {
+    /// A retry delay or limit out of Redis's ranges would make Redis refuse the whole batch of outcomes (and the
+    /// claim in it) again and again: the worker brings them into range, and a refused outcome is dropped alone.
+    @Test func anOutOfRangeRetryDelayDoesNotStopTheBatch() async throws {
+        try await withJobQueue { jobs, _ in
+            var handlers = JobHandlers()
+            let policy = HandlerOptions(maxRetries: 50_000, retry: .custom { _, _ in .seconds(-5) })
+            handlers.register("bad", options: policy) { (_: [String: Int], _: JobContext) in
+                throw JobFailure("always")
+            }
+            handlers.register("ok") { (_: [String: Int], _: JobContext) in }
+            let worker = Worker(queue: jobs, handlers: handlers, configuration: testWorkerConfiguration(concurrency: 4))
+            try await withWorker(worker) {
+                let bad = try await jobs.enqueue("bad", json: "{}", options: JobOptions(maxRetries: 2)).id
+                let ok = try await jobs.enqueueMany((0..<20).map { _ in NewJob("ok", json: "{}") }).map(\.id)
+                for id in ok { #expect(try await jobs.result(of: id, timeout: .seconds(20)).status == .completed) }
+                // A negative delay became 0 and 50 000 retries the highest limit Redis takes: it keeps retrying.
+                try await eventually(timeout: .seconds(20), "the bad job to be retried") {
+                    try await jobs.get(bad)?.retryCount ?? 0 >= 3
+                }
+            }
+        }
+    }
+
+    /// Cancelling the worker's task (a service group that cancels its services) stops it, without a grace period,
+    /// instead of leaving it hanging or spinning.
+    @Test func cancellingTheWorkersTaskStopsIt() async throws {
+        try await withJobQueue { jobs, _ in
+            var handlers = JobHandlers()
+            handlers.register("t") { (_: [String: Int], _: JobContext) in try await Task.sleep(for: .seconds(60)) }
+            let worker = Worker(queue: jobs, handlers: handlers, configuration: testWorkerConfiguration(concurrency: 3))
+            let run = Task { try await worker.run() }
+            let id = try await jobs.enqueue("t", json: "{}").id
+            try await eventually("the job to start") { try await jobs.get(id)?.status == .processing }
+            let clock = ContinuousClock()
+            let started = clock.now
+            run.cancel()
+            _ = await run.result
+            #expect(clock.now - started < .seconds(10), "the worker took \(clock.now - started) to stop")
+        }
+    }
+
+    /// Lua's unpack takes about 8 000 values at most: retention and promotion work in chunks.
+    @Test func trimmingAndPromotingNineThousandJobsInOneCallWorks() async throws {
+        try await withJobQueue { jobs, _ in
+            try await jobs.setRetention(status: .completed, maxAge: nil, maxCount: 0)
+            for _ in 0..<9 {
+                _ = try await jobs.enqueueMany((0..<1000).map { _ in NewJob("t", json: "{}") })
+                let claimed = try await jobs.claim(count: 1000).jobs
+                _ = try await jobs.report(
+                    queue: "default",
+                    outcomes: claimed.map { .completed(id: $0.job.id, token: $0.leaseToken, result: nil) },
+                    claim: 0,
+                    lease: .seconds(30),
+                    worker: "w"
+                )
+            }
+            let prefix = jobs.keys.prefix("default")
+            let trimmed = try await jobs.redis.send("FCALL", "conveyor_trim", 1, prefix, 10_000)
+            #expect(trimmed == .integer(9000), "\(trimmed)")
+            let soon = Date().addingTimeInterval(1)
+            for _ in 0..<9 {
+                _ = try await jobs.enqueueMany(
+                    (0..<1000).map { _ in NewJob("t", json: "{}", options: JobOptions(runAt: soon)) }
+                )
+            }
+            try await Task.sleep(for: .milliseconds(1500))
+            let claim = try await jobs.redis.send("FCALL", "conveyor_claim", 1, prefix, "w", 30_000, 1, 10_000)
+            #expect(claim.errorMessage == nil, "\(claim)")
+            #expect(try await jobs.counts()[.pending] == 8999)
         }
     }
 }

@@ -435,6 +435,8 @@ struct JobQueueTests {
             _ = try await jobs.redis.send("FUNCTION", "FLUSH")
             try await jobs.enqueue("t", json: "{}")
             #expect(try await jobs.counts()[.pending] == 2)
+            // A library of the previous protocol (named conveyor), in place of this one.
+            _ = try await jobs.redis.send("FUNCTION", "DELETE", "conveyor_2")
             _ = try await jobs.redis.send(
                 "FUNCTION",
                 "LOAD",

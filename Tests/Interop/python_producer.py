@@ -22,7 +22,7 @@ P = f"{NS}:{{{queue}}}"
 # Load (or replace) the library exactly as lua/README.md says: library.lua, then functions/*.lua in name order.
 source = open(os.path.join(lua, "library.lua")).read()
 source += "".join(open(path).read() for path in sorted(glob.glob(os.path.join(lua, "functions", "*.lua"))))
-assert r.function_load(source, replace=True) == "conveyor"
+assert r.function_load(source, replace=True) == "conveyor_2"
 
 
 def uuid7():

@@ -9,7 +9,7 @@ cli() { redis-cli -p "$port" --raw "$@"; }
 fail() { echo "redis_cli_producer: $*" >&2; exit 1; }
 
 loaded=$(cat "$lua/library.lua" "$lua"/functions/*.lua | redis-cli -p "$port" -x FUNCTION LOAD REPLACE)
-[ "$loaded" = conveyor ] || fail "FUNCTION LOAD answered $loaded"
+[ "$loaded" = conveyor_2 ] || fail "FUNCTION LOAD answered $loaded"
 
 reply=$(cli FCALL conveyor_enqueue 1 "$p" cli-echo echo '{"from":"redis-cli"}' | tr '\n' ' ')
 [ "$reply" = "created $q/cli-echo pending " ] || fail "enqueue answered: $reply"

@@ -19,7 +19,7 @@ local function promote(prefix, queue, index_name, expected_status, now, limit)
     local index = key(prefix, index_name)
     local due = redis.call('ZRANGEBYSCORE', index, '-inf', str(now), 'LIMIT', 0, limit)
     if #due == 0 then return 0 end
-    redis.call('ZREM', index, unpack(due))
+    call_chunked('ZREM', index, due)
     local ids, types, pushes = {}, {}, new_pushes()
     for _, id in ipairs(due) do
         local job = redis.call('HMGET', job_key(prefix, id), 'status', 'priority', 'type')
@@ -171,8 +171,8 @@ local function claim_jobs(prefix, queue, worker, lease_ms, wanted, promote_limit
     local ids, from_list, empty = pop_many(prefix, wanted)
     if empty then
         redis.call('DEL', key(prefix, 'wake'))
-    elseif promoted > 0 then
-        wake(prefix, promoted)
+    elseif promoted > #ids then
+        wake(prefix, promoted - #ids)
     end
     local loaded, listed, sorted = {}, {}, {}
     local by_type = indexes_types(prefix)

@@ -9,13 +9,14 @@
 --            "completed", job id, lease token, result (JSON text, or empty)
 --            "failed", job id, lease token, error message, retry (0 or 1), delay_ms (empty: backoff),
 --              backoff_base_ms, backoff_cap_ms, jitter, max_retries (each empty for its default; see conveyor_fail)
--- Reply    {statuses, jobs, next_due_ms, paused}: statuses has one entry per outcome, in order: the job's new
+-- Reply    {statuses, jobs, next_due_ms, paused, now_ms}: statuses has one entry per outcome, in order: the job's new
 --          status ("completed", "retrying", "failed", "cancelled"), or an error text starting with its code
 --          (STALE, STATE, NOTFOUND, INVALID) for that outcome alone, which changed nothing; repeating a call
 --          with the same tokens replies the same statuses and changes nothing. next_due_ms and paused are as for
 --          conveyor_claim; jobs too, except that each job is one string, its field names and values joined by
 --          NUL bytes ("type\0send_email\0status\0processing\0…"), unless a value holds a NUL (then it is the
---          list, as from conveyor_claim).
+--          list, as from conveyor_claim). now_ms is Redis TIME, so that a worker can wait for next_due_ms by
+--          Redis's clock rather than its own.
 --          Completions are written together: one ZREM from active, one ZADD to completed, one counter update and
 --          one event entry (of the multi-job form when there are several).
 redis.register_function('conveyor_report', guarded(function(keys, argv)
@@ -72,5 +73,5 @@ redis.register_function('conveyor_report', guarded(function(keys, argv)
     end
     flush_completed(prefix, batch, now)
     local jobs, next_due, paused = claim_jobs(prefix, queue, worker, lease_ms, wanted, 1000, now, true)
-    return {statuses, jobs, next_due, paused}
+    return {statuses, jobs, next_due, paused, now}
 end))

@@ -6,7 +6,7 @@
 -- KEYS     none
 -- Reply    the version: 16 hex digits
 
-local LIBRARY_VERSION = '1632a300c21a17db'
+local LIBRARY_VERSION = 'fc9f5b99cf1662a2'
 
 redis.register_function {
     function_name = 'conveyor_version',

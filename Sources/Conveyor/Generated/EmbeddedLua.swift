@@ -6,8 +6,10 @@ enum EmbeddedLua {
     /// Each file: its path under `lua/` and its exact contents.
     static let files: [(path: String, source: String)] = [
         ("library.lua", #"""
-#!lua name=conveyor
--- Conveyor's Redis function library: the shared helpers. Every state transition is one function, registered by
+#!lua name=conveyor_2
+-- Conveyor's Redis function library, protocol 2 (the library's name carries it: `conveyor_2`; protocol 1 was the
+-- library `conveyor`, whose functions have the same names, so Redis refuses to hold both and a client of either
+-- release cannot load its library over the other's without deleting it first): the shared helpers. Every state transition is one function, registered by
 -- one file in lua/functions/; the library loaded into Redis is this file followed by those files in name order:
 --
 --   cat lua/library.lua lua/functions/*.lua | redis-cli -x FUNCTION LOAD REPLACE
@@ -49,6 +51,13 @@ local FIELD_RANGES = {
     stalls = {0, 1000000000},
 }
 local INTEGER_FIELDS = {'max_retries', 'retry_count', 'attempts', 'priority', 'timeout_ms', 'stalls'}
+
+-- Runs `command key items…` in calls of at most 1000 items (Lua's unpack has a limit of about 8000 values).
+local function call_chunked(command, list, items)
+    for first = 1, #items, 1000 do
+        redis.call(command, list, unpack(items, first, math.min(#items, first + 999)))
+    end
+end
 
 local function now_ms()
     local time = redis.call('TIME')
@@ -216,13 +225,21 @@ end
 -- and the types, space-separated, in the same order (neither can hold a space). One job gets the one-job form.
 -- events_max bounds the job transitions kept, not the entries: an entry of n jobs trims the stream to about
 -- events_max / n entries (approximately, whole stream nodes at a time).
+-- An entry names at most EVENT_BATCH jobs (a larger batch writes several), so that one big batch trims the stream
+-- to about its own events_max transitions, not to a handful of entries.
+local EVENT_BATCH = 100
+
 local function emit_many(prefix, ids, types, from, to, at)
     if #ids == 0 then return end
     if #ids == 1 then return emit(prefix, ids[1], types[1], from, to, at) end
     local max = recorded(prefix, to)
     if not max then return end
-    redis.call('XADD', key(prefix, 'events'), 'MAXLEN', '~', math.max(1, math.ceil(max / #ids)), '*',
-        'ids', table.concat(ids, ' '), 'types', table.concat(types, ' '), 'from', from or '', 'to', to, 'at', str(at))
+    for first = 1, #ids, EVENT_BATCH do
+        local last = math.min(#ids, first + EVENT_BATCH - 1)
+        redis.call('XADD', key(prefix, 'events'), 'MAXLEN', '~', math.max(1, math.ceil(max / (last - first + 1))), '*',
+            'ids', table.concat(ids, ' ', first, last), 'types', table.concat(types, ' ', first, last),
+            'from', from or '', 'to', to, 'at', str(at))
+    end
 end
 
 -- A queue's own event (queue_event "paused" or "resumed", no job id), in the same stream as the jobs' events.
@@ -339,9 +356,7 @@ end
 
 -- RPUSHes `items` to `list`, at most 1000 per call.
 local function push_all(list, items)
-    for first = 1, #items, 1000 do
-        redis.call('RPUSH', list, unpack(items, first, math.min(#items, first + 999)))
-    end
+    call_chunked('RPUSH', list, items)
 end
 
 -- Writes what make_pending gathered, in order.
@@ -424,8 +439,10 @@ local function trim_finished(prefix, queue, status, now, limit)
         end
         keys[index_] = job_key(prefix, id)
     end
-    redis.call('DEL', unpack(keys))
-    redis.call('ZREM', index, unpack(victims))
+    for first = 1, #keys, 1000 do
+        redis.call('DEL', unpack(keys, first, math.min(#keys, first + 999)))
+    end
+    call_chunked('ZREM', index, victims)
     return #victims
 end
 
@@ -786,7 +803,7 @@ local function promote(prefix, queue, index_name, expected_status, now, limit)
     local index = key(prefix, index_name)
     local due = redis.call('ZRANGEBYSCORE', index, '-inf', str(now), 'LIMIT', 0, limit)
     if #due == 0 then return 0 end
-    redis.call('ZREM', index, unpack(due))
+    call_chunked('ZREM', index, due)
     local ids, types, pushes = {}, {}, new_pushes()
     for _, id in ipairs(due) do
         local job = redis.call('HMGET', job_key(prefix, id), 'status', 'priority', 'type')
@@ -938,8 +955,8 @@ local function claim_jobs(prefix, queue, worker, lease_ms, wanted, promote_limit
     local ids, from_list, empty = pop_many(prefix, wanted)
     if empty then
         redis.call('DEL', key(prefix, 'wake'))
-    elseif promoted > 0 then
-        wake(prefix, promoted)
+    elseif promoted > #ids then
+        wake(prefix, promoted - #ids)
     end
     local loaded, listed, sorted = {}, {}, {}
     local by_type = indexes_types(prefix)
@@ -1692,13 +1709,14 @@ end))
 --            "completed", job id, lease token, result (JSON text, or empty)
 --            "failed", job id, lease token, error message, retry (0 or 1), delay_ms (empty: backoff),
 --              backoff_base_ms, backoff_cap_ms, jitter, max_retries (each empty for its default; see conveyor_fail)
--- Reply    {statuses, jobs, next_due_ms, paused}: statuses has one entry per outcome, in order: the job's new
+-- Reply    {statuses, jobs, next_due_ms, paused, now_ms}: statuses has one entry per outcome, in order: the job's new
 --          status ("completed", "retrying", "failed", "cancelled"), or an error text starting with its code
 --          (STALE, STATE, NOTFOUND, INVALID) for that outcome alone, which changed nothing; repeating a call
 --          with the same tokens replies the same statuses and changes nothing. next_due_ms and paused are as for
 --          conveyor_claim; jobs too, except that each job is one string, its field names and values joined by
 --          NUL bytes ("type\0send_email\0status\0processing\0…"), unless a value holds a NUL (then it is the
---          list, as from conveyor_claim).
+--          list, as from conveyor_claim). now_ms is Redis TIME, so that a worker can wait for next_due_ms by
+--          Redis's clock rather than its own.
 --          Completions are written together: one ZREM from active, one ZADD to completed, one counter update and
 --          one event entry (of the multi-job form when there are several).
 redis.register_function('conveyor_report', guarded(function(keys, argv)
@@ -1755,7 +1773,7 @@ redis.register_function('conveyor_report', guarded(function(keys, argv)
     end
     flush_completed(prefix, batch, now)
     local jobs, next_due, paused = claim_jobs(prefix, queue, worker, lease_ms, wanted, 1000, now, true)
-    return {statuses, jobs, next_due, paused}
+    return {statuses, jobs, next_due, paused, now}
 end))
 """# + "\n"),
         ("functions/schedule.lua", #"""
@@ -1948,7 +1966,7 @@ end))
 -- KEYS     none
 -- Reply    the version: 16 hex digits
 
-local LIBRARY_VERSION = '1632a300c21a17db'
+local LIBRARY_VERSION = 'fc9f5b99cf1662a2'
 
 redis.register_function {
     function_name = 'conveyor_version',

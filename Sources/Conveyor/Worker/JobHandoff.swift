@@ -9,16 +9,26 @@ final class JobHandoff: Sendable {
     }
 
     private let state = Mutex(State())
+    /// Rung once a slot waits, so the dispatcher counts it (ringing before waiting could be missed).
+    private let bell: Doorbell
 
-    /// Waits for a job; `nil` once the handoff is closed (the worker shuts down).
+    init(bell: Doorbell) {
+        self.bell = bell
+    }
+
+    /// Waits for a job; `nil` once the handoff is closed (the worker shuts down) or the waiting task is cancelled.
     func next() async -> ClaimedJob? {
-        await withCheckedContinuation { continuation in
-            let closed = state.withLock { state in
-                if state.closed { return true }
-                state.waiters.append(continuation)
-                return false
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { continuation in
+                let closed = state.withLock { state in
+                    if state.closed || Task.isCancelled { return true }
+                    state.waiters.append(continuation)
+                    return false
+                }
+                if closed { continuation.resume(returning: nil) } else { bell.ring() }
             }
-            if closed { continuation.resume(returning: nil) }
+        } onCancel: {
+            close()
         }
     }
 
@@ -88,12 +98,17 @@ final class Doorbell: Sendable {
         }
     }
 
-    /// Waits for a ring or until `timeout` passes.
+    /// Waits for a ring or until `timeout` passes; in a cancelled task, for a ring only (a sleep would end at once).
     func wait(timeout: Duration) async {
+        if Task.isCancelled { return await wait() }
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await self.wait() }
             group.addTask {
-                try? await Task.sleep(for: timeout)
+                do {
+                    try await Task.sleep(for: timeout)
+                } catch {
+                    return
+                }
                 self.ring()
             }
             await group.next()

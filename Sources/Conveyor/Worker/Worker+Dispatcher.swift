@@ -52,11 +52,7 @@ extension Worker {
     func dispatchLoop() async {
         let connection = queue.redis.makeDedicatedConnection()
         defer { connection.close() }
-        let stopping = state.withLock { state in
-            state.watcher = connection
-            return state.stopping
-        }
-        if stopping { handoff.close() }
+        if isStopping { handoff.close() }
         // On the connection's own thread: its BLPOP and report calls then run without a thread hop each way.
         _ = try? await connection.withPinnedTask { await dispatch(on: connection) }
     }
@@ -88,8 +84,14 @@ extension Worker {
             if reports.isEmpty && claimable.isEmpty {
                 if want > 0 {
                     await waitForWork(connection, &watches, until: recentStart ? now + batchWindow : nil)
+                } else if !stopping, !outOfMemory, let (name, due) = earliestDue(watches), due <= now {
+                    // Busy, but a scheduled or retrying job this worker knows of is due: promote it (a call that
+                    // claims nothing), which wakes idle workers for it.
+                    await promote(name, &watches, on: connection)
                 } else {
-                    await bell.wait(timeout: outOfMemory ? .milliseconds(200) : configuration.idleWait)
+                    var wait = outOfMemory ? .milliseconds(200) : configuration.idleWait
+                    if !stopping, let (_, due) = earliestDue(watches) { wait = min(wait, due - now) }
+                    await bell.wait(timeout: wait)
                 }
                 continue
             }
@@ -107,6 +109,14 @@ extension Worker {
                 try await send(sending, claimable: claimable, want: want, &watches, on: connection)
                 state.withLock { $0.sending = [] }
                 errorDelay = .milliseconds(100)
+            } catch let error as ConveyorError where error.code == .invalidArgument {
+                // Redis refused the whole call for one bad outcome: send them one by one, and drop (with the
+                // reason) only those it refuses; their jobs run again once their leases expire.
+                let unsent = state.withLock { state in
+                    defer { state.sending = [] }
+                    return state.sending
+                }
+                await isolate(unsent, on: connection)
             } catch {
                 state.withLock { state in
                     state.outbox = state.sending + state.outbox
@@ -116,6 +126,51 @@ extension Worker {
                 try? await Task.sleep(for: errorDelay)
                 errorDelay = min(errorDelay * 2, .seconds(5))
             }
+        }
+    }
+
+    private func isolate(_ reports: [PendingReport], on connection: RedisConnection) async {
+        for report in reports {
+            do {
+                let reply = try await queue.report(
+                    queue: report.claimed.job.queue,
+                    outcomes: [report.outcome],
+                    claim: 0,
+                    lease: configuration.lease,
+                    worker: configuration.workerID,
+                    on: connection
+                )
+                var watches: [String: QueueWatch] = [:]
+                _ = handle(reply, of: [report], from: report.claimed.job.queue, asked: 0, &watches)
+            } catch let refusal as ConveyorError where refusal.code == .invalidArgument {
+                logger.error(
+                    "Redis refused the outcome of job \(report.claimed.job.id): \(refusal.message); it runs again once its lease expires"
+                )
+            } catch {
+                state.withLock { $0.outbox.append(report) }
+            }
+        }
+    }
+
+    /// The queue whose next scheduled or retrying job falls due first, by the replies this worker had.
+    private func earliestDue(_ watches: [String: QueueWatch]) -> (String, ContinuousClock.Instant)? {
+        watches.compactMap { name, watch in watch.nextDue.map { (name, $0) } }.min { $0.1 < $1.1 }
+    }
+
+    private func promote(_ name: String, _ watches: inout [String: QueueWatch], on connection: RedisConnection) async {
+        do {
+            let reply = try await queue.report(
+                queue: name,
+                outcomes: [],
+                claim: 0,
+                lease: configuration.lease,
+                worker: configuration.workerID,
+                on: connection
+            )
+            watches[name]?.nextDue = reply.nextDueIn.map { .now + $0 }
+        } catch {
+            logger.error("promoting due jobs of queue \(name) failed: \(error)")
+            watches[name]?.nextDue = .now + .seconds(1)
         }
     }
 
@@ -161,7 +216,11 @@ extension Worker {
         var byQueue = Dictionary(grouping: reports, by: { $0.claimed.job.queue })
         var remaining = want
         for name in claimable where remaining > 0 {
-            let own = byQueue.removeValue(forKey: name) ?? []
+            var own = byQueue.removeValue(forKey: name) ?? []
+            if own.count > 1000 {
+                byQueue[name] = Array(own.dropFirst(1000))
+                own = Array(own.prefix(1000))
+            }
             let count = min(remaining, 1000)
             let reply = try await queue.report(
                 queue: name,
@@ -203,7 +262,8 @@ extension Worker {
     ) -> [ClaimedJob] {
         let since = state.withLock { state in
             defer { state.outOfMemorySince = nil }
-            state.sending.removeAll { sent in reports.contains { $0.claimed.leaseToken == sent.claimed.leaseToken } }
+            let sent = Set(reports.map { "\($0.claimed.job.id)#\($0.claimed.leaseToken)" })
+            state.sending.removeAll { sent.contains("\($0.claimed.job.id)#\($0.claimed.leaseToken)") }
             return state.outOfMemorySince
         }
         if let since {
@@ -225,14 +285,11 @@ extension Worker {
                 logger.error("could not record the outcome of job \(job.id): \(error)")
             }
         }
-        if asked > 0 {
-            var watch = watches[name] ?? QueueWatch()
-            watch.empty = reply.claim.isPaused || reply.claim.jobs.count < asked
-            watch.nextDue = reply.claim.nextDueAt.map {
-                ContinuousClock.now + .milliseconds(Int64($0.timeIntervalSinceNow * 1000))
-            }
-            watches[name] = watch
-        }
+        var watch = watches[name] ?? QueueWatch()
+        if asked > 0 { watch.empty = reply.claim.isPaused || reply.claim.jobs.count < asked }
+        // By Redis's clock (the reply says how far off the due time is), not this node's.
+        watch.nextDue = reply.nextDueIn.map { .now + $0 }
+        watches[name] = watch
         return handoff.deliver(reply.claim.jobs)
     }
 
@@ -287,6 +344,10 @@ extension Worker {
                 let woken = queues.first(where: { keys.wake($0) == name })
             {
                 watches[woken]?.empty = false
+                if isStopping || handoff.waiting == 0 {
+                    // No slot here can take it: leave the token for another worker.
+                    _ = try? await queue.redis.send("RPUSH", name, "1")
+                }
             } else if reply.isNull {
                 for name in queues { watches[name]?.empty = false }
             }

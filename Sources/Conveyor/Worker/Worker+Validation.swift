@@ -57,6 +57,9 @@ extension Worker.Configuration {
         try check("reclaimInterval", reclaimInterval, Self.reclaimRange)
         try check("idleWait", idleWait, Self.idleWaitRange)
         try check("batchWindow", batchWindow, Self.batchWindowRange)
+        guard (1...200).contains(workerID.count) else {
+            throw refuse("workerID must be 1 to 200 characters, not \(workerID.count)")
+        }
         guard gracePeriod >= .zero else { throw refuse("gracePeriod must not be negative, not \(gracePeriod)") }
         guard gracePeriod <= Self.longestGracePeriod else {
             throw refuse(

@@ -144,10 +144,10 @@ public final class Worker: Service, Sendable {
     let handlers: JobHandlers
     let logger: Logger
     let state: Mutex<State>
-    /// Claimed jobs go from the dispatcher to idle slots through it.
-    let handoff = JobHandoff()
-    /// Wakes the dispatcher when a slot hands it an outcome, or at shutdown.
+    /// Wakes the dispatcher when a slot hands it an outcome or starts waiting, or at shutdown.
     let bell = Doorbell()
+    /// Claimed jobs go from the dispatcher to idle slots through it.
+    let handoff: JobHandoff
     let metrics = WorkerMetrics()
     private let startedAt = Date()
 
@@ -167,8 +167,6 @@ public final class Worker: Service, Sendable {
         /// Every slot has ended (a shutdown): the dispatcher sends what is left and stops.
         var slotsDone = false
         var graceDeadline: ContinuousClock.Instant?
-        /// The dispatcher's connection (interrupted at shutdown).
-        var watcher: RedisConnection?
         /// The dispatcher blocks on Redis with no deadline of its own: an outcome must ring the bell list.
         var blockedLong = false
         /// A token was pushed to the bell list during the current block.
@@ -211,6 +209,7 @@ public final class Worker: Service, Sendable {
                 logger: logger
             ) : nil
         self.state = Mutex(State())
+        self.handoff = JobHandoff(bell: bell)
     }
 
     /// The full ids of the jobs running now.
@@ -240,6 +239,17 @@ public final class Worker: Service, Sendable {
             ]
         )
         await reclaimExpired()
+        // Cancelling the worker's task (a service group that cancels its services) is a shutdown with no grace.
+        await withTaskCancellationHandler {
+            await runUntilShutdown()
+        } onCancel: {
+            self.shutdown(gracePeriod: .zero)
+        }
+        try? await queue.deregister(worker: configuration.workerID)
+        logger.info("worker stopped")
+    }
+
+    private func runUntilShutdown() async {
         await withGracefulShutdownHandler {
             // The scheduler is not in the group that is cancelled once the slots are done: it stops when the
             // shutdown starts, and must be left to give up its lease in Redis (a cancelled call would not run).
@@ -268,8 +278,6 @@ public final class Worker: Service, Sendable {
         } onGracefulShutdown: {
             self.shutdown()
         }
-        try? await queue.deregister(worker: configuration.workerID)
-        logger.info("worker stopped")
     }
 
     /// Starts a graceful shutdown: no more claims; running handlers get `gracePeriod` to finish, then they are
@@ -280,14 +288,15 @@ public final class Worker: Service, Sendable {
     /// - Parameter gracePeriod: How long running handlers may go on (``Configuration/gracePeriod`` when `nil`).
     public func shutdown(gracePeriod: Duration? = nil) {
         let deadline = ContinuousClock.now + (gracePeriod ?? configuration.gracePeriod)
-        let watcher: RedisConnection? = state.withLock { state in
+        state.withLock { state in
             state.stopping = true
             state.graceDeadline = min(state.graceDeadline ?? deadline, deadline)
-            return state.watcher
         }
         handoff.close()
         bell.ring()
-        watcher?.interrupt()
+        // Ends the dispatcher's BLPOP, if it blocks; interrupting its connection could cut a report call whose
+        // claimed jobs would then wait for their leases to expire.
+        ringRemoteBell()
         scheduler?.stop()
         logger.info("worker shutting down", metadata: ["conveyor.grace": "\(gracePeriod ?? configuration.gracePeriod)"])
     }
@@ -308,14 +317,13 @@ public final class Worker: Service, Sendable {
     // MARK: - Slots
 
     private func slotLoop() async {
-        // The dispatcher claims for the slots that wait: tell it this one does (handing it an outcome does too).
-        bell.ring()
+        // Waiting in the handoff tells the dispatcher that this slot wants a job.
         while let claimed = await handoff.next() {
             if isStopping {
                 _ = try? await queue.release(claimed.job.id, leaseToken: claimed.leaseToken, unstarted: true)
                 continue
             }
-            if !(await process(claimed)) { bell.ring() }
+            _ = await process(claimed)
         }
     }
 
@@ -477,14 +485,19 @@ public final class Worker: Service, Sendable {
             }
         case nil: break
         }
+        // Values Redis would refuse (which would refuse the whole batch) are brought into its ranges.
+        let longest = Duration.seconds(10 * 366 * 86_400)
+        let clamp = { (value: Duration) in min(max(value, .zero), longest) }
+        backoff.base = clamp(backoff.base)
+        backoff.cap = clamp(backoff.cap)
         let outcome = ReportedOutcome.failed(
             id: claimed.job.id,
             token: claimed.leaseToken,
             error: message,
             retry: retry,
-            delay: delay,
+            delay: delay.map(clamp),
             backoff: backoff,
-            maxRetries: options.maxRetries
+            maxRetries: options.maxRetries.map { min(max($0, 0), 10_000) }
         )
         post(outcome, claimed, failure: failure)
     }
@@ -507,8 +520,8 @@ public final class Worker: Service, Sendable {
     func heartbeat() async {
         let (running, reported) = state.withLock { (Array($0.running.values), $0.outbox + $0.sending) }
         var leases = running.map { (job: $0.job, token: $0.token, signal: Optional($0.signal)) }
-        let runningTokens = Set(running.map(\.token))
-        leases += reported.filter { !runningTokens.contains($0.claimed.leaseToken) }.map {
+        let runningClaims = Set(running.map { "\($0.job.id)#\($0.token)" })
+        leases += reported.filter { !runningClaims.contains("\($0.claimed.job.id)#\($0.claimed.leaseToken)") }.map {
             (job: $0.claimed.job, token: $0.claimed.leaseToken, signal: nil)
         }
         for (name, jobs) in Dictionary(grouping: leases, by: \.job.queue) {
