@@ -38,40 +38,43 @@ final class StopSignal: Sendable {
     /// Waits until the signal fires or `timeout` passes (then it fires with ``StopReason/timedOut(_:)``); returns
     /// `nil` when the waiting task is cancelled (the handler finished first).
     func wait(timeout: Duration?) async -> StopReason? {
-        await withTaskGroup(of: StopReason?.self) { group in
+        // Without a time limit, no task group: one task fewer per job.
+        guard let timeout else { return await waitForFire() }
+        return await withTaskGroup(of: StopReason?.self) { group in
+            group.addTask { await self.waitForFire() }
             group.addTask {
-                await withTaskCancellationHandler {
-                    await withCheckedContinuation { continuation in
-                        let early: StopReason?? = self.state.withLock { state in
-                            if let reason = state.reason { return .some(reason) }
-                            if Task.isCancelled { return .some(nil) }
-                            state.waiter = continuation
-                            return .none
-                        }
-                        if let early { continuation.resume(returning: early) }
-                    }
-                } onCancel: {
-                    let waiter = self.state.withLock { state in
-                        defer { state.waiter = nil }
-                        return state.waiter
-                    }
-                    waiter?.resume(returning: nil)
+                do {
+                    try await Task.sleep(for: timeout)
+                } catch {
+                    return nil
                 }
-            }
-            if let timeout {
-                group.addTask {
-                    do {
-                        try await Task.sleep(for: timeout)
-                    } catch {
-                        return nil
-                    }
-                    self.fire(.timedOut(timeout))
-                    return .timedOut(timeout)
-                }
+                self.fire(.timedOut(timeout))
+                return .timedOut(timeout)
             }
             let first = await group.next() ?? nil
             group.cancelAll()
             return first ?? self.reason
+        }
+    }
+
+    /// Waits until the signal fires; `nil` when the waiting task is cancelled first.
+    private func waitForFire() async -> StopReason? {
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { continuation in
+                let early: StopReason?? = self.state.withLock { state in
+                    if let reason = state.reason { return .some(reason) }
+                    if Task.isCancelled { return .some(nil) }
+                    state.waiter = continuation
+                    return .none
+                }
+                if let early { continuation.resume(returning: early) }
+            }
+        } onCancel: {
+            let waiter = self.state.withLock { state in
+                defer { state.waiter = nil }
+                return state.waiter
+            }
+            waiter?.resume(returning: nil)
         }
     }
 }

@@ -364,6 +364,17 @@ extension Worker {
 /// Metric handles, made once per queue, type and outcome instead of once per job.
 final class WorkerMetrics: Sendable {
     private let counters = Mutex<[String: Counter]>([:])
+    private let timers = Mutex<[String: Metrics.Timer]>([:])
+
+    func timer(_ label: String, queue: String, type: String) -> Metrics.Timer {
+        let key = "\(label)\u{0}\(queue)\u{0}\(type)"
+        return timers.withLock { timers in
+            if let timer = timers[key] { return timer }
+            let timer = Metrics.Timer(label: label, dimensions: [("queue", queue), ("type", type)])
+            timers[key] = timer
+            return timer
+        }
+    }
 
     func counter(_ label: String, queue: String, type: String) -> Counter {
         let key = "\(label)\u{0}\(queue)\u{0}\(type)"

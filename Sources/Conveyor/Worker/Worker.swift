@@ -357,14 +357,11 @@ public final class Worker: Service, Sendable {
         let job = claimed.job
         metrics.counter("conveyor_jobs_started_total", queue: job.queue, type: job.type).increment()
         if let due = job.runAt, let started = job.startedAt {
-            Metrics.Timer(
-                label: "conveyor_job_queue_latency_seconds",
-                dimensions: [("queue", job.queue), ("type", job.type)]
-            )
-            .recordNanoseconds(Int64(max(0, started.timeIntervalSince(due)) * 1e9))
+            metrics.timer("conveyor_job_queue_latency_seconds", queue: job.queue, type: job.type)
+                .recordNanoseconds(Int64(max(0, started.timeIntervalSince(due)) * 1e9))
         }
         let outcome = await execute(claimed, signal: signal)
-        Metrics.Timer(label: "conveyor_job_duration_seconds", dimensions: [("queue", job.queue), ("type", job.type)])
+        metrics.timer("conveyor_job_duration_seconds", queue: job.queue, type: job.type)
             .recordNanoseconds(Self.nanoseconds(clock.now - began))
         // The outcome goes to the outbox before the job leaves `running`, so its lease is renewed throughout.
         let posted = await record(outcome, of: claimed)
