@@ -262,8 +262,13 @@ extension Worker {
     ) -> [ClaimedJob] {
         let since = state.withLock { state in
             defer { state.outOfMemorySince = nil }
-            let sent = Set(reports.map { "\($0.claimed.job.id)#\($0.claimed.leaseToken)" })
-            state.sending.removeAll { sent.contains("\($0.claimed.job.id)#\($0.claimed.leaseToken)") }
+            if reports.count >= state.sending.count {
+                // The common case, one queue: everything being sent was in this call.
+                state.sending = []
+            } else if !reports.isEmpty {
+                let sent = Set(reports.map { "\($0.claimed.job.id)#\($0.claimed.leaseToken)" })
+                state.sending.removeAll { sent.contains("\($0.claimed.job.id)#\($0.claimed.leaseToken)") }
+            }
             return state.outOfMemorySince
         }
         if let since {

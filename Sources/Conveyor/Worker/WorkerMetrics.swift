@@ -3,11 +3,18 @@ import Synchronization
 
 /// Metric handles, made once per queue, type and outcome instead of once per job.
 final class WorkerMetrics: Sendable {
-    private let counters = Mutex<[String: Counter]>([:])
-    private let timers = Mutex<[String: Metrics.Timer]>([:])
+    /// One handle's name and dimensions (a key that allocates nothing to look up).
+    private struct Key: Hashable {
+        var name: String
+        var queue: String
+        var type: String
+    }
+
+    private let counters = Mutex<[Key: Counter]>([:])
+    private let timers = Mutex<[Key: Metrics.Timer]>([:])
 
     func timer(_ label: String, queue: String, type: String) -> Metrics.Timer {
-        let key = "\(label)\u{0}\(queue)\u{0}\(type)"
+        let key = Key(name: label, queue: queue, type: type)
         return timers.withLock { timers in
             if let timer = timers[key] { return timer }
             let timer = Metrics.Timer(label: label, dimensions: [("queue", queue), ("type", type)])
@@ -17,7 +24,7 @@ final class WorkerMetrics: Sendable {
     }
 
     func counter(_ label: String, queue: String, type: String) -> Counter {
-        let key = "\(label)\u{0}\(queue)\u{0}\(type)"
+        let key = Key(name: label, queue: queue, type: type)
         return counters.withLock { counters in
             if let counter = counters[key] { return counter }
             let counter = Counter(label: label, dimensions: [("queue", queue), ("type", type)])
