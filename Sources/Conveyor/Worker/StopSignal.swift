@@ -16,7 +16,7 @@ enum StopReason: Sendable, Equatable {
 final class StopSignal: Sendable {
     private struct State {
         var reason: StopReason?
-        var waiter: CheckedContinuation<StopReason?, Never>?
+        var action: (@Sendable () -> Void)?
     }
 
     private let state = Mutex(State())
@@ -24,57 +24,22 @@ final class StopSignal: Sendable {
     /// The reason, once stopped.
     var reason: StopReason? { state.withLock { $0.reason } }
 
-    /// Stops the handler (the first reason wins).
+    /// Stops the handler (the first reason wins): runs the action given to ``onFire(_:)``.
     func fire(_ reason: StopReason) {
-        let waiter: CheckedContinuation<StopReason?, Never>? = state.withLock { state in
+        let action: (@Sendable () -> Void)? = state.withLock { state in
             guard state.reason == nil else { return nil }
             state.reason = reason
-            defer { state.waiter = nil }
-            return state.waiter
+            return state.action
         }
-        waiter?.resume(returning: reason)
+        action?()
     }
 
-    /// Waits until the signal fires or `timeout` passes (then it fires with ``StopReason/timedOut(_:)``); returns
-    /// `nil` when the waiting task is cancelled (the handler finished first).
-    func wait(timeout: Duration?) async -> StopReason? {
-        // Without a time limit, no task group: one task fewer per job.
-        guard let timeout else { return await waitForFire() }
-        return await withTaskGroup(of: StopReason?.self) { group in
-            group.addTask { await self.waitForFire() }
-            group.addTask {
-                do {
-                    try await Task.sleep(for: timeout)
-                } catch {
-                    return nil
-                }
-                self.fire(.timedOut(timeout))
-                return .timedOut(timeout)
-            }
-            let first = await group.next() ?? nil
-            group.cancelAll()
-            return first ?? self.reason
+    /// What firing does (cancel the handler's task); runs at once when the signal already fired.
+    func onFire(_ action: @escaping @Sendable () -> Void) {
+        let now = state.withLock { state in
+            state.action = action
+            return state.reason != nil
         }
-    }
-
-    /// Waits until the signal fires; `nil` when the waiting task is cancelled first.
-    private func waitForFire() async -> StopReason? {
-        await withTaskCancellationHandler {
-            await withCheckedContinuation { continuation in
-                let early: StopReason?? = self.state.withLock { state in
-                    if let reason = state.reason { return .some(reason) }
-                    if Task.isCancelled { return .some(nil) }
-                    state.waiter = continuation
-                    return .none
-                }
-                if let early { continuation.resume(returning: early) }
-            }
-        } onCancel: {
-            let waiter = self.state.withLock { state in
-                defer { state.waiter = nil }
-                return state.waiter
-            }
-            waiter?.resume(returning: nil)
-        }
+        if now { action() }
     }
 }

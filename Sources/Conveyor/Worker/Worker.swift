@@ -393,28 +393,38 @@ public final class Worker: Service, Sendable {
             try await queue.reportProgress(job.id, leaseToken: token, json: json)
         }
         let timeout = job.timeout ?? entry.options.timeout ?? configuration.defaultTimeout
-        return await withTaskGroup(of: Outcome?.self) { group in
-            group.addTask {
-                do {
-                    return .completed(try await entry.run(context))
-                } catch {
-                    if let reason = signal.reason { return .stopped(reason) }
-                    if error is CancellationError || Task.isCancelled { return .stopped(.shutdown) }
-                    let failure = error as? JobFailure ?? JobFailure(String(describing: error))
-                    return .failed(message: failure.message, retryable: failure.isRetryable, error: failure)
-                }
+        // One task per job (it inherits the slot's task-local values); a stop signal cancels it. A stop that came
+        // before the handler returned wins over its result, as the lease or the time limit is gone.
+        let work = Task { () -> Outcome in
+            do {
+                let result = try await entry.run(context)
+                if let reason = signal.reason { return .stopped(reason) }
+                return .completed(result)
+            } catch {
+                if let reason = signal.reason { return .stopped(reason) }
+                if error is CancellationError || Task.isCancelled { return .stopped(.shutdown) }
+                let failure = error as? JobFailure ?? JobFailure(String(describing: error))
+                return .failed(message: failure.message, retryable: failure.isRetryable, error: failure)
             }
-            group.addTask {
-                await signal.wait(timeout: timeout).map { .stopped($0) }
-            }
-            while let result = await group.next() {
-                if let outcome = result {
-                    group.cancelAll()
-                    return outcome
-                }
-            }
-            return .stopped(.shutdown)
         }
+        signal.onFire { work.cancel() }
+        let timer: Task<Void, Never>? = timeout.map { limit in
+            Task {
+                do {
+                    try await Task.sleep(for: limit)
+                } catch {
+                    return
+                }
+                signal.fire(.timedOut(limit))
+            }
+        }
+        let outcome = await withTaskCancellationHandler {
+            await work.value
+        } onCancel: {
+            work.cancel()
+        }
+        timer?.cancel()
+        return outcome
     }
 
     private func record(_ outcome: Outcome, of claimed: ClaimedJob) async -> Bool {
