@@ -230,7 +230,7 @@ extension JobQueue {
             for start in stride(from: 0, to: allDue.count, by: 1000) {
                 let due = Array(allDue[start..<min(start + 1000, allDue.count)])
                 let hashes = try await pipeline(due.map { RedisCommand("HGETALL", keys.schedule(queue, $0)) })
-                var calls: [(name: String, command: RedisCommand)] = []
+                var calls: [(name: String, arguments: [any RedisArgumentConvertible])] = []
                 for (name, hash) in zip(due, hashes) {
                     let fields = Self.fields(hash.array ?? [])
                     guard let stored = Self.storedSchedule(fields, name: name, logger: logger) else {
@@ -241,10 +241,33 @@ extension JobQueue {
                         continue
                     }
                     guard let nextRunAt = stored.nextRunAt else { continue }
-                    calls.append((name, fireCommand(stored.schedule, queue: queue, nextRunAt: nextRunAt, now: now)))
+                    calls.append((name, fireArguments(stored.schedule, nextRunAt: nextRunAt, now: now)))
                 }
                 if calls.isEmpty { continue }
-                let replies = try await pipeline(calls.map(\.command), allowErrors: true)
+                // A hundred schedules per call (conveyor_schedule_fire_many), the calls in one pipeline.
+                var commands: [RedisCommand] = []
+                for first in stride(from: 0, to: calls.count, by: 100) {
+                    let part = calls[first..<min(calls.count, first + 100)]
+                    var arguments: [any RedisArgumentConvertible] = [
+                        "conveyor_schedule_fire_many", 1, keys.prefix(queue), part.count,
+                    ]
+                    for call in part { arguments += [call.arguments.count] + call.arguments }
+                    commands.append(RedisCommand("FCALL", arguments))
+                }
+                let batches = try await pipeline(commands, allowErrors: true)
+                var replies: [RedisReply] = []
+                for (index, batch) in batches.enumerated() {
+                    let size = min(100, calls.count - index * 100)
+                    if let list = batch.array, list.count == size {
+                        // An error text in place of a reply is that schedule's error.
+                        replies += list.map { reply in
+                            if let text = reply.string, text.firstMatch(of: #/^[A-Z]+ /#) != nil { return .error(text) }
+                            return reply
+                        }
+                    } else {
+                        replies += Array(repeating: batch.errorMessage.map { .error($0) } ?? batch, count: size)
+                    }
+                }
                 if replies.contains(where: { $0.errorMessage?.contains("Function not found") == true }) {
                     // The server lost the library (FUNCTION FLUSH, a restart without persistence): check it again
                     // (installing it where this client may); the next tick fires these.
@@ -272,16 +295,17 @@ extension JobQueue {
         return fired
     }
 
-    private func fireCommand(_ schedule: Schedule, queue: String, nextRunAt: Date, now: Date) -> RedisCommand {
+    /// The arguments of one schedule's fire, as `conveyor_schedule_fire` takes them.
+    private func fireArguments(_ schedule: Schedule, nextRunAt: Date, now: Date) -> [any RedisArgumentConvertible] {
         let (fires, next) = schedule.due(from: nextRunAt, now: now)
         var options: [any RedisArgumentConvertible] = []
         if schedule.priority != 0 { options += ["priority", schedule.priority] }
         if let maxRetries = schedule.maxRetries { options += ["max_retries", maxRetries] }
         if let timeout = schedule.timeout { options += ["timeout_ms", Self.milliseconds(timeout)] }
         let head: [any RedisArgumentConvertible] = [
-            "conveyor_schedule_fire", 1, keys.prefix(queue), schedule.name, Self.milliseconds(nextRunAt),
-            next.map { Self.milliseconds($0) } ?? -1, schedule.type, schedule.payload, options.count / 2,
+            schedule.name, Self.milliseconds(nextRunAt), next.map { Self.milliseconds($0) } ?? -1, schedule.type,
+            schedule.payload, options.count / 2,
         ]
-        return RedisCommand("FCALL", head + options + fires.map { Self.milliseconds($0) })
+        return head + options + fires.map { Self.milliseconds($0) }
     }
 }

@@ -465,3 +465,39 @@ struct DispatcherTests {
         }
     }
 }
+
+@Suite("Firing many schedules in one call")
+struct ScheduleFireManyTests {
+    @Test func oneBadScheduleIsRefusedAloneAndTheOthersFire() async throws {
+        try await withJobQueue { jobs, _ in
+            let start = Date(timeIntervalSince1970: (Date().timeIntervalSince1970 - 60).rounded(.down))
+            for name in ["a", "b"] {
+                try await jobs.upsert(try Schedule(name: name, type: "t", rule: .every(.seconds(3600)), start: start))
+            }
+            let due = JobQueue.milliseconds(start)
+            let prefix = jobs.keys.prefix("default")
+            // Both fall due now (as a leader reads them, by the CAS field).
+            for name in ["a", "b"] {
+                _ = try await jobs.redis.send("HSET", jobs.keys.schedule("default", name), "next_run_at", due)
+            }
+            func schedule(_ name: String, option: String) -> [String] {
+                [name, String(due), String(due + 3_600_000), "t", "{}", "1", option, "1", String(due)]
+            }
+            let arguments =
+                ["conveyor_schedule_fire_many", "1", prefix, "3"]
+                + ["9"] + schedule("a", option: "priority")
+                + ["9"] + schedule("b", option: "colour")
+                + ["9"] + schedule("a", option: "priority")
+            let reply = try await jobs.redis.send(RedisCommand("FCALL", arguments))
+            let parts = try #require(reply.array, "\(reply)")
+            #expect(parts.count == 3)
+            #expect(parts[0].array?.first?.string == "fired")
+            #expect(parts[1].string?.hasPrefix(#"INVALID unknown job option "colour""#) == true, "\(parts[1])")
+            #expect(parts[2].array?.map(\.string) == ["stale"], "the first fire moved a on: a repeat is stale")
+            #expect(try await jobs.get("default/a@\(due)") != nil)
+            #expect(try await jobs.get("default/b@\(due)") == nil)
+            let bad = try await jobs.redis.send("FCALL", "conveyor_schedule_fire_many", 1, prefix, 1, 20, "x")
+            #expect(bad.errorMessage?.contains("schedule 1 announces 20 arguments") == true, "\(bad)")
+        }
+    }
+}

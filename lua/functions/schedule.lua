@@ -120,9 +120,9 @@ end))
 -- Reply    {"fired", job ids…}; {"stale"} when another caller fired it first; {"early", now} when a fire time is
 --          later than Redis TIME (the caller's clock is ahead): nothing changes, so no clock but Redis's can fire a
 --          schedule early
-redis.register_function('conveyor_schedule_fire', guarded(function(keys, argv)
-    local prefix = keys[1]
-    local queue = queue_of(prefix)
+-- Fires one schedule (argv as for conveyor_schedule_fire) into `batch` (events, list pushes, counts), which the
+-- caller writes with flush_fires; raises INVALID or NOTFOUND before writing anything for this schedule.
+local function fire_one(prefix, queue, argv, now, batch)
     local name = check_schedule_name(argv[1])
     local expected = parse_int('expected next_run_at', argv[2], -1, 2 ^ 50)
     local next_run_at = parse_int('next_run_at', argv[3], -1, 2 ^ 50)
@@ -135,7 +135,6 @@ redis.register_function('conveyor_schedule_fire', guarded(function(keys, argv)
         end
         opts[option] = argv[8 + index * 2]
     end
-    local now = now_ms()
     local jobs = {}
     for index = 7 + pairs_count * 2, #argv do
         local fire = parse_int('fire time', argv[index], 0, 2 ^ 50)
@@ -153,17 +152,14 @@ redis.register_function('conveyor_schedule_fire', guarded(function(keys, argv)
         return {'stale'}
     end
     local reply = {'fired'}
-    local created, pending = 0, 0
     for _, job in ipairs(jobs) do
-        local outcome = enqueue_checked(prefix, queue, job, now)
+        local outcome = enqueue_checked(prefix, queue, job, now, batch.events, batch.pushes)
         if outcome[1] == 'created' then
-            created = created + 1
-            if outcome[3] == 'pending' then pending = pending + 1 end
+            batch.created = batch.created + 1
+            if outcome[3] == 'pending' then batch.pending = batch.pending + 1 end
         end
         table.insert(reply, outcome[2])
     end
-    if created > 0 then count(prefix, 'enqueued', created) end
-    wake(prefix, pending)
     local fields = {'next_run_at', str(next_run_at)}
     if #jobs > 0 then
         table.insert(fields, 'last_run_at')
@@ -176,4 +172,72 @@ redis.register_function('conveyor_schedule_fire', guarded(function(keys, argv)
         redis.call('ZREM', key(prefix, 'schedules'), name)
     end
     return reply
+end
+
+local function new_fires()
+    return {events = {}, pushes = new_pushes(), created = 0, pending = 0}
+end
+
+-- Writes what fire_one gathered: list pushes, one counter update, one event entry per status, the wake-ups.
+local function flush_fires(prefix, batch, now)
+    flush_pushes(prefix, batch.pushes)
+    if batch.created > 0 then count(prefix, 'enqueued', batch.created) end
+    emit_created(prefix, batch.events, now)
+    wake(prefix, batch.pending)
+end
+
+redis.register_function('conveyor_schedule_fire', guarded(function(keys, argv)
+    local prefix = keys[1]
+    local queue = queue_of(prefix)
+    local now = now_ms()
+    local batch = new_fires()
+    local reply = fire_one(prefix, queue, argv, now, batch)
+    flush_fires(prefix, batch, now)
+    return reply
+end))
+
+-- conveyor_schedule_fire_many: fires many schedules of one queue in one call (a leader's tick), each exactly as
+-- conveyor_schedule_fire would, with one counter update, one event entry per status and one list push for all.
+--
+-- KEYS[1]  queue prefix
+-- ARGV[1]  number N of schedules (1…1000), then for each: the number L of its arguments, then its L arguments as
+--          for conveyor_schedule_fire (name, expected next_run_at, new next_run_at, type, payload, K, K option
+--          pairs, fire times…)
+-- Reply    one reply per schedule, in order: as conveyor_schedule_fire's ({"fired", ids…}, {"stale"},
+--          {"early", now}), or the error text ("INVALID …", "NOTFOUND …") for that schedule alone, which changed
+--          nothing of it (the others fire)
+redis.register_function('conveyor_schedule_fire_many', guarded(function(keys, argv)
+    local prefix = keys[1]
+    local queue = queue_of(prefix)
+    local total = parse_int('the schedule count', argv[1], 1, 1000)
+    local slices = {}
+    local index = 2
+    for position = 1, total do
+        local length = parse_int('the argument count of schedule ' .. position, argv[index], 6, 10000)
+        if index + length > #argv then
+            raise('INVALID', 'schedule ' .. position .. ' announces ' .. length .. ' arguments; fewer are left')
+        end
+        slices[position] = {unpack(argv, index + 1, index + length)}
+        index = index + 1 + length
+    end
+    if index <= #argv then
+        raise('INVALID', 'more arguments than the ' .. total .. ' schedules announced')
+    end
+    local now = now_ms()
+    local batch = new_fires()
+    local replies = {}
+    for position, slice in ipairs(slices) do
+        local ok, reply = pcall(fire_one, prefix, queue, slice, now, batch)
+        if ok then
+            replies[position] = reply
+        elseif type(reply) == 'table' and reply.err then
+            replies[position] = reply.err
+        elseif type(reply) == 'string' and string.match(reply, '^%u+ ') then
+            replies[position] = reply
+        else
+            error(reply, 0)
+        end
+    end
+    flush_fires(prefix, batch, now)
+    return replies
 end))

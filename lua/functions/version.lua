@@ -6,7 +6,7 @@
 -- KEYS     none
 -- Reply    the version: 16 hex digits
 
-local LIBRARY_VERSION = 'fc9f5b99cf1662a2'
+local LIBRARY_VERSION = '1e2ee4d4e4848517'
 
 redis.register_function {
     function_name = 'conveyor_version',
