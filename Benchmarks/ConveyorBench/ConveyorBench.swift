@@ -79,6 +79,7 @@ func runRedisBenchmark(_ url: RedisURL, _ arguments: [String], test: String?) th
     switch url.endpoint {
     case .tcp(let host, let port): connection = ["-h", host, "-p", String(port)]
     case .unix(let path): connection = ["-s", path]
+    case .sentinel: throw ValidationError("redis-benchmark cannot follow Sentinel: give the primary's redis:// URL")
     }
     if let password = url.password { connection += ["-a", password, "--no-auth-warning"] }
     if let username = url.username { connection += ["--user", username] }

@@ -107,6 +107,11 @@ extension RedisURL {
             return "redis://\(credentials)\(host):\(port)/\(database)"
         case .unix(let path):
             return "unix://\(path)?db=\(database)" + (password.map { "&password=\($0)" } ?? "")
+        case .sentinel(let sentinel):
+            let credentials = password.map { "\(username ?? ""):\($0)@" } ?? ""
+            let hosts = sentinel.addresses.map(\.description).joined(separator: ",")
+            let query = sentinel.password.map { "?sentinel_password=\($0)" } ?? ""
+            return "redis+sentinel://\(credentials)\(hosts)/\(sentinel.masterName)/\(database)\(query)"
         }
     }
 }

@@ -21,6 +21,9 @@ public final class LocalRedisServer: Sendable {
         public var unixSocket: Bool
         /// How long to wait for the server to answer `PING` after starting it.
         public var startTimeout: Duration
+        /// The text of a configuration file, written to the data directory as `redis.conf` and given to
+        /// `redis-server` before the other options; `nil` for none. A Sentinel needs one (it rewrites it).
+        public var configurationFile: String?
 
         /// Creates options.
         ///
@@ -31,13 +34,15 @@ public final class LocalRedisServer: Sendable {
         ///   - arguments: Extra `redis-server` options.
         ///   - unixSocket: Whether to listen on a Unix socket too.
         ///   - startTimeout: How long starting may take (10 s by default).
+        ///   - configurationFile: The text of a configuration file, or `nil`.
         public init(
             executable: String = "redis-server",
             port: Int? = nil,
             directory: String? = nil,
             arguments: [String] = [],
             unixSocket: Bool = false,
-            startTimeout: Duration = .seconds(10)
+            startTimeout: Duration = .seconds(10),
+            configurationFile: String? = nil
         ) {
             self.executable = executable
             self.port = port
@@ -45,6 +50,7 @@ public final class LocalRedisServer: Sendable {
             self.arguments = arguments
             self.unixSocket = unixSocket
             self.startTimeout = startTimeout
+            self.configurationFile = configurationFile
         }
     }
 
@@ -151,8 +157,18 @@ public final class LocalRedisServer: Sendable {
     }
 
     private func launch() async throws {
-        var arguments = [
-            options.executable,
+        var arguments = [options.executable]
+        if let text = options.configurationFile {
+            let path = directory + "/redis.conf"
+            // A restart keeps the file as the server rewrote it (a Sentinel records what it learnt there).
+            if !FileManager.default.fileExists(atPath: path) {
+                guard FileManager.default.createFile(atPath: path, contents: Data(text.utf8)) else {
+                    throw LocalRedisServerError(message: "cannot write the configuration file \(path)")
+                }
+            }
+            arguments.append(path)
+        }
+        arguments += [
             "--port", String(port),
             "--bind", "127.0.0.1",
             "--dir", directory,

@@ -17,10 +17,17 @@ final class HiredisSession {
     private var spinSkips = 0
     /// Spins in a row whose reply did not come within the window.
     private var spinMisses = 0
+    /// For a `redis+sentinel://` URL: asks the Sentinels for the primary on every connect.
+    private var resolver: SentinelResolver?
+    /// The primary the Sentinels named last, for messages.
+    private var primaryAddress: RedisURL.Sentinel.Address?
 
     init(configuration: RedisClient.Configuration, publishSocket: @escaping (Int32) -> Void) {
         self.configuration = configuration
         self.publishSocket = publishSocket
+        if case .sentinel(let sentinel) = configuration.url.endpoint {
+            resolver = SentinelResolver(sentinel, connectTimeout: configuration.connectTimeout)
+        }
     }
 
     deinit {
@@ -51,14 +58,47 @@ final class HiredisSession {
         blockingFor: Duration?,
         wasInterrupted: () -> Bool
     ) throws(RedisClientError) -> [RedisReply] {
-        let context = try connectedContext()
-        return try roundTrip(
-            context,
-            buffer,
-            replyCount: replyCount,
-            blockingFor: blockingFor,
-            wasInterrupted: wasInterrupted
-        )
+        let clock = ContinuousClock()
+        var deadline: ContinuousClock.Instant?
+        var delay = Duration.milliseconds(10)
+        while true {
+            let context = try connectedContext()
+            let replies = try roundTrip(
+                context,
+                buffer,
+                replyCount: replyCount,
+                blockingFor: blockingFor,
+                wasInterrupted: wasInterrupted
+            )
+            guard let refusal = replies.lazy.compactMap(FailoverCondition.init(reply:)).first else { return replies }
+            // A server that is a replica now (READONLY, UNBLOCKED), or lost its primary (MASTERDOWN), is left: the
+            // next connect asks the Sentinels again, or finds a moved address behind the same name.
+            if refusal.leavesTheServer { disconnect() }
+            // A refused command did not run, so sending it again is safe for any command. A pipeline of which
+            // some commands ran is not sent again: those would run twice.
+            let allRefused = replies.allSatisfy { FailoverCondition(reply: $0) != nil }
+            let now = clock.now
+            if deadline == nil { deadline = now + configuration.failoverTimeout }
+            guard allRefused, let deadline, now < deadline, !wasInterrupted() else {
+                throw RedisClientError(
+                    .unavailable,
+                    "Redis at \(serverName) \(refusal.meaning)"
+                        + (allRefused ? " for \(configuration.failoverTimeout)" : "")
+                        + ": \(refusal.message); \(refusal.advice)"
+                )
+            }
+            let pause = min(delay, deadline - now)
+            Thread.sleep(
+                forTimeInterval: Double(pause.components.attoseconds) / 1e18 + Double(pause.components.seconds)
+            )
+            delay = min(delay * 2, .milliseconds(500))
+        }
+    }
+
+    /// The server a message names: the URL, and for Sentinel the primary it named last.
+    private var serverName: String {
+        guard let primaryAddress else { return "\(url)" }
+        return "\(url) (primary \(primaryAddress))"
     }
 
     /// Sends and reads on `context` as it is: never connects or reconnects, so the handshake can use it without
@@ -164,8 +204,9 @@ final class HiredisSession {
             return context
         }
         // Reconnect with backoff, bounded by the connect timeout, so a dead server fails the call in bounded time.
+        // Behind Sentinel a failover takes longer than a connect: the call waits up to the failover timeout.
         let clock = ContinuousClock()
-        let deadline = clock.now + configuration.connectTimeout
+        let deadline = clock.now + (resolver == nil ? configuration.connectTimeout : configuration.failoverTimeout)
         var delay = Duration.milliseconds(10)
         while true {
             do {
@@ -189,20 +230,28 @@ final class HiredisSession {
 
     private func connectOnce() throws(RedisClientError) -> UnsafeMutablePointer<redisContext> {
         let timeout = Self.timeval(configuration.connectTimeout)
-        let made: UnsafeMutablePointer<redisContext>? =
-            switch url.endpoint {
-            case .tcp(let host, let port): redisConnectWithTimeout(host, Int32(port), timeout)
-            case .unix(let path): redisConnectUnixWithTimeout(path, timeout)
-            }
+        let made: UnsafeMutablePointer<redisContext>?
+        switch url.endpoint {
+        case .tcp(let host, let port):
+            made = redisConnectWithTimeout(host, Int32(port), timeout)
+        case .unix(let path):
+            made = redisConnectUnixWithTimeout(path, timeout)
+        case .sentinel:
+            guard var resolver else { preconditionFailure("a Sentinel URL without its resolver") }
+            let primary = try resolver.primary()
+            self.resolver = resolver
+            primaryAddress = primary
+            made = redisConnectWithTimeout(primary.host, Int32(primary.port), timeout)
+        }
         guard let made else {
-            throw RedisClientError(.connectionFailed, "cannot connect to Redis at \(url): out of memory")
+            throw RedisClientError(.connectionFailed, "cannot connect to Redis at \(serverName): out of memory")
         }
         if made.pointee.err != 0 {
             let reason = Self.errorText(made)
             redisFree(made)
             throw RedisClientError(
                 .connectionFailed,
-                "cannot connect to Redis at \(url): \(reason); \(Self.advice(reason))"
+                "cannot connect to Redis at \(serverName): \(reason); \(Self.advice(reason))"
             )
         }
         context = made
@@ -243,6 +292,11 @@ final class HiredisSession {
         if let name = configuration.clientName {
             commands.append((RedisCommand("CLIENT", "SETNAME", name), "use a client name without spaces"))
         }
+        // Sentinel's answer may be out of date (a failover under way, a Sentinel cut off from the others): the
+        // server itself says whether it is the primary.
+        if resolver != nil {
+            commands.append((RedisCommand("ROLE"), "check that the master group's servers run Redis 2.8.12 or later"))
+        }
         // A server at maxclients accepts, writes an error and closes: a PING finds that out here, as a failed
         // connect, instead of handing the error to the first caller as its command's reply.
         if commands.isEmpty {
@@ -263,13 +317,21 @@ final class HiredisSession {
             disconnect()
             throw RedisClientError(
                 error.code == .timeout ? .timeout : .connectionFailed,
-                "cannot set up the connection to Redis at \(url): \(error.message)"
+                "cannot set up the connection to Redis at \(serverName): \(error.message)"
             )
         }
         for ((command, advice), reply) in zip(commands, replies) {
             // The PING only finds out whether the server has room for us; its other errors (NOAUTH) are the
             // caller's replies to read.
             if command.name == "PING", reply.errorMessage?.hasPrefix("ERR max number of clients") != true { continue }
+            if command.name == "ROLE", let role = reply.array?.first?.string, role != "master" {
+                disconnect()
+                throw RedisClientError(
+                    .connectionFailed,
+                    "the Sentinels named \(serverName) as the primary, but it is a \(role) (a failover is under way); "
+                        + "retrying finds the new primary"
+                )
+            }
             if let message = reply.errorMessage {
                 disconnect()
                 if message.hasPrefix("ERR max number of clients") {
@@ -329,7 +391,7 @@ final class HiredisSession {
         }
     }
 
-    private static func errorText(_ context: UnsafeMutablePointer<redisContext>) -> String {
+    static func errorText(_ context: UnsafeMutablePointer<redisContext>) -> String {
         withUnsafeBytes(of: context.pointee.errstr) { raw in
             let bytes = raw.prefix { $0 != 0 }
             let text = String(decoding: bytes, as: UTF8.self)
@@ -337,13 +399,13 @@ final class HiredisSession {
         }
     }
 
-    private static func timeval(_ duration: Duration) -> timeval {
+    static func timeval(_ duration: Duration) -> timeval {
         let (seconds, attoseconds) = duration.components
         return CHiredis.timeval(tv_sec: Int(seconds), tv_usec: Int(attoseconds / 1_000_000_000_000))
     }
 
     /// Copies a hiredis reply into Swift; `nil` for a reply type this client does not know.
-    private static func convert(_ reply: UnsafeMutablePointer<redisReply>) -> RedisReply? {
+    static func convert(_ reply: UnsafeMutablePointer<redisReply>) -> RedisReply? {
         let value = reply.pointee
         switch value.type {
         case REDIS_REPLY_STATUS:

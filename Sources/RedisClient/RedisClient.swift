@@ -39,6 +39,11 @@ public final class RedisClient: Sendable {
         /// How long a call may wait for a pooled connection when all ``maximumConnections`` are busy before it fails
         /// with ``RedisClientError/Code/timeout``. Cancelling the waiting task ends the wait at once.
         public var poolTimeout: Duration
+        /// How long a call keeps waiting, and reconnecting, while the server refuses it with `READONLY`,
+        /// `MASTERDOWN`, `LOADING`, `BUSY` or `UNBLOCKED` (a failover, a restart, a long script) before it fails with
+        /// ``RedisClientError/Code/unavailable``. Behind Sentinel it also bounds the reconnects after a lost
+        /// connection. Such a refused command did not run, so it is sent again whatever it does.
+        public var failoverTimeout: Duration
 
         /// Creates a configuration.
         ///
@@ -52,6 +57,7 @@ public final class RedisClient: Sendable {
         ///   - replySpin: How long to poll for a reply before sleeping (100 µs by default).
         ///   - poolTimeout: The longest wait for a pooled connection (by default the connect timeout plus the
         ///     command timeout: as long as one call may take).
+        ///   - failoverTimeout: How long a call waits through a failover or a loading server (30 s by default).
         public init(
             url: RedisURL,
             connectTimeout: Duration = .seconds(2),
@@ -60,7 +66,8 @@ public final class RedisClient: Sendable {
             clientName: String? = nil,
             idleSpin: Duration = .microseconds(50),
             replySpin: Duration = .microseconds(100),
-            poolTimeout: Duration? = nil
+            poolTimeout: Duration? = nil,
+            failoverTimeout: Duration = .seconds(30)
         ) {
             self.url = url
             self.connectTimeout = connectTimeout
@@ -70,6 +77,7 @@ public final class RedisClient: Sendable {
             self.idleSpin = max(.zero, idleSpin)
             self.replySpin = max(.zero, replySpin)
             self.poolTimeout = max(.zero, poolTimeout ?? connectTimeout + commandTimeout)
+            self.failoverTimeout = max(.zero, failoverTimeout)
         }
     }
 

@@ -20,6 +20,9 @@ public struct RedisClientError: Error, Sendable, Hashable, CustomStringConvertib
         public static let protocolError = Code(name: "protocolError")
         /// The connection or client was closed, or a blocking call was interrupted by ``RedisConnection/interrupt()``.
         public static let closed = Code(name: "closed")
+        /// The server refused the command for a while (a read-only replica after a failover, still loading its
+        /// data, busy with a script) and was still refusing it after the failover timeout. The command did not run.
+        public static let unavailable = Code(name: "unavailable")
         /// A reply did not have the shape the caller expected.
         public static let unexpectedReply = Code(name: "unexpectedReply")
 

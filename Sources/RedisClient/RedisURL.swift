@@ -5,6 +5,9 @@ public import Foundation
 /// Accepted forms:
 /// - `redis://[[user]:password@]host[:port][/db]` (port 6379 and database 0 by default; IPv6 hosts in brackets)
 /// - `unix:///path/to/redis.sock[?db=N]` (`password`, `user` and `db` may also be given as query items)
+/// - `redis+sentinel://[[user]:password@]host[:port][,host[:port]…]/master-name[/db]` (Sentinels on port 26379 by
+///   default; the user and password are the primary's, `sentinel_user` and `sentinel_password` query items are the
+///   Sentinels' own)
 ///
 /// ``description`` masks the password, so the value can be logged and shown in errors.
 public struct RedisURL: Sendable, Hashable, CustomStringConvertible {
@@ -14,6 +17,54 @@ public struct RedisURL: Sendable, Hashable, CustomStringConvertible {
         case tcp(host: String, port: Int)
         /// A Unix domain socket path.
         case unix(path: String)
+        /// The primary that Redis Sentinel names for a master group, found by asking the Sentinels in turn.
+        case sentinel(Sentinel)
+    }
+
+    /// Where the Sentinels of a master group are and how to log in to them.
+    public struct Sentinel: Sendable, Hashable {
+        /// A Sentinel's host name or address and port.
+        public struct Address: Sendable, Hashable, CustomStringConvertible {
+            /// The host name or address.
+            public var host: String
+            /// The port (26379 unless the URL gave one).
+            public var port: Int
+
+            /// Creates an address.
+            ///
+            /// - Parameters:
+            ///   - host: The host name or address.
+            ///   - port: The port.
+            public init(host: String, port: Int) {
+                self.host = host
+                self.port = port
+            }
+
+            public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+        }
+
+        /// The Sentinels to ask, in order; at least one.
+        public var addresses: [Address]
+        /// The name of the master group, as in `sentinel monitor <name> …`.
+        public var masterName: String
+        /// The ACL user to log in to the Sentinels as (`sentinel_user`), or `nil`.
+        public var username: String?
+        /// The Sentinels' own password (`sentinel_password`, Sentinel's `requirepass`), or `nil`.
+        public var password: String?
+
+        /// Creates a Sentinel endpoint.
+        ///
+        /// - Parameters:
+        ///   - addresses: The Sentinels, at least one.
+        ///   - masterName: The master group's name.
+        ///   - username: The Sentinels' ACL user, or `nil`.
+        ///   - password: The Sentinels' password, or `nil`.
+        public init(addresses: [Address], masterName: String, username: String? = nil, password: String? = nil) {
+            self.addresses = addresses
+            self.masterName = masterName
+            self.username = username
+            self.password = password
+        }
     }
 
     /// The default URL when none is given and `REDIS_URL` is not set.
@@ -61,10 +112,12 @@ public struct RedisURL: Sendable, Hashable, CustomStringConvertible {
             self = try Self.parseTCP(string, trimmed)
         case "unix":
             self = try Self.parseUnix(string, trimmed)
+        case "redis+sentinel":
+            self = try Self.parseSentinel(string, trimmed)
         case "rediss":
             throw Self.invalid(string, "TLS (rediss://) is not supported by hiredis 0.14; use a TLS tunnel or redis://")
         default:
-            throw Self.invalid(string, "the scheme '\(scheme)' is not redis:// or unix://")
+            throw Self.invalid(string, "the scheme '\(scheme)' is not redis://, unix:// or redis+sentinel://")
         }
     }
 
@@ -97,10 +150,19 @@ public struct RedisURL: Sendable, Hashable, CustomStringConvertible {
             if let username { query.append("user=\(username)") }
             if password != nil { query.append("password=***") }
             return "unix://\(path)" + (query.isEmpty ? "" : "?" + query.joined(separator: "&"))
+        case .sentinel(let sentinel):
+            let hosts = sentinel.addresses.map(\.description).joined(separator: ",")
+            var query: [String] = []
+            if let username = sentinel.username { query.append("sentinel_user=\(username)") }
+            if sentinel.password != nil { query.append("sentinel_password=***") }
+            return "redis+sentinel://\(credentials)\(hosts)/\(sentinel.masterName)"
+                + (database == 0 ? "" : "/\(database)") + (query.isEmpty ? "" : "?" + query.joined(separator: "&"))
         }
     }
 
-    private static let example = "expected redis://[[user]:password@]host[:port][/db] or unix:///path/to.sock[?db=N]"
+    private static let example =
+        "expected redis://[[user]:password@]host[:port][/db], unix:///path/to.sock[?db=N] or "
+        + "redis+sentinel://[[user]:password@]host[:port][,host[:port]...]/master-name[/db]"
 
     private static func invalid(_ original: String, _ reason: String) -> RedisClientError {
         RedisClientError(.invalidURL, "invalid Redis URL '\(masked(original))': \(reason); \(example)")
@@ -203,5 +265,113 @@ public struct RedisURL: Sendable, Hashable, CustomStringConvertible {
             throw invalid(original, "the user '\(username)' has no password (add &password=...)")
         }
         return RedisURL(endpoint: .unix(path: path), username: username, password: password, database: database)
+    }
+
+    /// Parses `redis+sentinel://[[user]:password@]host[:port][,host[:port]…]/master-name[/db][?query]`: URLComponents
+    /// does not take several hosts, so the authority is split by hand.
+    private static func parseSentinel(_ original: String, _ string: String) throws(RedisClientError) -> RedisURL {
+        var rest = Substring(string.dropFirst("redis+sentinel://".count))
+        var query: Substring = ""
+        if let mark = rest.firstIndex(of: "?") {
+            query = rest[rest.index(after: mark)...]
+            rest = rest[..<mark]
+        }
+        guard let slash = rest.firstIndex(of: "/") else {
+            throw invalid(original, "it names no master group (add /master-name after the Sentinels)")
+        }
+        var authority = rest[..<slash]
+        let path = rest[rest.index(after: slash)...].split(separator: "/", omittingEmptySubsequences: false)
+        var username: String?
+        var password: String?
+        if let at = authority.lastIndex(of: "@") {
+            let credentials = authority[..<at]
+            authority = authority[authority.index(after: at)...]
+            let parts = credentials.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false)
+            let user = String(parts[0]).removingPercentEncoding ?? String(parts[0])
+            username = user.isEmpty ? nil : user
+            if parts.count == 2 { password = String(parts[1]).removingPercentEncoding ?? String(parts[1]) }
+        }
+        var addresses: [Sentinel.Address] = []
+        for hostPort in authority.split(separator: ",", omittingEmptySubsequences: false) {
+            addresses.append(try parseSentinelAddress(original, hostPort))
+        }
+        guard let name = path.first, !name.isEmpty else {
+            throw invalid(original, "the master group's name is empty (add /master-name after the Sentinels)")
+        }
+        guard path.count <= 2 else {
+            throw invalid(original, "the path has more than a master name and a database number")
+        }
+        var database = path.count == 2 ? try parseDatabase(original, String(path[1])) : 0
+        var sentinelUser: String?
+        var sentinelPassword: String?
+        for pair in query.split(separator: "&") {
+            let keyValue = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            let key = String(keyValue[0])
+            let value = keyValue.count == 2 ? String(keyValue[1]).removingPercentEncoding ?? String(keyValue[1]) : ""
+            switch key {
+            case "db": database = try parseDatabase(original, value)
+            case "password": password = value
+            case "user", "username": username = value
+            case "sentinel_password": sentinelPassword = value
+            case "sentinel_user", "sentinel_username": sentinelUser = value
+            default:
+                throw invalid(
+                    original,
+                    "the query item '\(key)' is not known (db, user, password, sentinel_user, sentinel_password are)"
+                )
+            }
+        }
+        if let username, password == nil {
+            throw invalid(original, "the user '\(username)' has no password (write redis+sentinel://user:password@…)")
+        }
+        if let sentinelUser, sentinelPassword == nil {
+            throw invalid(original, "the Sentinel user '\(sentinelUser)' has no sentinel_password")
+        }
+        let masterName = String(name).removingPercentEncoding ?? String(name)
+        return RedisURL(
+            endpoint: .sentinel(
+                Sentinel(
+                    addresses: addresses,
+                    masterName: masterName,
+                    username: sentinelUser,
+                    password: sentinelPassword
+                )
+            ),
+            username: username,
+            password: password,
+            database: database
+        )
+    }
+
+    private static func parseSentinelAddress(
+        _ original: String,
+        _ text: Substring
+    ) throws(RedisClientError) -> Sentinel.Address {
+        guard !text.isEmpty else { throw invalid(original, "a Sentinel address is empty (check the commas)") }
+        var host = text
+        var portText: Substring?
+        if text.hasPrefix("[") {
+            guard let close = text.firstIndex(of: "]") else {
+                throw invalid(original, "the IPv6 address '\(text)' has no closing bracket")
+            }
+            host = text[text.index(after: text.startIndex)..<close]
+            let after = text[text.index(after: close)...]
+            if !after.isEmpty {
+                guard after.hasPrefix(":") else { throw invalid(original, "'\(text)' is not host:port") }
+                portText = after.dropFirst()
+            }
+        } else if let colon = text.firstIndex(of: ":") {
+            host = text[..<colon]
+            portText = text[text.index(after: colon)...]
+        }
+        guard !host.isEmpty else { throw invalid(original, "the Sentinel address '\(text)' has no host") }
+        var port = 26379
+        if let portText {
+            guard let given = Int(portText), (1...65535).contains(given) else {
+                throw invalid(original, "the Sentinel port '\(portText)' is not a number between 1 and 65535")
+            }
+            port = given
+        }
+        return Sentinel.Address(host: String(host), port: port)
     }
 }

@@ -1,0 +1,109 @@
+internal import CHiredis
+import Foundation
+
+/// Finds the primary of a master group by asking its Sentinels, in turn, `SENTINEL get-master-addr-by-name`.
+///
+/// Used on a connection's own thread while it connects: every call is a blocking hiredis call with the connect
+/// timeout. The Sentinel that answered is asked first next time (as redis-py and Jedis do), so a Sentinel that is down
+/// costs a timeout once, not on every reconnect.
+struct SentinelResolver {
+    private(set) var sentinel: RedisURL.Sentinel
+    let connectTimeout: Duration
+
+    init(_ sentinel: RedisURL.Sentinel, connectTimeout: Duration) {
+        self.sentinel = sentinel
+        self.connectTimeout = connectTimeout
+    }
+
+    /// The primary's host and port, as the first Sentinel that knows the group names it.
+    ///
+    /// - Throws: ``RedisClientError`` with ``RedisClientError/Code/connectionFailed`` when no Sentinel could be
+    ///   reached, none knows the master group, or they refused to log in; the message names each Sentinel's answer.
+    mutating func primary() throws(RedisClientError) -> RedisURL.Sentinel.Address {
+        var answers: [String] = []
+        var reachedAny = false
+        let clock = ContinuousClock()
+        let deadline = clock.now + connectTimeout
+        for (index, address) in sentinel.addresses.enumerated() {
+            let left = deadline - clock.now
+            guard left > .milliseconds(1) else {
+                answers.append("\(address): not asked (the connect timeout \(connectTimeout) ran out)")
+                break
+            }
+            switch ask(address, timeout: left) {
+            case .primary(let primary):
+                if index > 0 {
+                    sentinel.addresses.remove(at: index)
+                    sentinel.addresses.insert(address, at: 0)
+                }
+                return primary
+            case .unknownGroup:
+                reachedAny = true
+                answers.append("\(address): knows no master group '\(sentinel.masterName)'")
+            case .failed(let reason):
+                answers.append("\(address): \(reason)")
+            }
+        }
+        let advice =
+            reachedAny
+            ? "check the master group's name (SENTINEL MASTERS on a Sentinel lists them)"
+            : "check the Sentinel addresses in the URL and that redis-sentinel runs there"
+        throw RedisClientError(
+            .connectionFailed,
+            "cannot find the primary of '\(sentinel.masterName)' from its Sentinels: "
+                + answers.joined(separator: "; ") + "; \(advice)"
+        )
+    }
+
+    private enum Answer {
+        case primary(RedisURL.Sentinel.Address)
+        case unknownGroup
+        case failed(String)
+    }
+
+    private func ask(_ address: RedisURL.Sentinel.Address, timeout: Duration) -> Answer {
+        guard let context = redisConnectWithTimeout(address.host, Int32(address.port), HiredisSession.timeval(timeout))
+        else { return .failed("out of memory") }
+        defer { redisFree(context) }
+        if context.pointee.err != 0 { return .failed(HiredisSession.errorText(context)) }
+        redisSetTimeout(context, HiredisSession.timeval(timeout))
+        var commands: [RedisCommand] = []
+        if let password = sentinel.password {
+            commands.append(
+                sentinel.username.map { RedisCommand("AUTH", $0, password) } ?? RedisCommand("AUTH", password)
+            )
+        }
+        commands.append(RedisCommand("SENTINEL", "get-master-addr-by-name", sentinel.masterName))
+        let buffer = commands.flatMap(\.encoded)
+        let appended = buffer.withUnsafeBufferPointer { bytes in
+            bytes.withMemoryRebound(to: CChar.self) { redisAppendFormattedCommand(context, $0.baseAddress, $0.count) }
+        }
+        guard appended == REDIS_OK else { return .failed(HiredisSession.errorText(context)) }
+        var replies: [RedisReply] = []
+        for _ in commands {
+            var raw: UnsafeMutableRawPointer?
+            guard redisGetReply(context, &raw) == REDIS_OK, let raw else {
+                return .failed(HiredisSession.errorText(context))
+            }
+            defer { freeReplyObject(raw) }
+            guard let reply = HiredisSession.convert(raw.assumingMemoryBound(to: redisReply.self)) else {
+                return .failed("a reply of unknown type (is this a Sentinel?)")
+            }
+            replies.append(reply)
+        }
+        for reply in replies {
+            if let message = reply.errorMessage {
+                if message.hasPrefix("NOAUTH") || message.hasPrefix("WRONGPASS") || message.contains("AUTH") {
+                    return .failed("refused to log in (\(message)); give its password as sentinel_password=…")
+                }
+                return .failed("answered \(message) (is this a Sentinel, not a Redis server?)")
+            }
+        }
+        let answer = replies[replies.count - 1]
+        if answer.isNull { return .unknownGroup }
+        guard let pair = answer.array, pair.count == 2, let host = pair[0].string, let portText = pair[1].string,
+            let port = Int(portText)
+        else { return .failed("answered \(answer), not a host and a port") }
+        return .primary(.init(host: host, port: port))
+    }
+}
