@@ -28,6 +28,9 @@ public struct ConveyorError: Error, Sendable, Hashable, CustomStringConvertible 
         public static let outOfMemory = Code(name: "outOfMemory")
         /// Waiting for a job took longer than the timeout.
         public static let timeout = Code(name: "timeout")
+        /// The change was stored on the primary, but fewer replicas than ``ReplicaAcknowledgement/replicas``
+        /// acknowledged it in time.
+        public static let notReplicated = Code(name: "notReplicated")
 
         public var description: String { name }
     }

@@ -22,6 +22,9 @@ public struct JobOptions: Sendable, Hashable {
     /// While a live job (not completed, failed or cancelled) holds this key in the same queue, enqueuing another
     /// with the key creates nothing and returns the holder.
     public var uniqueKey: String?
+    /// Replicas that must hold the job before the enqueue returns; `nil` uses the queue's
+    /// ``JobQueue/Configuration/replicaAcknowledgement``.
+    public var replicaAcknowledgement: ReplicaAcknowledgement?
 
     /// Creates options; every parameter has a default.
     ///
@@ -35,6 +38,7 @@ public struct JobOptions: Sendable, Hashable {
     ///   - timeout: Time limit per attempt.
     ///   - reference: The entity the job is about.
     ///   - uniqueKey: A key only one live job may hold.
+    ///   - replicaAcknowledgement: Replicas that must hold the job before the enqueue returns.
     public init(
         queue: String? = nil,
         id: String? = nil,
@@ -44,8 +48,10 @@ public struct JobOptions: Sendable, Hashable {
         maxRetries: Int? = nil,
         timeout: Duration? = nil,
         reference: JobReference? = nil,
-        uniqueKey: String? = nil
+        uniqueKey: String? = nil,
+        replicaAcknowledgement: ReplicaAcknowledgement? = nil
     ) {
+        self.replicaAcknowledgement = replicaAcknowledgement
         self.queue = queue
         self.id = id
         self.runAt = runAt

@@ -71,7 +71,15 @@ extension JobQueue {
                 ]
             }
         }
-        let reply = try await invoke("conveyor_report", queue: queue, arguments, jobID: nil, on: connection)
+        // A shortfall of replicas does not undo the call, and its claims must not be dropped: it is logged instead.
+        let reply = try await invoke(
+            "conveyor_report",
+            key: keys.prefix(queue),
+            arguments,
+            jobID: nil,
+            on: connection,
+            failsOnShortfall: false
+        )
         guard let parts = reply.array, parts.count >= 5, let rawStatuses = parts[0].array,
             let rawJobs = parts[1].array, let nextDue = parts[2].int, let redisNow = parts[4].int
         else {

@@ -254,7 +254,23 @@ extension JobQueue {
                     for call in part { arguments += [call.arguments.count] + call.arguments }
                     commands.append(RedisCommand("FCALL", arguments))
                 }
-                let batches = try await pipeline(commands, allowErrors: true)
+                var batches: [RedisReply]
+                if let acknowledgement = configuration.replicaAcknowledgement {
+                    batches = try await pipeline(
+                        commands + [try acknowledgement.command()],
+                        allowErrors: true,
+                        blockingFor: acknowledgement.timeout
+                    )
+                    // The fires are made; a shortfall is logged, not undone (the next tick does not fire them again).
+                    if let acknowledged = batches.removeLast().int, acknowledged < acknowledgement.replicas {
+                        logger.warning(
+                            "only \(acknowledged) of \(acknowledgement.replicas) replicas acknowledged the fires",
+                            metadata: ["conveyor.queue": "\(queue)"]
+                        )
+                    }
+                } else {
+                    batches = try await pipeline(commands, allowErrors: true)
+                }
                 var replies: [RedisReply] = []
                 for (index, batch) in batches.enumerated() {
                     let size = min(100, calls.count - index * 100)

@@ -38,6 +38,10 @@ public final class JobQueue: Sendable {
         /// only an admin credential should have; run `conveyor install` (``JobQueue/installLibrary()``) once per
         /// release instead. Turn it on only where every client is trusted (one application, a development server).
         public var installsLibrary: Bool
+        /// Replicas that must hold each change this queue makes (enqueues, a worker's outcomes and claims, a
+        /// scheduler's fires) before the call returns; `nil` (the default) does not wait. A job's
+        /// ``JobOptions/replicaAcknowledgement`` overrides it for its enqueue.
+        public var replicaAcknowledgement: ReplicaAcknowledgement?
 
         /// Creates a configuration; every parameter has a default.
         ///
@@ -50,6 +54,7 @@ public final class JobQueue: Sendable {
         ///   - backoff: Retry delays (exponential from 1 s, full jitter, at most 1 h).
         ///   - workerID: Worker name on claimed jobs (`host:pid`).
         ///   - installsLibrary: Install the function library when it is missing or another version (off).
+        ///   - replicaAcknowledgement: Replicas that must hold each change before a call returns (`nil`: none).
         public init(
             namespace: String = "conveyor",
             defaultQueue: String = "default",
@@ -58,8 +63,10 @@ public final class JobQueue: Sendable {
             lease: Duration = .seconds(30),
             backoff: Backoff = Backoff(),
             workerID: String = "\(ProcessInfo.processInfo.hostName):\(ProcessInfo.processInfo.processIdentifier)",
-            installsLibrary: Bool = false
+            installsLibrary: Bool = false,
+            replicaAcknowledgement: ReplicaAcknowledgement? = nil
         ) {
+            self.replicaAcknowledgement = replicaAcknowledgement
             self.installsLibrary = installsLibrary
             self.namespace = namespace
             self.defaultQueue = defaultQueue
@@ -136,7 +143,20 @@ public final class JobQueue: Sendable {
     public func enqueue(_ type: String, json: String, options: JobOptions = JobOptions()) async throws -> EnqueuedJob {
         let queue = try queueName(options.queue)
         let arguments = try enqueueArguments(type, json: json, options: options, queue: queue)
-        let reply = try await invoke("conveyor_enqueue", queue: queue, arguments, jobID: nil)
+        let acknowledgement = options.replicaAcknowledgement ?? configuration.replicaAcknowledgement
+        let reply: RedisReply
+        do {
+            reply = try await invoke(
+                "conveyor_enqueue",
+                key: keys.prefix(queue),
+                arguments,
+                jobID: nil,
+                acknowledgement: acknowledgement
+            )
+        } catch let error as ConveyorError where error.code == .notReplicated {
+            try? await register(queue)
+            throw ConveyorError(error.code, "job \(arguments[0]): " + error.message, jobID: "\(queue)/\(arguments[0])")
+        }
         // Registered only once something is stored: a refused job leaves no trace.
         try await register(queue)
         return try Self.enqueued(reply)
@@ -179,6 +199,8 @@ public final class JobQueue: Sendable {
         var queue: String
         var positions: [Int]
         var arguments: [any RedisArgumentConvertible]
+        /// The most replicas any job of the call asks for (a call is acknowledged as a whole).
+        var acknowledgement: ReplicaAcknowledgement?
     }
 
     /// Splits jobs into calls of at most 1 000 jobs of one queue, checking what Swift can check.
@@ -195,6 +217,9 @@ public final class JobQueue: Sendable {
             }
             byQueue[queue, default: []].append((position, arguments))
         }
+        let acknowledgement =
+            jobs.compactMap(\.options.replicaAcknowledgement).max { $0.replicas < $1.replicas }
+            ?? configuration.replicaAcknowledgement
         var batches: [ManyBatch] = []
         for (queue, entries) in byQueue.sorted(by: { $0.key < $1.key }) {
             for start in stride(from: 0, to: entries.count, by: 1000) {
@@ -204,7 +229,14 @@ public final class JobQueue: Sendable {
                     let optionPairs = (jobArguments.count - 3) / 2
                     arguments += jobArguments[0..<3] + [optionPairs] + jobArguments[3...]
                 }
-                batches.append(ManyBatch(queue: queue, positions: slice.map(\.0), arguments: arguments))
+                batches.append(
+                    ManyBatch(
+                        queue: queue,
+                        positions: slice.map(\.0),
+                        arguments: arguments,
+                        acknowledgement: acknowledgement
+                    )
+                )
             }
         }
         return batches
@@ -214,7 +246,13 @@ public final class JobQueue: Sendable {
     /// list.
     private func invokeMany(_ function: String, _ batch: ManyBatch) async throws -> RedisReply {
         do {
-            return try await invoke(function, queue: batch.queue, batch.arguments, jobID: nil)
+            return try await invoke(
+                function,
+                key: keys.prefix(batch.queue),
+                batch.arguments,
+                jobID: nil,
+                acknowledgement: function == "conveyor_check_many" ? .some(nil) : batch.acknowledgement
+            )
         } catch let error as ConveyorError {
             guard let match = error.message.firstMatch(of: #/^job (\d+): /#), let index = Int(match.output.1),
                 batch.positions.indices.contains(index - 1)
@@ -258,17 +296,20 @@ public final class JobQueue: Sendable {
         key: String,
         _ arguments: [any RedisArgumentConvertible],
         jobID: String?,
-        on connection: RedisConnection? = nil
+        on connection: RedisConnection? = nil,
+        acknowledgement: ReplicaAcknowledgement?? = nil,
+        failsOnShortfall: Bool = true
     ) async throws -> RedisReply {
         try await prepare()
         let command = RedisCommand("FCALL", [function, 1, key] + arguments)
-        var reply = try await send(command, jobID: jobID, on: connection)
+        let wait = try (acknowledgement ?? configuration.replicaAcknowledgement).map { ($0, try $0.command()) }
+        var reply = try await send(command, jobID: jobID, on: connection, wait: wait, failsOnShortfall: failsOnShortfall)
         if let message = reply.errorMessage, Self.isMissingFunction(message) {
             // The server lost the library since it was checked (FUNCTION FLUSH, a restart without persistence):
             // check again, which installs it when this client may and otherwise says how to.
             state.withLock { $0.libraryChecked = false }
             try await prepare()
-            reply = try await send(command, jobID: jobID, on: connection)
+            reply = try await send(command, jobID: jobID, on: connection, wait: wait, failsOnShortfall: failsOnShortfall)
         }
         if let message = reply.errorMessage {
             throw ConveyorError.fromReply(message, jobID: jobID)
@@ -276,16 +317,38 @@ public final class JobQueue: Sendable {
         return reply
     }
 
+    /// Sends a call; with `wait`, followed by `WAIT` in the same round trip, and fails when fewer replicas than
+    /// asked acknowledged a call that succeeded.
     private func send(
         _ command: RedisCommand,
         jobID: String?,
-        on connection: RedisConnection?
+        on connection: RedisConnection?,
+        wait: (ReplicaAcknowledgement, RedisCommand)?,
+        failsOnShortfall: Bool
     ) async throws
         -> RedisReply
     {
         do {
-            if let connection { return try await connection.send(command) }
-            return try await redis.send(command)
+            guard let (acknowledgement, waitCommand) = wait else {
+                if let connection { return try await connection.send(command) }
+                return try await redis.send(command)
+            }
+            let replies =
+                if let connection {
+                    try await connection.pipeline([command, waitCommand], blockingFor: acknowledgement.timeout)
+                } else {
+                    try await redis.pipeline([command, waitCommand], blockingFor: acknowledgement.timeout)
+                }
+            if replies[0].errorMessage == nil, let acknowledged = replies[1].int, acknowledged < acknowledgement.replicas
+            {
+                let shortfall = acknowledgement.shortfall(acknowledged: acknowledged, what: "the write", jobID: jobID)
+                guard failsOnShortfall else {
+                    logger.warning("\(shortfall.message)", metadata: ["conveyor.redis": "\(redis.configuration.url)"])
+                    return replies[0]
+                }
+                throw shortfall
+            }
+            return replies[0]
         } catch let error as RedisClientError {
             throw ConveyorError(.redis, error.message, jobID: jobID)
         }
@@ -296,9 +359,18 @@ public final class JobQueue: Sendable {
         try await pipeline([command])[0]
     }
 
-    func pipeline(_ commands: [RedisCommand], allowErrors: Bool = false) async throws -> [RedisReply] {
+    func pipeline(
+        _ commands: [RedisCommand],
+        allowErrors: Bool = false,
+        blockingFor: Duration? = nil
+    ) async throws -> [RedisReply] {
         do {
-            let replies = try await redis.pipeline(commands)
+            let replies =
+                if let blockingFor {
+                    try await redis.pipeline(commands, blockingFor: blockingFor)
+                } else {
+                    try await redis.pipeline(commands)
+                }
             if !allowErrors, let failure = replies.first(where: { $0.errorMessage != nil }),
                 let message = failure.errorMessage
             {

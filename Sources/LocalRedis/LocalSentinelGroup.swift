@@ -79,13 +79,15 @@ public final class LocalSentinelGroup: Sendable {
     public static func start(_ options: Options = Options()) async throws -> LocalSentinelGroup {
         var servers: [LocalRedisServer] = []
         var sentinels: [LocalRedisServer] = []
+        // A replica syncs at once, not after the 5 s Redis waits by default for more replicas to share the transfer.
+        let arguments = ["--repl-diskless-sync-delay", "0"] + options.serverArguments
         do {
-            let primary = try await LocalRedisServer.start(.init(arguments: options.serverArguments))
+            let primary = try await LocalRedisServer.start(.init(arguments: arguments))
             servers.append(primary)
             for _ in 0..<options.replicas {
                 servers.append(
                     try await LocalRedisServer.start(
-                        .init(arguments: options.serverArguments + ["--replicaof", "127.0.0.1", String(primary.port)])
+                        .init(arguments: arguments + ["--replicaof", "127.0.0.1", String(primary.port)])
                     )
                 )
             }

@@ -13,6 +13,12 @@ struct FailoverCondition: Equatable {
 
     init?(reply: RedisReply) {
         guard case .error(let message) = reply else { return nil }
+        // WAIT after a write is refused on a replica with a plain ERR: the same condition as READONLY.
+        if message.hasPrefix("ERR WAIT cannot be used with replica") {
+            self.code = "READONLY"
+            self.message = message
+            return
+        }
         let code = message.prefix { $0 != " " }
         guard Self.codes.contains(String(code)) else { return nil }
         self.code = String(code)

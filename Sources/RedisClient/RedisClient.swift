@@ -166,6 +166,18 @@ public final class RedisClient: Sendable {
         try await withConnection { try await $0.pipeline(commands) }
     }
 
+    /// Sends many commands in one write on a pooled connection, the last of which may block on the server (`WAIT`
+    /// after a write).
+    ///
+    /// - Parameters:
+    ///   - commands: The commands to send.
+    ///   - blockingFor: The longest the server may hold the reply.
+    /// - Returns: One reply per command, in the same order.
+    /// - Throws: ``RedisClientError`` on a transport failure or after ``shutdown()``.
+    public func pipeline(_ commands: [RedisCommand], blockingFor: Duration) async throws -> [RedisReply] {
+        try await withConnection { try await $0.pipeline(commands, blockingFor: blockingFor) }
+    }
+
     /// Runs `body` with a connection borrowed from the pool, for several commands that must share a connection
     /// (for example `WATCH`/`MULTI`/`EXEC`).
     ///

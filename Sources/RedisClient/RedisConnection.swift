@@ -65,6 +65,19 @@ public final class RedisConnection: Sendable {
         return try await core.execute(buffer, replyCount: commands.count, blockingFor: nil)
     }
 
+    /// Sends many commands in one write, the last of which may block on the server (`WAIT` after a write), and reads
+    /// their replies in order.
+    ///
+    /// - Parameters:
+    ///   - commands: The commands to send.
+    ///   - blockingFor: The longest the server may hold the reply (the blocking command's own timeout).
+    /// - Returns: One reply per command, in the same order.
+    /// - Throws: ``RedisClientError`` on a transport failure or an interruption.
+    public func pipeline(_ commands: [RedisCommand], blockingFor: Duration) async throws -> [RedisReply] {
+        guard !commands.isEmpty else { return [] }
+        return try await core.execute(commands.flatMap(\.encoded), replyCount: commands.count, blockingFor: blockingFor)
+    }
+
     /// Sends a command that may block on the server (`BLPOP`, `BZPOPMIN`, `XREAD BLOCK`, `WAIT`, …).
     ///
     /// The socket timeout for this call is `blockingFor` plus the command timeout, so the call neither times out
