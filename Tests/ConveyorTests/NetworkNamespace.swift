@@ -184,7 +184,10 @@ final class NetworkLab: Sendable {
             try await delayer.waitFor("ready", timeout: .seconds(20))
             for (chain, direction) in [("INPUT", "-i"), ("OUTPUT", "-o")] {
                 try await runTool(
-                    ["ip", "netns", "exec", node.namespace, "iptables", "-w", "-A", chain, direction, node.nodeInterface]
+                    [
+                        "ip", "netns", "exec", node.namespace, "iptables", "-w", "-A", chain, direction,
+                        node.nodeInterface,
+                    ]
                         + ["-j", "NFQUEUE", "--queue-num", "0"]
                 )
             }

@@ -12,6 +12,16 @@ private func lines(_ path: String) -> [String] {
     ((try? String(contentsOfFile: path, encoding: .utf8)) ?? "").split(separator: "\n").map(String.init)
 }
 
+/// The fire time (epoch ms) of a scheduled job's id, `<queue>/<schedule>@<fire time>`.
+private func fireTime(_ id: String) -> Int? {
+    Int(id.split(separator: "@").last ?? "")
+}
+
+/// A duration in milliseconds, one decimal.
+private func milliseconds(_ duration: Duration) -> String {
+    String(format: "%.1f", Double(duration.components.seconds) * 1000 + Double(duration.components.attoseconds) / 1e15)
+}
+
 /// Real `conveyor` processes in network namespaces of their own (NetworkNamespace.swift), cut off from Redis or on a
 /// lossy, slow link while the others carry on. One at a time: they are timing-sensitive and the last one measures
 /// throughput.
@@ -41,7 +51,12 @@ struct PartitionTests {
                 ]
             }
             // Worker A alone first, so that it holds every long job; it also serves a queue of its own.
-            let workerA = lab.conveyor("worker-a", in: a, arguments(a) + ["--queue", "a-only"], environment: ["NODE": "a"])
+            let workerA = lab.conveyor(
+                "worker-a",
+                in: a,
+                arguments(a) + ["--queue", "a-only"],
+                environment: ["NODE": "a"]
+            )
             try await eventually(timeout: .seconds(30), "worker A to register") { try await jobs.workers().count == 1 }
             let long = try await jobs.enqueueMany(
                 (0..<4).map { NewJob("long", json: #"{"n":\#($0)}"#, options: JobOptions(queue: "work")) }
@@ -66,8 +81,11 @@ struct PartitionTests {
             try await eventually(timeout: .seconds(30), "worker A's 4 long jobs to end") {
                 lines(runs).filter { $0.hasSuffix(" a end") }.count == 4
             }
+            let rerunWithin = ContinuousClock.now - cutAt
+            // And the partition outlasts A's command timeout (10 s): its call in flight fails, and it reconnects.
+            try await workerA.waitFor("recording outcomes or claiming failed", timeout: .seconds(60))
             #expect(workerA.isRunning, "worker A died while cut off:\n\(workerA.output)")
-            print("partition: worker A's 4 jobs all ran again on B within \(ContinuousClock.now - cutAt) of the cut")
+            let partition = ContinuousClock.now - cutAt
 
             // Healed: A's late completions reach Redis and are refused by their stale lease tokens.
             try await lab.heal(a)
@@ -78,6 +96,12 @@ struct PartitionTests {
                 let job = try #require(try await jobs.get(id))
                 #expect(job.status == .completed && job.result == #"{"node":"b"}"#, "\(id): \(job.result ?? "")")
             }
+            let refusedWithin = ContinuousClock.now - cutAt - partition
+            print(
+                "worker partition: A's 4 jobs ran again on B within \(rerunWithin.formatted(.units(fractionalPart: .show(length: 1)))) "
+                    + "of the cut; A was cut off for \(partition.formatted(.units(fractionalPart: .show(length: 1)))), "
+                    + "its late completions refused within \(refusedWithin.formatted(.units(fractionalPart: .show(length: 1)))) of the heal"
+            )
             // A works again.
             let own = try await jobs.enqueue("short", json: "{}", options: JobOptions(queue: "a-only")).id
             let ownJob = try await jobs.result(of: own, timeout: .seconds(60))
@@ -88,7 +112,10 @@ struct PartitionTests {
                 String($0.split(separator: " ")[0])
             }
             for id in long {
-                #expect(starts[id]?.map { $0.split(separator: " ")[1] }.sorted() == ["a", "b"], "\(id): \(starts[id] ?? [])")
+                #expect(
+                    starts[id]?.map { $0.split(separator: " ")[1] }.sorted() == ["a", "b"],
+                    "\(id): \(starts[id] ?? [])"
+                )
             }
             for id in short + [own] { #expect(starts[id]?.count == 1, "\(id) ran \(starts[id]?.count ?? 0) times") }
             #expect(starts.count == long.count + short.count + 1)
@@ -154,23 +181,28 @@ struct PartitionTests {
 
             // Cut the leader off past its lease: the other node takes over and fires on.
             try await lab.cut(old)
+            let cutAt = ContinuousClock.now
             try await eventually(timeout: .seconds(30), "the other node to lead") {
                 try await leaderPID() == (try await other.pid())
             }
-            let atTakeover = lines(fires).count
+            // The partition lasts until the new leader has fired three fire times that fell due after it took over.
+            let takeover = Int(Date().timeIntervalSince1970 * 1000)
             try await eventually(timeout: .seconds(30), "three fire times run under the new leader") {
-                lines(fires).count >= atTakeover + 3
+                lines(fires).compactMap(fireTime).filter { $0 > takeover }.count >= 3
             }
             #expect(oldLeader.isRunning, "the old leader died while cut off:\n\(oldLeader.output)")
 
             // Healed: the old leader finds it lost the lease, and fires nothing more.
             let beforeHeal = oldLeader.output.count
             try await lab.heal(old)
+            let partition = ContinuousClock.now - cutAt
             try await eventually(timeout: .seconds(30), "the old leader to notice it lost the lease") {
                 oldLeader.output.dropFirst(beforeHeal).contains("lost scheduler leadership")
             }
-            let atHeal = lines(fires).count
-            try await eventually(timeout: .seconds(30), "three more fire times run") { lines(fires).count >= atHeal + 3 }
+            let healed = Int(Date().timeIntervalSince1970 * 1000)
+            try await eventually(timeout: .seconds(30), "three more fire times run") {
+                lines(fires).compactMap(fireTime).filter { $0 > healed }.count >= 3
+            }
             #expect(try await leaderPID() == (try await other.pid()))
             let windowEnd = Date().addingTimeInterval(-3).timeIntervalSince1970.rounded(.down)
             for process in schedulers + [worker] { try await process.signal(SIGTERM) }
@@ -180,6 +212,7 @@ struct PartitionTests {
             }
             let afterHeal = String(oldLeader.output.dropFirst(beforeHeal))
             #expect(!afterHeal.contains("fired "), "the old leader fired after the heal:\n\(afterHeal)")
+            try? afterHeal.write(toFile: "/tmp/cvy-afterheal.txt", atomically: true, encoding: .utf8)
 
             // Each fire time in the window ran exactly once, and made exactly one job.
             let ran = lines(fires)
@@ -190,11 +223,12 @@ struct PartitionTests {
             }
             #expect(made.count == Set(made).count)
             #expect(Set(made) == Set(ran), "jobs made \(made.count), run \(ran.count)")
-            let times = Set(made.compactMap { Int($0.split(separator: "@").last ?? "") })
+            let times = Set(made.compactMap(fireTime))
             let expected = Set(stride(from: Int(windowStart) * 1000, through: Int(windowEnd) * 1000, by: 1000))
             #expect(expected.subtracting(times).isEmpty, "fire times missed: \(expected.subtracting(times).sorted())")
             let schedule = try #require(try await jobs.storedSchedule("default", "tick"))
             #expect(schedule.lastRunAt.map { Int($0.timeIntervalSince1970 * 1000) } == times.max())
+            print("leader partition: cut off for \(partition); \(times.count) fire times, each run once")
         }
     }
 
@@ -228,7 +262,8 @@ struct PartitionTests {
                     }
                 }
             }
-            let completed = { try await jobs.counts()[.completed] ?? 0 }
+            // The queue's completion counter (the completed index keeps only the newest 10 000 jobs).
+            let completed = { try await jobs.stats()["completed"] ?? 0 }
             let rate = { (seconds: Int) async throws -> Double in
                 let clock = ContinuousClock()
                 let (startCount, start) = (try await completed(), clock.now)
@@ -262,7 +297,9 @@ struct PartitionTests {
             let counts = try await jobs.counts()
             #expect(counts[.pending] == 0 && counts[.processing] == 0 && counts[.retrying] == 0, "\(counts)")
             #expect(counts[.failed] == 0, "\(counts)")
-            let stalled = try await jobs.stats()["stalled"] ?? 0
+            let stats = try await jobs.stats()
+            #expect(stats["enqueued"] == total && stats["completed"] == total, "\(stats)")
+            let stalled = stats["stalled"] ?? 0
             for worker in workers { #expect(worker.isRunning, "\(worker.name) died:\n\(worker.output)") }
             for worker in workers { try await worker.signal(SIGTERM) }
             for worker in workers {
@@ -272,8 +309,8 @@ struct PartitionTests {
             let mean = impaired.reduce(0, +) / Double(impaired.count)
             print(
                 """
-                impaired links: \(total) jobs of 50 ms, 2 workers x 20 slots; round trip \(plainRoundTrip) plain, \
-                \(impairedRoundTrip) with 5 % loss + 50 ms delay each way; \(String(format: "%.0f", plain)) jobs/s \
+                impaired links: \(total) jobs of 50 ms, 2 workers x 20 slots; round trip \(milliseconds(plainRoundTrip)) ms plain, \
+                \(milliseconds(impairedRoundTrip)) ms with 5 % loss + 50 ms delay each way; \(String(format: "%.0f", plain)) jobs/s \
                 plain, \(String(format: "%.0f", mean)) jobs/s impaired (per 10 s: \
                 \(impaired.map { String(format: "%.0f", $0) }.joined(separator: ", "))); \(stalled) leases expired
                 """
