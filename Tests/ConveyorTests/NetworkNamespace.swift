@@ -159,6 +159,14 @@ final class NetworkLab: Sendable {
         start(name, in: node, [ConveyorExecutable.path] + arguments, environment: environment)
     }
 
+    /// Writes an executable shell script in the lab's folder (removed with it) and returns its path.
+    func script(_ name: String, _ body: String) throws -> String {
+        let path = directory + "/" + name
+        try ("#!/bin/sh\n" + body + "\n").write(toFile: path, atomically: true, encoding: .utf8)
+        _ = chmod(path, 0o755)
+        return path
+    }
+
     // MARK: - Impairments
 
     /// Cuts `node` off: every packet on its link is dropped, both ways, until ``heal(_:)``.

@@ -32,7 +32,7 @@ struct PartitionTests {
             let (a, b) = (lab.nodes[0], lab.nodes[1])
             let runs = lab.directory + "/runs"
             // Each run of a job appends a line when it starts and when it ends, naming the worker's node.
-            let handler = try script(
+            let handler = try lab.script(
                 "run.sh",
                 """
                 read job
@@ -134,7 +134,7 @@ struct PartitionTests {
     @Test func aLeaderCutOffPastItsLeaseIsReplacedAndFiresNothingWhenItComesBack() async throws {
         try await NetworkLab.with(nodes: 2) { lab, jobs in
             let fires = lab.directory + "/fires"
-            let tick = try script("tick.sh", "echo \"$CONVEYOR_JOB_ID\" >> \(fires)")
+            let tick = try lab.script("tick.sh", "echo \"$CONVEYOR_JOB_ID\" >> \(fires)")
             // The jobs run in the root namespace, which no cut reaches.
             let worker = lab.conveyor(
                 "worker",
@@ -212,7 +212,6 @@ struct PartitionTests {
             }
             let afterHeal = String(oldLeader.output.dropFirst(beforeHeal))
             #expect(!afterHeal.contains("fired "), "the old leader fired after the heal:\n\(afterHeal)")
-            try? afterHeal.write(toFile: "/tmp/cvy-afterheal.txt", atomically: true, encoding: .utf8)
 
             // Each fire time in the window ran exactly once, and made exactly one job.
             let ran = lines(fires)
@@ -228,7 +227,10 @@ struct PartitionTests {
             #expect(expected.subtracting(times).isEmpty, "fire times missed: \(expected.subtracting(times).sorted())")
             let schedule = try #require(try await jobs.storedSchedule("default", "tick"))
             #expect(schedule.lastRunAt.map { Int($0.timeIntervalSince1970 * 1000) } == times.max())
-            print("leader partition: cut off for \(partition); \(times.count) fire times, each run once")
+            print(
+                "leader partition: cut off for \(partition.formatted(.units(fractionalPart: .show(length: 1)))); "
+                    + "\(times.count) fire times, each run once"
+            )
         }
     }
 
