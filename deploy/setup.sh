@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs what Conveyor needs to build and test on Debian (bookworm) as root, skipping what is already there:
 # hiredis (the C Redis client Conveyor wraps), redis-server and redis-tools (redis-cli, redis-benchmark), and
-# python3-redis for the cross-language test.
+# python3-redis for the cross-language test; for the network-partition tests (PartitionTests): iproute2 (ip netns,
+# veth), nftables (drop and loss rules), iptables (its NFQUEUE target: this kernel has no nft queue expression) and
+# libnetfilter-queue-dev with a C compiler (the program that delays queued packets; the kernel has no netem).
 set -euo pipefail
 
 missing=()
@@ -11,6 +13,11 @@ command -v redis-cli >/dev/null 2>&1 && command -v redis-benchmark >/dev/null 2>
 command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
 # redis-py for Debian's python3, for the cross-language test (a Python producer whose jobs the Swift worker runs).
 /usr/bin/python3 -c 'import redis' >/dev/null 2>&1 || missing+=(python3-redis)
+command -v ip >/dev/null 2>&1 || missing+=(iproute2)
+command -v nft >/dev/null 2>&1 || missing+=(nftables)
+command -v iptables >/dev/null 2>&1 || missing+=(iptables)
+dpkg -s libnetfilter-queue-dev >/dev/null 2>&1 || missing+=(libnetfilter-queue-dev)
+command -v cc >/dev/null 2>&1 || missing+=(gcc libc6-dev)
 
 if [ ${#missing[@]} -gt 0 ]; then
     echo "setup: installing ${missing[*]}"
