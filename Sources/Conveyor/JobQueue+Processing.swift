@@ -135,7 +135,13 @@ extension JobQueue {
     ///   ``ConveyorError/Code/invalidState`` when the job is not processing, ``ConveyorError/Code/jobNotFound``.
     public func complete(_ id: String, leaseToken: String, result: String? = nil) async throws {
         let (queue, localID) = try split(id)
-        _ = try await invoke("conveyor_complete", queue: queue, [localID, leaseToken, result ?? ""], jobID: id)
+        _ = try await invoke(
+            "conveyor_complete",
+            key: keys.prefix(queue),
+            [localID, leaseToken, result ?? ""],
+            jobID: id,
+            acknowledgement: configuration.replicaAcknowledgement
+        )
         rememberLease(id, nil)
     }
 
@@ -171,7 +177,13 @@ extension JobQueue {
             arguments += (backoff ?? configuration.backoff).failOptions
         }
         if let maxRetries { arguments += ["max_retries", maxRetries] }
-        let reply = try await invoke("conveyor_fail", queue: queue, arguments, jobID: id)
+        let reply = try await invoke(
+            "conveyor_fail",
+            key: keys.prefix(queue),
+            arguments,
+            jobID: id,
+            acknowledgement: configuration.replicaAcknowledgement
+        )
         guard let status = reply.string.flatMap(JobStatus.init(rawValue:)) else {
             throw ConveyorError(.redis, "unexpected reply to fail: \(reply)", jobID: id)
         }

@@ -71,14 +71,15 @@ extension JobQueue {
                 ]
             }
         }
-        // A shortfall of replicas does not undo the call, and its claims must not be dropped: it is logged instead.
+        // Outcomes wait for the replicas (claims alone do not: a lost claim only runs a job again). A shortfall does
+        // not undo the call, and its claims must not be dropped: it is logged instead.
         let reply = try await invoke(
             "conveyor_report",
             key: keys.prefix(queue),
             arguments,
             jobID: nil,
             on: connection,
-            failsOnShortfall: false
+            acknowledgement: outcomes.isEmpty ? nil : configuration.replicaAcknowledgement
         )
         guard let parts = reply.array, parts.count >= 5, let rawStatuses = parts[0].array,
             let rawJobs = parts[1].array, let nextDue = parts[2].int, let redisNow = parts[4].int

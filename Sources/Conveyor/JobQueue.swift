@@ -38,8 +38,9 @@ public final class JobQueue: Sendable {
         /// only an admin credential should have; run `conveyor install` (``JobQueue/installLibrary()``) once per
         /// release instead. Turn it on only where every client is trusted (one application, a development server).
         public var installsLibrary: Bool
-        /// Replicas that must hold each change this queue makes (enqueues, a worker's outcomes and claims, a
-        /// scheduler's fires) before the call returns; `nil` (the default) does not wait. A job's
+        /// Replicas that must hold each job this queue enqueues, each outcome it records (a worker's completions and
+        /// failures) and each fire of a schedule, before the call returns; `nil` (the default) does not wait. Claims,
+        /// heartbeats, leases and admin calls do not wait: losing one in a failover only runs a job again. A job's
         /// ``JobOptions/replicaAcknowledgement`` overrides it for its enqueue.
         public var replicaAcknowledgement: ReplicaAcknowledgement?
 
@@ -92,6 +93,7 @@ public final class JobQueue: Sendable {
         var libraryChecked = false
         var registeredQueues: Set<String> = []
         var leases: [String: String] = [:]
+        var lastShortfallWarning: ContinuousClock.Instant?
     }
 
     /// Creates a job queue on a Redis client.
@@ -151,7 +153,8 @@ public final class JobQueue: Sendable {
                 key: keys.prefix(queue),
                 arguments,
                 jobID: nil,
-                acknowledgement: acknowledgement
+                acknowledgement: acknowledgement,
+                failsOnShortfall: true
             )
         } catch let error as ConveyorError where error.code == .notReplicated {
             try? await register(queue)
@@ -251,7 +254,8 @@ public final class JobQueue: Sendable {
                 key: keys.prefix(batch.queue),
                 batch.arguments,
                 jobID: nil,
-                acknowledgement: function == "conveyor_check_many" ? .some(nil) : batch.acknowledgement
+                acknowledgement: function == "conveyor_check_many" ? nil : batch.acknowledgement,
+                failsOnShortfall: true
             )
         } catch let error as ConveyorError {
             guard let match = error.message.firstMatch(of: #/^job (\d+): /#), let index = Int(match.output.1),
@@ -297,19 +301,31 @@ public final class JobQueue: Sendable {
         _ arguments: [any RedisArgumentConvertible],
         jobID: String?,
         on connection: RedisConnection? = nil,
-        acknowledgement: ReplicaAcknowledgement?? = nil,
-        failsOnShortfall: Bool = true
+        acknowledgement: ReplicaAcknowledgement? = nil,
+        failsOnShortfall: Bool = false
     ) async throws -> RedisReply {
         try await prepare()
         let command = RedisCommand("FCALL", [function, 1, key] + arguments)
-        let wait = try (acknowledgement ?? configuration.replicaAcknowledgement).map { ($0, try $0.command()) }
-        var reply = try await send(command, jobID: jobID, on: connection, wait: wait, failsOnShortfall: failsOnShortfall)
+        let wait = try acknowledgement.map { ($0, try $0.command()) }
+        var reply = try await send(
+            command,
+            jobID: jobID,
+            on: connection,
+            wait: wait,
+            failsOnShortfall: failsOnShortfall
+        )
         if let message = reply.errorMessage, Self.isMissingFunction(message) {
             // The server lost the library since it was checked (FUNCTION FLUSH, a restart without persistence):
             // check again, which installs it when this client may and otherwise says how to.
             state.withLock { $0.libraryChecked = false }
             try await prepare()
-            reply = try await send(command, jobID: jobID, on: connection, wait: wait, failsOnShortfall: failsOnShortfall)
+            reply = try await send(
+                command,
+                jobID: jobID,
+                on: connection,
+                wait: wait,
+                failsOnShortfall: failsOnShortfall
+            )
         }
         if let message = reply.errorMessage {
             throw ConveyorError.fromReply(message, jobID: jobID)
@@ -339,11 +355,12 @@ public final class JobQueue: Sendable {
                 } else {
                     try await redis.pipeline([command, waitCommand], blockingFor: acknowledgement.timeout)
                 }
-            if replies[0].errorMessage == nil, let acknowledged = replies[1].int, acknowledged < acknowledgement.replicas
+            if replies[0].errorMessage == nil, let acknowledged = replies[1].int,
+                acknowledged < acknowledgement.replicas
             {
                 let shortfall = acknowledgement.shortfall(acknowledged: acknowledged, what: "the write", jobID: jobID)
                 guard failsOnShortfall else {
-                    logger.warning("\(shortfall.message)", metadata: ["conveyor.redis": "\(redis.configuration.url)"])
+                    warnOfShortfall(shortfall)
                     return replies[0]
                 }
                 throw shortfall
@@ -352,6 +369,21 @@ public final class JobQueue: Sendable {
         } catch let error as RedisClientError {
             throw ConveyorError(.redis, error.message, jobID: jobID)
         }
+    }
+
+    /// Logs a shortfall of replicas at most every 10 s (a failover makes every call fall short for seconds).
+    private func warnOfShortfall(_ shortfall: ConveyorError) {
+        let now = ContinuousClock.now
+        let due = state.withLock { state in
+            guard state.lastShortfallWarning.map({ now - $0 >= .seconds(10) }) ?? true else { return false }
+            state.lastShortfallWarning = now
+            return true
+        }
+        guard due else { return }
+        logger.warning(
+            "\(shortfall.message) (calls other than enqueues go on; this is logged at most every 10 s)",
+            metadata: ["conveyor.redis": "\(redis.configuration.url)"]
+        )
     }
 
     /// Sends plain commands (reads); transport failures become ``ConveyorError``s.

@@ -16,8 +16,9 @@ import RedisClient
 public struct ReplicaAcknowledgement: Sendable, Hashable {
     /// How many replicas must acknowledge the write (1 or more).
     public var replicas: Int
-    /// How long to wait for them (more than zero, at most a minute). When fewer acknowledge in time, the call
-    /// fails with ``ConveyorError/Code/notReplicated``; the change itself stays on the primary.
+    /// How long to wait for them (more than zero, at most a minute). When fewer acknowledge in time, an enqueue
+    /// fails with ``ConveyorError/Code/notReplicated`` (the job itself stays on the primary); outcomes and fires
+    /// cannot be undone, and failing them would only make work run again, so they log a warning and go on.
     public var timeout: Duration
 
     /// Creates an acknowledgement setting.

@@ -21,12 +21,19 @@ final class HiredisSession {
     private var resolver: SentinelResolver?
     /// The primary the Sentinels named last, for messages.
     private var primaryAddress: RedisURL.Sentinel.Address?
+    /// Tells when the Sentinels announced a new primary (`+switch-master`): the connection then leaves the old one.
+    private let watch: SentinelWatch?
+    /// The watch's count of switches when this connection was made.
+    private var switchesSeen = 0
 
     init(configuration: RedisClient.Configuration, publishSocket: @escaping (Int32) -> Void) {
         self.configuration = configuration
         self.publishSocket = publishSocket
         if case .sentinel(let sentinel) = configuration.url.endpoint {
             resolver = SentinelResolver(sentinel, connectTimeout: configuration.connectTimeout)
+            watch = SentinelWatch.shared(for: sentinel, connectTimeout: configuration.connectTimeout)
+        } else {
+            watch = nil
         }
     }
 
@@ -192,6 +199,9 @@ final class HiredisSession {
     // MARK: - Connecting
 
     private func connectedContext() throws(RedisClientError) -> UnsafeMutablePointer<redisContext> {
+        if let watch, watch.switchCount != switchesSeen {
+            disconnect()
+        }
         if let context {
             // Checked before every command (one poll, about a microsecond): skipping it for a connection used in
             // the last millisecond sent a command into a socket the server had just closed (CLIENT KILL).
@@ -238,6 +248,8 @@ final class HiredisSession {
             made = redisConnectUnixWithTimeout(path, timeout)
         case .sentinel:
             guard var resolver else { preconditionFailure("a Sentinel URL without its resolver") }
+            // Read before asking: a switch announced while connecting makes the next call ask again.
+            switchesSeen = watch?.switchCount ?? 0
             let primary = try resolver.primary()
             self.resolver = resolver
             primaryAddress = primary

@@ -70,7 +70,10 @@ struct ReplicaAcknowledgementTests {
         (ReplicaAcknowledgement(replicas: 1, timeout: .zero), "timeout must be more than zero"),
         (ReplicaAcknowledgement(replicas: 1, timeout: .seconds(61)), "at most 60 s"),
     ])
-    func aBadAcknowledgementIsRefusedAndStoresNothing(_ acknowledgement: ReplicaAcknowledgement, _ reason: String)
+    func aBadAcknowledgementIsRefusedAndStoresNothing(
+        _ acknowledgement: ReplicaAcknowledgement,
+        _ reason: String
+    )
         async throws
     {
         try await withJobQueue { jobs, _ in
@@ -104,9 +107,10 @@ struct ReplicaAcknowledgementTests {
                 defer { onReplica.shutdown() }
                 let (queue, localID) = try jobs.split(first)
                 #expect(
-                    try await onReplica.send("HGET", jobs.keys.job(queue, localID), "status") == .bulkString(
-                        Array("completed".utf8)
-                    )
+                    try await onReplica.send("HGET", jobs.keys.job(queue, localID), "status")
+                        == .bulkString(
+                            Array("completed".utf8)
+                        )
                 )
                 // A replica that cannot acknowledge slows the worker down but does not stop it.
                 #expect(kill(replica.pid, SIGSTOP) == 0)
