@@ -138,6 +138,23 @@ struct ConnectionOptions: ParsableArguments {
     )
     var installLibrary = false
 
+    @Option(
+        parsing: .unconditional,
+        help: ArgumentHelp(
+            "Replicas that must hold each enqueued job, outcome and fire before it counts as done (Redis WAIT), 1-1000.",
+            discussion:
+                "An enqueue that fewer replicas acknowledge within --wait-timeout fails (the job stays stored).",
+            valueName: "n"
+        )
+    )
+    var waitReplicas: Int?
+
+    @Option(
+        parsing: .unconditional,
+        help: ArgumentHelp("Seconds --wait-replicas waits, 0.001 to 60.", valueName: "seconds")
+    )
+    var waitTimeout: Double = 1
+
     /// `--install-library`, or `CONVEYOR_INSTALL_LIBRARY=1`.
     var installsLibrary: Bool {
         installLibrary || ProcessInfo.processInfo.environment["CONVEYOR_INSTALL_LIBRARY"] == "1"
@@ -167,7 +184,14 @@ struct ConnectionOptions: ParsableArguments {
 
     /// A job queue's settings for this connection: the namespace, and whether it may install the library.
     func queueConfiguration(namespace: String) -> JobQueue.Configuration {
-        JobQueue.Configuration(namespace: namespace, installsLibrary: installsLibrary)
+        var configuration = JobQueue.Configuration(namespace: namespace, installsLibrary: installsLibrary)
+        if let waitReplicas {
+            configuration.replicaAcknowledgement = ReplicaAcknowledgement(
+                replicas: waitReplicas,
+                timeout: .milliseconds(Int64((waitTimeout * 1000).rounded()))
+            )
+        }
+        return configuration
     }
 
     /// The shortest and longest `--redis-timeout`, in seconds.
@@ -176,6 +200,12 @@ struct ConnectionOptions: ParsableArguments {
     func validate() throws {
         guard Self.redisTimeoutRange.contains(redisTimeout) else {
             throw ValidationError("--redis-timeout must be from 0.001 to 3600 seconds, not \(redisTimeout)")
+        }
+        if let waitReplicas {
+            try NumberArgument.check(waitReplicas, "--wait-replicas", 1...1000)
+        }
+        guard (0.001...60).contains(waitTimeout) else {
+            throw ValidationError("--wait-timeout must be from 0.001 to 60 seconds, not \(waitTimeout)")
         }
     }
 

@@ -2,6 +2,7 @@ import ArgumentParser
 import Conveyor
 import Foundation
 import LocalRedis
+import Logging
 import RedisClient
 
 /// `conveyor dev`: a private redis-server, a worker and the scheduler in one process.
@@ -15,9 +16,14 @@ struct DevCommand: AsyncParsableCommand {
             with the built-in example handlers (sleep, echo, fail) plus any --exec, and the recurring-job \
             scheduler. Ctrl-C stops the worker gracefully, then the redis-server; the data stays.
 
+            With --sentinel it starts a master group instead: a primary, two replicas and three Sentinels on free \
+            loopback ports (in memory, gone when it stops), and works through redis+sentinel://, so failovers can \
+            be tried by hand (redis-cli -p <sentinel port> SENTINEL FAILOVER conveyor, or kill the primary).
+
             Examples:
               conveyor dev
               conveyor dev --data /tmp/conveyor --exec resize=./resize.sh --queue images --queue default
+              conveyor dev --sentinel
             """
     )
 
@@ -30,6 +36,9 @@ struct DevCommand: AsyncParsableCommand {
     @Option(help: "The key namespace.")
     var namespace = "conveyor"
 
+    @Flag(help: "Start a primary, two replicas and three Sentinels, and work through Sentinel.")
+    var sentinel = false
+
     @OptionGroup var worker: WorkerOptions
 
     func validate() throws {
@@ -39,6 +48,10 @@ struct DevCommand: AsyncParsableCommand {
 
     func run() async throws {
         let logger = bootstrapLogging(worker.logLevel)
+        if sentinel {
+            try await runWithSentinel(logger: logger)
+            return
+        }
         let folder = URL(fileURLWithPath: data).standardizedFileURL.path
         let pidFile = folder + "/redis-server.pid"
         // Two servers on one folder would corrupt its append-only file: refuse while one still runs there (left by
@@ -79,5 +92,48 @@ struct DevCommand: AsyncParsableCommand {
             try await worker.run(jobs: jobs, handlers: worker.handlers(examples: true), logger: logger)
         }
         Terminal.printNow("Stopped; the data stays in \(folder).")
+    }
+
+    /// `--sentinel`: the worker works through a private master group.
+    private func runWithSentinel(logger: Logger) async throws {
+        let group: LocalSentinelGroup
+        do {
+            group = try await LocalSentinelGroup.start()
+        } catch {
+            throw CommandFailure(
+                message: "cannot start the Sentinel group: \(error) (install it with: apt-get install -y redis-server)"
+            )
+        }
+        let servers = group.servers.map { "\($0.port) (pid \($0.pid))" }.joined(separator: ", ")
+        let sentinels = group.sentinels.map { String($0.port) }.joined(separator: ", ")
+        Terminal.printNow(
+            """
+            Conveyor dev: master group 'conveyor' at \(group.url)
+              data servers (the first is the primary now): \(servers)
+              Sentinels: \(sentinels)
+            In another terminal:
+              export REDIS_URL='\(group.url)'
+              conveyor enqueue echo --payload '{"hello":"world"}'
+              redis-cli -p \(group.sentinels[0].port) SENTINEL FAILOVER conveyor
+              redis-cli -p \(group.sentinels[0].port) SENTINEL GET-MASTER-ADDR-BY-NAME conveyor
+            Ctrl-C stops (and removes every server).
+            """
+        )
+        let (redis, jobs) = PrivateRedis.jobQueue(
+            group.url,
+            clientName: "conveyor-dev",
+            namespace: namespace,
+            logger: logger
+        )
+        do {
+            try await worker.run(jobs: jobs, handlers: worker.handlers(examples: true), logger: logger)
+        } catch {
+            redis.shutdown()
+            await group.stop()
+            throw error
+        }
+        redis.shutdown()
+        await group.stop()
+        Terminal.printNow("Stopped; the master group is gone.")
     }
 }
