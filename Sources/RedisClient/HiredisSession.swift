@@ -191,6 +191,14 @@ final class HiredisSession {
         let timeout = Self.timeval(configuration.connectTimeout)
         let made: UnsafeMutablePointer<redisContext>? =
             switch url.endpoint {
+            case .tcp(let host, let port) where url.tls != nil:
+                try TLSTunnel.connect(
+                    host: host,
+                    port: port,
+                    tls: url.tls!,
+                    url: url,
+                    timeout: configuration.connectTimeout
+                )
             case .tcp(let host, let port): redisConnectWithTimeout(host, Int32(port), timeout)
             case .unix(let path): redisConnectUnixWithTimeout(path, timeout)
             }
