@@ -237,6 +237,24 @@ struct TLSTests {
         }
     }
 
+    /// Closing a connection ends its relay thread, which closes the TLS connection: the server sees the clients go.
+    @Test func closedConnectionsCloseTheirTLSConnections() async throws {
+        try await withTLSRedisServer { (server, _) async throws in
+            let admin = RedisConnection(configuration: .init(url: server.url))
+            defer { admin.close() }
+            func connectedClients() async throws -> Int {
+                let info = try await admin.send("INFO", "clients").string ?? ""
+                let line = info.split(separator: "\r\n").first { $0.hasPrefix("connected_clients:") } ?? ""
+                return Int(line.dropFirst("connected_clients:".count)) ?? -1
+            }
+            let connections = (0..<10).map { _ in RedisConnection(configuration: .init(url: server.url)) }
+            for connection in connections { #expect(try await connection.send("PING") == .status("PONG")) }
+            #expect(try await connectedClients() == 11)
+            for connection in connections { connection.close() }
+            try await eventually("the server to see the closed connections go") { try await connectedClients() == 1 }
+        }
+    }
+
     @Test func aCommandTimeoutAndAnInterruptWorkOnTheTunnel() async throws {
         try await withTLSRedisServer(arguments: ["--enable-debug-command", "local"]) { (server, _) async throws in
             let slow = RedisConnection(configuration: .init(url: server.url, commandTimeout: .milliseconds(300)))
