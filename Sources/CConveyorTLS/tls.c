@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -208,6 +209,95 @@ failed:
     ERR_clear_error();
     SSL_CTX_free(context);
     return NULL;
+}
+
+// Made contexts, reused while their files are unchanged: loading the system trust store alone takes about 25 ms
+// (a pool of 16 connections would pay it 16 times, and again on every reconnect).
+#define CONTEXT_CACHE_SIZE 8
+
+typedef struct cached_context {
+    char key[2048];
+    SSL_CTX *context;
+    unsigned long long used;
+} cached_context;
+
+static cached_context context_cache[CONTEXT_CACHE_SIZE];
+static pthread_mutex_t context_cache_lock = PTHREAD_MUTEX_INITIALIZER;
+static unsigned long long context_cache_clock = 0;
+
+/// Appends "path@mtime:size:inode" to the key; -1 when the file cannot be examined (then nothing is cached, and
+/// making the context reports the problem).
+static int append_stamp(char *key, size_t size, size_t *used, const char *path) {
+    struct stat status;
+    if (path && stat(path, &status) != 0) return -1;
+    int written = path ? snprintf(key + *used, size - *used, "|%s@%lld.%ld:%lld:%llu", path,
+                                  (long long)status.st_mtim.tv_sec, status.st_mtim.tv_nsec,
+                                  (long long)status.st_size, (unsigned long long)status.st_ino)
+                       : snprintf(key + *used, size - *used, "|-");
+    if (written < 0 || (size_t)written >= size - *used) return -1;
+    *used += (size_t)written;
+    return 0;
+}
+
+/// The cache key of the context for `options`: the settings and the state of every file they read.
+static int context_key(const conveyor_tls_options *options, char *key, size_t size) {
+    size_t used = 0;
+    int written = snprintf(key, size, "%d", options->insecure ? 1 : 0);
+    if (written < 0 || (size_t)written >= size) return -1;
+    used = (size_t)written;
+    if (append_stamp(key, size, &used, options->cert_file) != 0) return -1;
+    if (append_stamp(key, size, &used, options->cert_file && options->key_file ? options->key_file : NULL) != 0) {
+        return -1;
+    }
+    if (options->insecure) return 0;
+    if (options->ca_file) return append_stamp(key, size, &used, options->ca_file);
+    // The system store: where SSL_CERT_FILE / SSL_CERT_DIR point, and the state of the default file.
+    const char *file = getenv(X509_get_default_cert_file_env());
+    const char *directory = getenv(X509_get_default_cert_dir_env());
+    written = snprintf(key + used, size - used, "|system:%s:%s", file ? file : "", directory ? directory : "");
+    if (written < 0 || (size_t)written >= size - used) return -1;
+    used += (size_t)written;
+    const char *store = file ? file : X509_get_default_cert_file();
+    struct stat status;
+    if (stat(store, &status) != 0) return 0;  // no bundle file (a hashed directory only): the names say enough
+    return append_stamp(key, size, &used, store);
+}
+
+/// A context for `options` (a new reference the caller frees), from the cache or made now.
+static SSL_CTX *context_for(const conveyor_tls_options *options, conveyor_tls_failure *failure) {
+    char key[sizeof context_cache[0].key];
+    if (context_key(options, key, sizeof key) != 0) return make_context(options, failure);
+    pthread_mutex_lock(&context_cache_lock);
+    for (int index = 0; index < CONTEXT_CACHE_SIZE; index++) {
+        cached_context *entry = &context_cache[index];
+        if (entry->context && strcmp(entry->key, key) == 0) {
+            entry->used = ++context_cache_clock;
+            SSL_CTX_up_ref(entry->context);
+            SSL_CTX *found = entry->context;
+            pthread_mutex_unlock(&context_cache_lock);
+            return found;
+        }
+    }
+    pthread_mutex_unlock(&context_cache_lock);
+    SSL_CTX *context = make_context(options, failure);  // outside the lock; failures are not cached
+    if (!context) return NULL;
+    pthread_mutex_lock(&context_cache_lock);
+    cached_context *victim = &context_cache[0];
+    for (int index = 0; index < CONTEXT_CACHE_SIZE; index++) {
+        cached_context *entry = &context_cache[index];
+        if (entry->context && strcmp(entry->key, key) == 0) {  // made meanwhile by another thread
+            victim = entry;
+            break;
+        }
+        if (!entry->context || entry->used < victim->used) victim = entry;
+    }
+    if (victim->context) SSL_CTX_free(victim->context);
+    memcpy(victim->key, key, sizeof key);
+    victim->context = context;
+    victim->used = ++context_cache_clock;
+    SSL_CTX_up_ref(context);
+    pthread_mutex_unlock(&context_cache_lock);
+    return context;
 }
 
 /// Whether `name` is an IPv4 or IPv6 address literal.
@@ -560,7 +650,7 @@ int conveyor_tls_connect(const char *host, int port, int timeout_ms, const conve
     char endpoint[300];
     snprintf(endpoint, sizeof endpoint, strchr(host, ':') ? "[%s]:%d" : "%s:%d", host, port);
 
-    SSL_CTX *context = make_context(options, failure);
+    SSL_CTX *context = context_for(options, failure);
     if (!context) return -1;
     int network = connect_tcp(host, port, deadline, failure);
     if (network < 0) {

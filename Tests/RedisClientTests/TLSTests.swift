@@ -129,6 +129,22 @@ struct TLSTests {
         }
     }
 
+    /// Contexts are reused while their files are unchanged: a CA file that is replaced is read again.
+    @Test func aReplacedCAFileIsReadAgain() async throws {
+        try await withTLSRedisServer { (server, certificates) async throws in
+            let caFile = certificates.directory + "/rotating-ca.crt"
+            try FileManager.default.copyItem(atPath: certificates.otherCAFile, toPath: caFile)
+            let url = tlsURL(server, RedisURL.TLS(caFile: caFile))
+            let error = try await connectError(url)
+            #expect(error.message.contains("is not signed by the CA in ca_file"), "\(error)")
+            try FileManager.default.removeItem(atPath: caFile)
+            try FileManager.default.copyItem(atPath: certificates.caFile, toPath: caFile)
+            let connection = RedisConnection(configuration: .init(url: url))
+            defer { connection.close() }
+            #expect(try await connection.send("PING") == .status("PONG"))
+        }
+    }
+
     @Test func insecureSkipsVerification() async throws {
         try await withTLSRedisServer { (server, _) async throws in
             let url = try RedisURL("rediss://127.0.0.1:\(server.port)?insecure=true&sni=wrong.example")
