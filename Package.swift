@@ -107,6 +107,7 @@ let package = Package(
     ]
 )
 
-for target in package.targets where target.type != .system && !["CConveyorSpawn", "CConveyorTLS"].contains(target.name) {
+let cTargets: Set<String> = ["CConveyorSpawn", "CConveyorTLS"]
+for target in package.targets where target.type != .system && !cTargets.contains(target.name) {
     target.swiftSettings = (target.swiftSettings ?? []) + swiftSettings
 }

@@ -177,7 +177,8 @@ extension LocalRedisServer {
             process.waitUntilExit()
             guard process.terminationStatus == 0 else {
                 throw LocalRedisServerError(
-                    message: "openssl \(arguments.joined(separator: " ")) failed (\(process.terminationStatus)):\n\(text)"
+                    message:
+                        "openssl \(arguments.joined(separator: " ")) failed (\(process.terminationStatus)):\n\(text)"
                 )
             }
         }

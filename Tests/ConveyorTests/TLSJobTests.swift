@@ -52,7 +52,10 @@ struct TLSJobTests {
 
             let ping = try await ConveyorExecutable.run(["ping"] + redis)
             #expect(ping.status == 0, "\(ping.standardError)")
-            #expect(ping.standardOutput.hasPrefix("PONG from rediss://127.0.0.1:\(server.port)"), "\(ping.standardOutput)")
+            #expect(
+                ping.standardOutput.hasPrefix("PONG from rediss://127.0.0.1:\(server.port)"),
+                "\(ping.standardOutput)"
+            )
 
             let enqueued = try await ConveyorExecutable.run(
                 ["enqueue", "echo", "--payload", #"{"tls":1}"#, "--queue", "tls"] + redis

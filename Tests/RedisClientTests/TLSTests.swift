@@ -43,7 +43,10 @@ struct TLSTests {
             #expect(try await redis.send("SET", "greeting", "hello over TLS") == .status("OK"))
             #expect(try await redis.send("GET", "greeting").string == "hello over TLS")
             // The server has no plain port: what answered came through TLS.
-            #expect(try await redis.send("CONFIG", "GET", "port") == .array([.bulkString(Array("port".utf8)), .bulkString(Array("0".utf8))]))
+            #expect(
+                try await redis.send("CONFIG", "GET", "port")
+                    == .array([.bulkString(Array("port".utf8)), .bulkString(Array("0".utf8))])
+            )
             // Many callers at once, each on a pooled connection with its own tunnel.
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for index in 0..<32 {
