@@ -106,6 +106,13 @@ struct TLSBenchmark: AsyncParsableCommand {
                 )
             }
         }
+        // Every connection was closed: every relay thread must end (each closes its TLS connection as it goes).
+        var relaysLeft = TLSTunnel.liveTunnels
+        let deadline = clock.now + .seconds(2)
+        while relaysLeft > 0 && clock.now < deadline {
+            try await Task.sleep(for: .milliseconds(10))
+            relaysLeft = TLSTunnel.liveTunnels
+        }
         let plainFigures = figures["plain"]!
         let tlsFigures = figures["tls"]!
         let pingRatio = median(tlsFigures.pings) / median(plainFigures.pings)
@@ -128,8 +135,10 @@ struct TLSBenchmark: AsyncParsableCommand {
                 median(tlsFigures.connectMilliseconds)
             )
         )
+        print("relay threads left after closing every connection: \(relaysLeft)")
         try printJSON([
             "benchmark": "tls",
+            "relay_threads_left": relaysLeft,
             "pairs": pairs,
             "plain_ping_per_second": Int(median(plainFigures.pings)),
             "tls_ping_per_second": Int(median(tlsFigures.pings)),

@@ -474,14 +474,14 @@ typedef struct tunnel {
     unsigned char *to_client;
 } tunnel;
 
-static void close_tunnel(tunnel *tunnel, int clean) {
-    if (clean) SSL_shutdown(tunnel->ssl);  // close_notify, best effort: never waits
-    SSL_free(tunnel->ssl);
-    close(tunnel->network);
-    close(tunnel->local);
-    free(tunnel->to_server);
-    free(tunnel->to_client);
-    free(tunnel);
+static void close_tunnel(tunnel *relayed, int clean) {
+    if (clean) SSL_shutdown(relayed->ssl);  // close_notify, best effort: never waits
+    SSL_free(relayed->ssl);
+    close(relayed->network);
+    close(relayed->local);
+    free(relayed->to_server);
+    free(relayed->to_client);
+    free(relayed);
     ERR_clear_error();
 }
 
@@ -489,8 +489,8 @@ static void close_tunnel(tunnel *tunnel, int clean) {
 /// exactly the events the blocked operations wait for (an SSL_read may wait for the socket to be writable, an
 /// SSL_write for it to be readable), so the thread sleeps whenever nothing can move.
 static void *relay(void *argument) {
-    tunnel *tunnel = argument;
-    SSL *ssl = tunnel->ssl;
+    tunnel *relayed = argument;
+    SSL *ssl = relayed->ssl;
     size_t out_length = 0;  // local → server, in to_server
     size_t in_length = 0;   // server → local, in to_client
     int local_read_blocked = 0, local_write_blocked = 0;
@@ -502,7 +502,7 @@ static void *relay(void *argument) {
         do {
             progressed = 0;
             if (!local_read_blocked && out_length < TUNNEL_BUFFER) {
-                ssize_t count = recv(tunnel->local, tunnel->to_server + out_length, TUNNEL_BUFFER - out_length,
+                ssize_t count = recv(relayed->local, relayed->to_server + out_length, TUNNEL_BUFFER - out_length,
                                      MSG_DONTWAIT);
                 if (count > 0) {
                     out_length += (size_t)count;
@@ -517,9 +517,9 @@ static void *relay(void *argument) {
             }
             if (out_length > 0 && !ssl_write_wants && !server_failed) {
                 ERR_clear_error();
-                int count = SSL_write(ssl, tunnel->to_server, (int)out_length);
+                int count = SSL_write(ssl, relayed->to_server, (int)out_length);
                 if (count > 0) {
-                    memmove(tunnel->to_server, tunnel->to_server + count, out_length - (size_t)count);
+                    memmove(relayed->to_server, relayed->to_server + count, out_length - (size_t)count);
                     out_length -= (size_t)count;
                     progressed = 1;
                     ssl_read_wants = 0;  // writing may have processed records a read waits for
@@ -537,7 +537,7 @@ static void *relay(void *argument) {
             }
             if (!server_done && !ssl_read_wants && in_length < TUNNEL_BUFFER) {
                 ERR_clear_error();
-                int count = SSL_read(ssl, tunnel->to_client + in_length, (int)(TUNNEL_BUFFER - in_length));
+                int count = SSL_read(ssl, relayed->to_client + in_length, (int)(TUNNEL_BUFFER - in_length));
                 if (count > 0) {
                     in_length += (size_t)count;
                     progressed = 1;
@@ -555,9 +555,9 @@ static void *relay(void *argument) {
                 }
             }
             if (in_length > 0 && !local_write_blocked) {
-                ssize_t count = send(tunnel->local, tunnel->to_client, in_length, MSG_DONTWAIT | MSG_NOSIGNAL);
+                ssize_t count = send(relayed->local, relayed->to_client, in_length, MSG_DONTWAIT | MSG_NOSIGNAL);
                 if (count > 0) {
-                    memmove(tunnel->to_client, tunnel->to_client + count, in_length - (size_t)count);
+                    memmove(relayed->to_client, relayed->to_client + count, in_length - (size_t)count);
                     in_length -= (size_t)count;
                     progressed = 1;
                 } else if (count < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
@@ -571,7 +571,7 @@ static void *relay(void *argument) {
         if (server_done && in_length == 0) goto finished;
 
         struct pollfd descriptors[2] = {
-            {.fd = tunnel->local, .events = 0},
+            {.fd = relayed->local, .events = 0},
             {.fd = -1, .events = 0},
         };
         if (local_read_blocked && out_length < TUNNEL_BUFFER) descriptors[0].events |= POLLIN;
@@ -580,7 +580,7 @@ static void *relay(void *argument) {
         if (out_length > 0 && ssl_write_wants) network_events |= ssl_write_wants;
         if (!server_done && in_length < TUNNEL_BUFFER && ssl_read_wants) network_events |= ssl_read_wants;
         if (network_events) {
-            descriptors[1].fd = tunnel->network;
+            descriptors[1].fd = relayed->network;
             descriptors[1].events = network_events;
         }
         if (poll(descriptors, 2, -1) < 0) {
@@ -600,7 +600,7 @@ static void *relay(void *argument) {
         if (network & ssl_write_wants) ssl_write_wants = 0;
     }
 finished:
-    close_tunnel(tunnel, !server_failed);
+    close_tunnel(relayed, !server_failed);
     atomic_fetch_sub(&live_tunnels, 1);
     return NULL;
 }

@@ -9,7 +9,7 @@ import Foundation
 /// (`redisConnectFd`) and speaks plain RESP on it. Timeouts (`SO_RCVTIMEO` on that socket), interrupts
 /// (`shutdown(2)` on it), the stale-connection check and reconnects work on it as on a TCP socket: closing it ends
 /// the relay thread, and the relay closes it when the server closes the TLS connection.
-enum TLSTunnel {
+package enum TLSTunnel {
     /// Connects over TLS and returns a hiredis context on the tunnel.
     ///
     /// - Parameters:
@@ -64,8 +64,8 @@ enum TLSTunnel {
         return context
     }
 
-    /// How many relay threads are running in this process.
-    static var liveTunnels: Int { Int(conveyor_tls_live_tunnels()) }
+    /// How many relay threads are running in this process (`conveyor-bench tls` checks that none is left).
+    package static var liveTunnels: Int { Int(conveyor_tls_live_tunnels()) }
 
     /// What went wrong and what to do about it.
     private static func explanation(
