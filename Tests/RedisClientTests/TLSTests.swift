@@ -215,7 +215,9 @@ struct TLSTests {
             let started = clock.now
             let error = try await connectError(url, connectTimeout: .seconds(1))
             let elapsed = clock.now - started
-            #expect(elapsed < .milliseconds(1800), "took \(elapsed)")
+            // Redis 7's plain port waits for the end of the "command" it sees, so the connect timeout ends the wait
+            // (the margin is for a loaded machine: under AddressSanitizer with the suite in parallel it took 2.05 s).
+            #expect(elapsed < .milliseconds(2500), "took \(elapsed)")
             #expect(
                 error.message.contains("plain Redis port") || error.message.contains("tls-port"),
                 "\(error)"
