@@ -30,10 +30,17 @@ let package = Package(
             pkgConfig: "hiredis",
             providers: [.apt(["libhiredis-dev"])]
         ),
+        // TLS for rediss:// (hiredis 0.14 has none): the handshake and a relay thread per connection, in C on
+        // OpenSSL 3 (Debian's libssl-dev).
+        .target(
+            name: "CConveyorTLS",
+            linkerSettings: [.linkedLibrary("ssl"), .linkedLibrary("crypto")]
+        ),
         .target(
             name: "RedisClient",
             dependencies: [
                 "CHiredis",
+                "CConveyorTLS",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -100,6 +107,7 @@ let package = Package(
     ]
 )
 
-for target in package.targets where target.type != .system && target.name != "CConveyorSpawn" {
+let cTargets: Set<String> = ["CConveyorSpawn", "CConveyorTLS"]
+for target in package.targets where target.type != .system && !cTargets.contains(target.name) {
     target.swiftSettings = (target.swiftSettings ?? []) + swiftSettings
 }

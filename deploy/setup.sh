@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # Installs what Conveyor needs to build and test on Debian (bookworm) as root, skipping what is already there:
-# hiredis (the C Redis client Conveyor wraps), redis-server and redis-tools (redis-cli, redis-benchmark), and
-# python3-redis for the cross-language test; for the network-partition tests (PartitionTests): iproute2 (ip netns,
-# veth), nftables (drop and loss rules), iptables (its NFQUEUE target: this kernel has no nft queue expression) and
-# libnetfilter-queue-dev with a C compiler (the program that delays queued packets; the kernel has no netem).
+# hiredis (the C Redis client Conveyor wraps), OpenSSL 3 (libssl-dev, for rediss://; the openssl command makes the TLS
+# tests' certificates), redis-server and redis-tools (redis-cli, redis-benchmark), and python3-redis for the
+# cross-language test; for the network-partition tests (PartitionTests): iproute2 (ip netns, veth), nftables (drop
+# and loss rules), iptables (its NFQUEUE target: this kernel has no nft queue expression) and libnetfilter-queue-dev
+# with a C compiler (the program that delays queued packets; the kernel has no netem).
 set -euo pipefail
 
 missing=()
 dpkg -s libhiredis-dev >/dev/null 2>&1 || missing+=(libhiredis-dev)
+dpkg -s libssl-dev >/dev/null 2>&1 || missing+=(libssl-dev)
+command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 command -v redis-cli >/dev/null 2>&1 && command -v redis-benchmark >/dev/null 2>&1 || missing+=(redis-tools)
 command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)

@@ -11,7 +11,8 @@ struct ConveyorBench: AsyncParsableCommand {
         abstract: "Benchmarks for Conveyor (build with -c release).",
         subcommands: [
             RedisBenchmark.self, EnqueueBenchmark.self, DrainBenchmark.self, LatencyBenchmark.self,
-            LatenessBenchmark.self, SchedulesBenchmark.self, CronBenchmark.self, CostBenchmark.self, ServeCommand.self,
+            LatenessBenchmark.self, SchedulesBenchmark.self, CronBenchmark.self, CostBenchmark.self, TLSBenchmark.self,
+            ServeCommand.self,
         ]
     )
 }
@@ -84,6 +85,14 @@ func runRedisBenchmark(_ url: RedisURL, _ arguments: [String], test: String?) th
     if let password = url.password { connection += ["-a", password, "--no-auth-warning"] }
     if let username = url.username { connection += ["--user", username] }
     if url.database != 0 { connection += ["--dbnum", String(url.database)] }
+    if let tls = url.tls {
+        connection.append("--tls")
+        if let caFile = tls.caFile { connection += ["--cacert", caFile] }
+        if let certificateFile = tls.certificateFile { connection += ["--cert", certificateFile] }
+        if let keyFile = tls.keyFile { connection += ["--key", keyFile] }
+        if let serverName = tls.serverName { connection += ["--sni", serverName] }
+        if tls.insecure { connection.append("--insecure") }
+    }
     let process = Process()
     process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
     process.arguments = ["redis-benchmark", "--csv"] + connection + arguments

@@ -24,6 +24,9 @@ public final class LocalRedisServer: Sendable {
         /// The text of a configuration file, written to the data directory as `redis.conf` and given to
         /// `redis-server` before the other options; `nil` for none. A Sentinel needs one (it rewrites it).
         public var configurationFile: String?
+        /// Listen with TLS: ``LocalRedisServer/port`` is then the `tls-port` and ``LocalRedisServer/url`` a
+        /// `rediss://` URL; `nil` for plain TCP.
+        public var tls: TLSOptions?
 
         /// Creates options.
         ///
@@ -35,6 +38,7 @@ public final class LocalRedisServer: Sendable {
         ///   - unixSocket: Whether to listen on a Unix socket too.
         ///   - startTimeout: How long starting may take (10 s by default).
         ///   - configurationFile: The text of a configuration file, or `nil`.
+        ///   - tls: TLS settings, or `nil` for plain TCP.
         public init(
             executable: String = "redis-server",
             port: Int? = nil,
@@ -42,7 +46,8 @@ public final class LocalRedisServer: Sendable {
             arguments: [String] = [],
             unixSocket: Bool = false,
             startTimeout: Duration = .seconds(10),
-            configurationFile: String? = nil
+            configurationFile: String? = nil,
+            tls: TLSOptions? = nil
         ) {
             self.executable = executable
             self.port = port
@@ -51,26 +56,33 @@ public final class LocalRedisServer: Sendable {
             self.unixSocket = unixSocket
             self.startTimeout = startTimeout
             self.configurationFile = configurationFile
+            self.tls = tls
         }
     }
 
-    /// The loopback port the server listens on.
+    /// The loopback port the server listens on (its `tls-port` when it listens with TLS).
     public let port: Int
+    /// With ``Options/tls`` and ``TLSOptions/plainPort``, the plain TCP port it listens on too; else `nil`.
+    public let plainPort: Int?
     /// The server's data directory (log file `redis.log`, socket `redis.sock`).
     public let directory: String
     private let options: Options
     private let ownsDirectory: Bool
     private let process = Mutex<pid_t>(0)
 
-    /// The URL to reach the server over TCP: `redis://127.0.0.1:<port>`.
-    public var url: RedisURL { RedisURL(endpoint: .tcp(host: "127.0.0.1", port: port)) }
+    /// The URL to reach the server over TCP: `redis://127.0.0.1:<port>`, or with TLS
+    /// `rediss://127.0.0.1:<port>?ca_file=…` (and the client certificate of ``Options/tls``).
+    public var url: RedisURL {
+        RedisURL(endpoint: .tcp(host: "127.0.0.1", port: port), tls: options.tls?.clientSettings)
+    }
     /// The Unix socket path (only listened on when ``Options/unixSocket`` is set).
     public var socketPath: String { directory + "/redis.sock" }
     /// The process id of the running server, or 0 when it is stopped.
     public var pid: Int32 { process.withLock { $0 } }
 
-    private init(port: Int, directory: String, ownsDirectory: Bool, options: Options) {
+    private init(port: Int, plainPort: Int?, directory: String, ownsDirectory: Bool, options: Options) {
         self.port = port
+        self.plainPort = plainPort
         self.directory = directory
         self.ownsDirectory = ownsDirectory
         self.options = options
@@ -97,6 +109,7 @@ public final class LocalRedisServer: Sendable {
             }
             let server = LocalRedisServer(
                 port: try options.port ?? freeLoopbackPort(),
+                plainPort: options.tls?.plainPort == true ? try freeLoopbackPort() : nil,
                 directory: directory,
                 ownsDirectory: ownsDirectory,
                 options: options
@@ -168,8 +181,12 @@ public final class LocalRedisServer: Sendable {
             }
             arguments.append(path)
         }
+        if let tls = options.tls {
+            arguments += tls.arguments(port: port, plainPort: plainPort)
+        } else {
+            arguments += ["--port", String(port)]
+        }
         arguments += [
-            "--port", String(port),
             "--bind", "127.0.0.1",
             "--dir", directory,
             "--logfile", directory + "/redis.log",

@@ -243,7 +243,17 @@ final class HiredisSession {
         let made: UnsafeMutablePointer<redisContext>?
         switch url.endpoint {
         case .tcp(let host, let port):
-            made = redisConnectWithTimeout(host, Int32(port), timeout)
+            if let tls = url.tls {
+                made = try TLSTunnel.connect(
+                    host: host,
+                    port: port,
+                    tls: tls,
+                    url: url,
+                    timeout: configuration.connectTimeout
+                )
+            } else {
+                made = redisConnectWithTimeout(host, Int32(port), timeout)
+            }
         case .unix(let path):
             made = redisConnectUnixWithTimeout(path, timeout)
         case .sentinel:

@@ -10,7 +10,8 @@ public struct RedisClientError: Error, Sendable, Hashable, CustomStringConvertib
 
         /// The Redis URL could not be parsed.
         public static let invalidURL = Code(name: "invalidURL")
-        /// No connection could be made (refused, unreachable, DNS, connect timeout, AUTH or SELECT refused).
+        /// No connection could be made (refused, unreachable, DNS, connect timeout, TLS handshake or certificate
+        /// verification failed, AUTH or SELECT refused).
         public static let connectionFailed = Code(name: "connectionFailed")
         /// An established connection broke while a command was in flight; the command may or may not have run.
         public static let connectionLost = Code(name: "connectionLost")

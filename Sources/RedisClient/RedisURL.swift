@@ -4,6 +4,8 @@ public import Foundation
 ///
 /// Accepted forms:
 /// - `redis://[[user]:password@]host[:port][/db]` (port 6379 and database 0 by default; IPv6 hosts in brackets)
+/// - `rediss://[[user]:password@]host[:port][/db][?ca_file=…&cert_file=…&key_file=…&sni=…&insecure=true]`: the same
+///   over TLS (see ``TLS`` for the query items)
 /// - `unix:///path/to/redis.sock[?db=N]` (`password`, `user` and `db` may also be given as query items)
 /// - `redis+sentinel://[[user]:password@]host[:port][,host[:port]…]/master-name[/db]` (Sentinels on port 26379 by
 ///   default; the user and password are the primary's, `sentinel_user` and `sentinel_password` query items are the
@@ -78,6 +80,8 @@ public struct RedisURL: Sendable, Hashable, CustomStringConvertible {
     public var password: String?
     /// The database number selected after connecting.
     public var database: Int
+    /// How to secure the connection with TLS (a `rediss://` URL); `nil` for a plain connection.
+    public var tls: TLS?
 
     /// Creates a URL from its parts.
     ///
@@ -86,16 +90,24 @@ public struct RedisURL: Sendable, Hashable, CustomStringConvertible {
     ///   - username: The ACL user, or `nil`.
     ///   - password: The password, or `nil`.
     ///   - database: The database number (0 by default).
-    public init(endpoint: Endpoint, username: String? = nil, password: String? = nil, database: Int = 0) {
+    ///   - tls: TLS settings for a `.tcp` endpoint, or `nil` for a plain connection.
+    public init(
+        endpoint: Endpoint,
+        username: String? = nil,
+        password: String? = nil,
+        database: Int = 0,
+        tls: TLS? = nil
+    ) {
         self.endpoint = endpoint
         self.username = username
         self.password = password
         self.database = database
+        self.tls = tls
     }
 
     /// Parses a Redis URL.
     ///
-    /// - Parameter string: A `redis://` or `unix://` URL.
+    /// - Parameter string: A `redis://`, `rediss://` or `unix://` URL.
     /// - Throws: ``RedisClientError`` with code ``RedisClientError/Code/invalidURL`` and a message saying what is
     ///   wrong and how a valid URL looks.
     public init(_ string: String) throws(RedisClientError) {
@@ -109,15 +121,15 @@ public struct RedisURL: Sendable, Hashable, CustomStringConvertible {
         let scheme = trimmed[..<schemeEnd.lowerBound].lowercased()
         switch scheme {
         case "redis":
-            self = try Self.parseTCP(string, trimmed)
+            self = try Self.parseTCP(string, trimmed, tls: false)
+        case "rediss":
+            self = try Self.parseTCP(string, trimmed, tls: true)
         case "unix":
             self = try Self.parseUnix(string, trimmed)
         case "redis+sentinel":
             self = try Self.parseSentinel(string, trimmed)
-        case "rediss":
-            throw Self.invalid(string, "TLS (rediss://) is not supported by hiredis 0.14; use a TLS tunnel or redis://")
         default:
-            throw Self.invalid(string, "the scheme '\(scheme)' is not redis://, unix:// or redis+sentinel://")
+            throw Self.invalid(string, "the scheme '\(scheme)' is not redis://, rediss://, unix:// or redis+sentinel://")
         }
     }
 
@@ -134,7 +146,7 @@ public struct RedisURL: Sendable, Hashable, CustomStringConvertible {
         return try RedisURL(defaultURL)
     }
 
-    /// The URL with its password replaced by `***`.
+    /// The URL with its password replaced by `***` (TLS settings are shown: they hold file names, not secrets).
     public var description: String {
         var credentials = ""
         if password != nil {
@@ -143,7 +155,8 @@ public struct RedisURL: Sendable, Hashable, CustomStringConvertible {
         switch endpoint {
         case .tcp(let host, let port):
             let shownHost = host.contains(":") ? "[\(host)]" : host
-            return "redis://\(credentials)\(shownHost):\(port)" + (database == 0 ? "" : "/\(database)")
+            return (tls == nil ? "redis://" : "rediss://") + "\(credentials)\(shownHost):\(port)"
+                + (database == 0 ? "" : "/\(database)") + (tls?.queryString ?? "")
         case .unix(let path):
             var query: [String] = []
             if database != 0 { query.append("db=\(database)") }
@@ -161,10 +174,10 @@ public struct RedisURL: Sendable, Hashable, CustomStringConvertible {
     }
 
     private static let example =
-        "expected redis://[[user]:password@]host[:port][/db], unix:///path/to.sock[?db=N] or "
+        "expected redis://[[user]:password@]host[:port][/db], rediss://… (TLS), unix:///path/to.sock[?db=N] or "
         + "redis+sentinel://[[user]:password@]host[:port][,host[:port]...]/master-name[/db]"
 
-    private static func invalid(_ original: String, _ reason: String) -> RedisClientError {
+    static func invalid(_ original: String, _ reason: String) -> RedisClientError {
         RedisClientError(.invalidURL, "invalid Redis URL '\(masked(original))': \(reason); \(example)")
     }
 
@@ -188,7 +201,11 @@ public struct RedisURL: Sendable, Hashable, CustomStringConvertible {
         return database
     }
 
-    private static func parseTCP(_ original: String, _ string: String) throws(RedisClientError) -> RedisURL {
+    private static func parseTCP(
+        _ original: String,
+        _ string: String,
+        tls: Bool
+    ) throws(RedisClientError) -> RedisURL {
         guard let components = URLComponents(string: string) else {
             throw invalid(original, "it is not a well-formed URL (percent-encode special characters in the password)")
         }
@@ -217,14 +234,19 @@ public struct RedisURL: Sendable, Hashable, CustomStringConvertible {
         }
         var username = components.user.flatMap { $0.isEmpty ? nil : $0 }
         var password = components.password
+        var settings = TLS()
         for item in components.queryItems ?? [] {
             switch item.name {
             case "db": database = try parseDatabase(original, item.value ?? "")
             case "password": password = item.value
             case "user", "username": username = item.value
-            default: throw invalid(original, "the query item '\(item.name)' is not known (db, user, password are)")
+            default:
+                guard try settings.apply(item, tls: tls, original) else {
+                    throw invalid(original, "the query item '\(item.name)' is not known (\(knownItems(tls: tls)) are)")
+                }
             }
         }
+        if tls { try settings.validate(original) }
         if username != nil && password == nil {
             throw invalid(original, "the user '\(username!)' has no password (write redis://user:password@host)")
         }
@@ -233,7 +255,8 @@ public struct RedisURL: Sendable, Hashable, CustomStringConvertible {
             endpoint: .tcp(host: bareHost, port: port),
             username: username,
             password: password,
-            database: database
+            database: database,
+            tls: tls ? settings : nil
         )
     }
 

@@ -113,6 +113,9 @@ struct ReadmeSnippetTests {
             "-Xcc",
             "-fmodule-map-file="
                 + Self.buildFolder.appendingPathComponent("CConveyorSpawn.build/module.modulemap").path,
+            "-Xcc",
+            "-fmodule-map-file="
+                + Self.buildFolder.appendingPathComponent("CConveyorTLS.build/module.modulemap").path,
             "-module-cache-path", folder.appendingPathComponent("cache").path,
         ]
         for include in hiredisIncludes where include.hasPrefix("-I") {

@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 
 @testable import RedisClient
@@ -47,7 +48,6 @@ struct RedisURLTests {
             ("", "empty"),
             ("localhost:6379", "no scheme"),
             ("http://localhost", "scheme 'http'"),
-            ("rediss://localhost", "TLS"),
             ("redis://", "no host"),
             ("redis://localhost:0", "port 0"),
             ("redis://localhost:70000", "port"),
@@ -90,5 +90,81 @@ struct RedisURLTests {
                 == Array("*2\r\n$4\r\nECHO\r\n$12345\r\n".utf8)
         )
         #expect(buffer == Array("*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$3\r\n".utf8) + [0, 13, 10] + [13, 10])
+    }
+
+    @Test func parsesRedissWithDefaults() throws {
+        let url = try RedisURL("rediss://:pw@cache.example.com:6380/2")
+        #expect(url.endpoint == .tcp(host: "cache.example.com", port: 6380))
+        #expect(url.tls == RedisURL.TLS())
+        #expect(url.tls?.insecure == false)
+        #expect(url.password == "pw" && url.database == 2)
+        #expect(url.description == "rediss://:***@cache.example.com:6380/2")
+        #expect(try RedisURL("redis://h").tls == nil)
+        #expect(try RedisURL("rediss://h").endpoint == .tcp(host: "h", port: 6379))
+    }
+
+    @Test func parsesEveryTLSItem() throws {
+        let url = try RedisURL(
+            "rediss://alice:secret@[::1]:7000?ca_file=/etc/ca%20dir/ca.crt&cert_file=/c.crt&key_file=/c.key"
+                + "&sni=redis.internal&db=3"
+        )
+        #expect(url.endpoint == .tcp(host: "::1", port: 7000))
+        #expect(
+            url.tls
+                == RedisURL.TLS(
+                    caFile: "/etc/ca dir/ca.crt",
+                    certificateFile: "/c.crt",
+                    keyFile: "/c.key",
+                    serverName: "redis.internal"
+                )
+        )
+        #expect(url.database == 3 && url.username == "alice")
+        #expect(
+            url.description
+                == "rediss://alice:***@[::1]:7000/3?ca_file=/etc/ca%20dir/ca.crt&cert_file=/c.crt&key_file=/c.key"
+                + "&sni=redis.internal"
+        )
+        #expect(!url.description.contains("secret"))
+        // The description parses back to the same URL, password aside.
+        var reparsed = try RedisURL(url.description.replacingOccurrences(of: "***", with: "secret"))
+        #expect(reparsed == url)
+        reparsed.tls?.serverName = nil
+        #expect(reparsed != url)
+    }
+
+    @Test(arguments: [
+        "rediss://h?insecure=true", "rediss://h?insecure=1", "rediss://h?skip_verify=true",
+        "rediss://h?ssl_cert_reqs=none",
+    ])
+    func parsesTheInsecureOptOut(input: String) throws {
+        let url = try RedisURL(input)
+        #expect(url.tls?.insecure == true)
+        #expect(url.description == "rediss://h:6379?insecure=true")
+    }
+
+    @Test func acceptsRedisPyItemNames() throws {
+        let url = try RedisURL(
+            "rediss://h?ssl_ca_certs=/ca.pem&ssl_certfile=/c.pem&ssl_keyfile=/k.pem&ssl_cert_reqs=required"
+        )
+        #expect(url.tls == RedisURL.TLS(caFile: "/ca.pem", certificateFile: "/c.pem", keyFile: "/k.pem"))
+    }
+
+    @Test(arguments: [
+        ("rediss://h?cafile=/x", "the query item 'cafile' is not known (db, user, password, ca_file, cert_file"),
+        ("rediss://h?cert_file=/c.crt", "cert_file needs key_file"),
+        ("rediss://h?key_file=/c.key", "key_file needs cert_file"),
+        ("rediss://h?ca_file=", "the query item 'ca_file' has no value"),
+        ("rediss://h?insecure=maybe", "insecure='maybe' is not true or false"),
+        ("rediss://h?ssl_cert_reqs=optional", "ssl_cert_reqs='optional' is not supported"),
+        ("rediss://h?insecure=true&ca_file=/ca.crt", "insecure=true turns verification off"),
+        ("redis://h?ca_file=/ca.crt", "is a TLS setting: write rediss://"),
+        ("redis://h?insecure=true", "is a TLS setting: write rediss://"),
+        ("rediss://:pw@h:0", "the port 0 is not between 1 and 65535"),
+    ])
+    func refusesBadTLSURLs(input: String, mentions: String) throws {
+        let error = try #require(throws: RedisClientError.self) { try RedisURL(input) }
+        #expect(error.code == .invalidURL)
+        #expect(error.message.contains(mentions), "\(error.message)")
+        #expect(!error.message.contains(":pw@"))
     }
 }
