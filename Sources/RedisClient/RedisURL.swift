@@ -129,7 +129,10 @@ public struct RedisURL: Sendable, Hashable, CustomStringConvertible {
         case "redis+sentinel":
             self = try Self.parseSentinel(string, trimmed)
         default:
-            throw Self.invalid(string, "the scheme '\(scheme)' is not redis://, rediss://, unix:// or redis+sentinel://")
+            throw Self.invalid(
+                string,
+                "the scheme '\(scheme)' is not redis://, rediss://, unix:// or redis+sentinel://"
+            )
         }
     }
 

@@ -283,7 +283,8 @@ struct PartitionTests {
             let impairedRoundTrip = try await lab.roundTrip(from: lab.nodes[1])
             #expect(impairedRoundTrip >= .milliseconds(100), "a round trip took \(impairedRoundTrip)")
             var impaired: [Double] = []
-            for _ in 0..<5 {
+            // A minute of it, in six windows of 10 s.
+            for _ in 0..<6 {
                 impaired.append(try await rate(10))
                 for worker in workers { #expect(worker.isRunning, "\(worker.name) died:\n\(worker.output)") }
             }
