@@ -18,6 +18,9 @@ public final class LocalSentinelGroup: Sendable {
         public var failoverTimeout: Duration
         /// Extra options for the primary and the replicas (not the Sentinels).
         public var serverArguments: [String]
+        /// Every server and Sentinel listens with TLS only (and replicates and monitors over TLS); the group's
+        /// ``LocalSentinelGroup/url`` is then a `rediss+sentinel://` URL. `nil` for plain TCP.
+        public var tls: LocalRedisServer.TLSOptions?
 
         /// Creates options.
         ///
@@ -28,14 +31,17 @@ public final class LocalSentinelGroup: Sendable {
         ///   - downAfter: Down detection time (1 s by default).
         ///   - failoverTimeout: Sentinel's failover timeout (5 s by default).
         ///   - serverArguments: Extra `redis-server` options for the data servers.
+        ///   - tls: TLS for every server and Sentinel, or `nil`.
         public init(
             masterName: String = "conveyor",
             replicas: Int = 2,
             sentinels: Int = 3,
             downAfter: Duration = .seconds(1),
             failoverTimeout: Duration = .seconds(5),
-            serverArguments: [String] = []
+            serverArguments: [String] = [],
+            tls: LocalRedisServer.TLSOptions? = nil
         ) {
+            self.tls = tls
             self.masterName = masterName
             self.replicas = replicas
             self.sentinels = sentinels
@@ -66,7 +72,8 @@ public final class LocalSentinelGroup: Sendable {
                     addresses: sentinels.map { .init(host: "127.0.0.1", port: $0.port) },
                     masterName: options.masterName
                 )
-            )
+            ),
+            tls: options.tls?.clientSettings
         )
     }
 
@@ -80,14 +87,26 @@ public final class LocalSentinelGroup: Sendable {
         var servers: [LocalRedisServer] = []
         var sentinels: [LocalRedisServer] = []
         // A replica syncs at once, not after the 5 s Redis waits by default for more replicas to share the transfer.
-        let arguments = ["--repl-diskless-sync-delay", "0"] + options.serverArguments
+        // Replicas and Sentinels are TLS clients too: they show the client certificate (the server's may be for
+        // server use only).
+        var overTLS: [String] = []
+        if let tls = options.tls {
+            overTLS = ["--tls-replication", "yes"]
+            if let certificate = tls.clientCertificateFile, let key = tls.clientKeyFile {
+                overTLS += ["--tls-client-cert-file", certificate, "--tls-client-key-file", key]
+            }
+        }
+        let arguments = ["--repl-diskless-sync-delay", "0"] + overTLS + options.serverArguments
         do {
-            let primary = try await LocalRedisServer.start(.init(arguments: arguments))
+            let primary = try await LocalRedisServer.start(.init(arguments: arguments, tls: options.tls))
             servers.append(primary)
             for _ in 0..<options.replicas {
                 servers.append(
                     try await LocalRedisServer.start(
-                        .init(arguments: arguments + ["--replicaof", "127.0.0.1", String(primary.port)])
+                        .init(
+                            arguments: arguments + ["--replicaof", "127.0.0.1", String(primary.port)],
+                            tls: options.tls
+                        )
                     )
                 )
             }
@@ -102,7 +121,7 @@ public final class LocalSentinelGroup: Sendable {
             for _ in 0..<options.sentinels {
                 sentinels.append(
                     try await LocalRedisServer.start(
-                        .init(arguments: ["--sentinel"], configurationFile: configuration)
+                        .init(arguments: ["--sentinel"] + overTLS, configurationFile: configuration, tls: options.tls)
                     )
                 )
             }
@@ -138,8 +157,10 @@ public final class LocalSentinelGroup: Sendable {
     private func waitUntilFormed() async throws {
         let clock = ContinuousClock()
         let deadline = clock.now + .seconds(30)
+        var seen: [String] = []
         while clock.now < deadline {
             var formed = true
+            seen = []
             for sentinel in sentinels {
                 let connection = Self.connection(to: sentinel)
                 defer { connection.close() }
@@ -149,6 +170,10 @@ public final class LocalSentinelGroup: Sendable {
                         fields.flatMap { fields in fields[index].string.map { ($0, fields[index + 1].string ?? "") } }
                     },
                     uniquingKeysWith: { first, _ in first }
+                )
+                seen.append(
+                    "\(sentinel.port): \(values["num-slaves"] ?? "?") replicas, "
+                        + "\(values["num-other-sentinels"] ?? "?") other Sentinels"
                 )
                 if Int(values["num-slaves"] ?? "") != options.replicas
                     || Int(values["num-other-sentinels"] ?? "") != options.sentinels - 1
@@ -161,7 +186,8 @@ public final class LocalSentinelGroup: Sendable {
         }
         throw LocalRedisServerError(
             message: "the Sentinel group '\(options.masterName)' did not form within 30 s (replicas and Sentinels "
-                + "did not all see each other); log of the first Sentinel:\n\(sentinels.first?.logTail() ?? "")"
+                + "did not all see each other: \(seen.joined(separator: "; "))); log of the first Sentinel:\n"
+                + (sentinels.first?.logTail() ?? "")
         )
     }
 

@@ -30,8 +30,12 @@ final class HiredisSession {
         self.configuration = configuration
         self.publishSocket = publishSocket
         if case .sentinel(let sentinel) = configuration.url.endpoint {
-            resolver = SentinelResolver(sentinel, connectTimeout: configuration.connectTimeout)
-            watch = SentinelWatch.shared(for: sentinel, connectTimeout: configuration.connectTimeout)
+            resolver = SentinelResolver(sentinel, url: configuration.url, connectTimeout: configuration.connectTimeout)
+            watch = SentinelWatch.shared(
+                for: sentinel,
+                url: configuration.url,
+                connectTimeout: configuration.connectTimeout
+            )
         } else {
             watch = nil
         }
@@ -243,17 +247,7 @@ final class HiredisSession {
         let made: UnsafeMutablePointer<redisContext>?
         switch url.endpoint {
         case .tcp(let host, let port):
-            if let tls = url.tls {
-                made = try TLSTunnel.connect(
-                    host: host,
-                    port: port,
-                    tls: tls,
-                    url: url,
-                    timeout: configuration.connectTimeout
-                )
-            } else {
-                made = redisConnectWithTimeout(host, Int32(port), timeout)
-            }
+            made = try Self.connect(host: host, port: port, url: url, timeout: configuration.connectTimeout)
         case .unix(let path):
             made = redisConnectUnixWithTimeout(path, timeout)
         case .sentinel:
@@ -263,7 +257,12 @@ final class HiredisSession {
             let primary = try resolver.primary()
             self.resolver = resolver
             primaryAddress = primary
-            made = redisConnectWithTimeout(primary.host, Int32(primary.port), timeout)
+            made = try Self.connect(
+                host: primary.host,
+                port: primary.port,
+                url: url,
+                timeout: configuration.connectTimeout
+            )
         }
         guard let made else {
             throw RedisClientError(.connectionFailed, "cannot connect to Redis at \(serverName): out of memory")
@@ -281,6 +280,18 @@ final class HiredisSession {
         publishSocket(made.pointee.fd)
         try handshake(made)
         return made
+    }
+
+    /// A hiredis context on a TCP connection to `host`, through a TLS tunnel when the URL asks for TLS; its `err` is
+    /// set when a plain connect failed (a TLS failure throws, with the reason).
+    static func connect(
+        host: String,
+        port: Int,
+        url: RedisURL,
+        timeout: Duration
+    ) throws(RedisClientError) -> UnsafeMutablePointer<redisContext>? {
+        guard let tls = url.tls else { return redisConnectWithTimeout(host, Int32(port), Self.timeval(timeout)) }
+        return try TLSTunnel.connect(host: host, port: port, tls: tls, url: url, timeout: timeout)
     }
 
     private static func advice(_ reason: String) -> String {

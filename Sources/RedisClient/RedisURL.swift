@@ -9,7 +9,8 @@ public import Foundation
 /// - `unix:///path/to/redis.sock[?db=N]` (`password`, `user` and `db` may also be given as query items)
 /// - `redis+sentinel://[[user]:password@]host[:port][,host[:port]…]/master-name[/db]` (Sentinels on port 26379 by
 ///   default; the user and password are the primary's, `sentinel_user` and `sentinel_password` query items are the
-///   Sentinels' own)
+///   Sentinels' own); `rediss+sentinel://…` reaches the Sentinels and the servers over TLS, with the same query
+///   items as `rediss://`
 ///
 /// ``description`` masks the password, so the value can be logged and shown in errors.
 public struct RedisURL: Sendable, Hashable, CustomStringConvertible {
@@ -127,11 +128,13 @@ public struct RedisURL: Sendable, Hashable, CustomStringConvertible {
         case "unix":
             self = try Self.parseUnix(string, trimmed)
         case "redis+sentinel":
-            self = try Self.parseSentinel(string, trimmed)
+            self = try Self.parseSentinel(string, trimmed, tls: false)
+        case "rediss+sentinel":
+            self = try Self.parseSentinel(string, trimmed, tls: true)
         default:
             throw Self.invalid(
                 string,
-                "the scheme '\(scheme)' is not redis://, rediss://, unix:// or redis+sentinel://"
+                "the scheme '\(scheme)' is not redis://, rediss://, unix://, redis+sentinel:// or rediss+sentinel://"
             )
         }
     }
@@ -171,7 +174,9 @@ public struct RedisURL: Sendable, Hashable, CustomStringConvertible {
             var query: [String] = []
             if let username = sentinel.username { query.append("sentinel_user=\(username)") }
             if sentinel.password != nil { query.append("sentinel_password=***") }
-            return "redis+sentinel://\(credentials)\(hosts)/\(sentinel.masterName)"
+            if let tls, !tls.queryString.isEmpty { query.append(String(tls.queryString.dropFirst())) }
+            return (tls == nil ? "redis+sentinel://" : "rediss+sentinel://")
+                + "\(credentials)\(hosts)/\(sentinel.masterName)"
                 + (database == 0 ? "" : "/\(database)") + (query.isEmpty ? "" : "?" + query.joined(separator: "&"))
         }
     }
@@ -295,8 +300,12 @@ public struct RedisURL: Sendable, Hashable, CustomStringConvertible {
 
     /// Parses `redis+sentinel://[[user]:password@]host[:port][,host[:port]…]/master-name[/db][?query]`: URLComponents
     /// does not take several hosts, so the authority is split by hand.
-    private static func parseSentinel(_ original: String, _ string: String) throws(RedisClientError) -> RedisURL {
-        var rest = Substring(string.dropFirst("redis+sentinel://".count))
+    private static func parseSentinel(
+        _ original: String,
+        _ string: String,
+        tls: Bool
+    ) throws(RedisClientError) -> RedisURL {
+        var rest = Substring(string.dropFirst((tls ? "rediss+sentinel://" : "redis+sentinel://").count))
         var query: Substring = ""
         if let mark = rest.firstIndex(of: "?") {
             query = rest[rest.index(after: mark)...]
@@ -330,10 +339,15 @@ public struct RedisURL: Sendable, Hashable, CustomStringConvertible {
         var database = path.count == 2 ? try parseDatabase(original, String(path[1])) : 0
         var sentinelUser: String?
         var sentinelPassword: String?
+        var settings = TLS()
         for pair in query.split(separator: "&") {
             let keyValue = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
             let key = String(keyValue[0])
             let value = keyValue.count == 2 ? String(keyValue[1]).removingPercentEncoding ?? String(keyValue[1]) : ""
+            if try settings.apply(URLQueryItem(name: key, value: keyValue.count == 2 ? value : nil), tls: tls, original)
+            {
+                continue
+            }
             switch key {
             case "db": database = try parseDatabase(original, value)
             case "password": password = value
@@ -343,7 +357,8 @@ public struct RedisURL: Sendable, Hashable, CustomStringConvertible {
             default:
                 throw invalid(
                     original,
-                    "the query item '\(key)' is not known (db, user, password, sentinel_user, sentinel_password are)"
+                    "the query item '\(key)' is not known (db, user, password, sentinel_user, sentinel_password"
+                        + (tls ? ", ca_file, cert_file, key_file, sni, insecure" : "") + " are)"
                 )
             }
         }
@@ -354,6 +369,7 @@ public struct RedisURL: Sendable, Hashable, CustomStringConvertible {
             throw invalid(original, "the Sentinel user '\(sentinelUser)' has no sentinel_password")
         }
         let masterName = String(name).removingPercentEncoding ?? String(name)
+        if tls { try settings.validate(original) }
         return RedisURL(
             endpoint: .sentinel(
                 Sentinel(
@@ -365,7 +381,8 @@ public struct RedisURL: Sendable, Hashable, CustomStringConvertible {
             ),
             username: username,
             password: password,
-            database: database
+            database: database,
+            tls: tls ? settings : nil
         )
     }
 

@@ -8,10 +8,13 @@ import Foundation
 /// costs a timeout once, not on every reconnect.
 struct SentinelResolver {
     private(set) var sentinel: RedisURL.Sentinel
+    /// The whole URL: its TLS settings apply to the Sentinels too.
+    let url: RedisURL
     let connectTimeout: Duration
 
-    init(_ sentinel: RedisURL.Sentinel, connectTimeout: Duration) {
+    init(_ sentinel: RedisURL.Sentinel, url: RedisURL, connectTimeout: Duration) {
         self.sentinel = sentinel
+        self.url = url
         self.connectTimeout = connectTimeout
     }
 
@@ -62,8 +65,13 @@ struct SentinelResolver {
     }
 
     private func ask(_ address: RedisURL.Sentinel.Address, timeout: Duration) -> Answer {
-        guard let context = redisConnectWithTimeout(address.host, Int32(address.port), HiredisSession.timeval(timeout))
-        else { return .failed("out of memory") }
+        let made: UnsafeMutablePointer<redisContext>?
+        do {
+            made = try HiredisSession.connect(host: address.host, port: address.port, url: url, timeout: timeout)
+        } catch {
+            return .failed(error.message)
+        }
+        guard let context = made else { return .failed("out of memory") }
         defer { redisFree(context) }
         if context.pointee.err != 0 { return .failed(HiredisSession.errorText(context)) }
         redisSetTimeout(context, HiredisSession.timeval(timeout))

@@ -34,7 +34,7 @@ final class SentinelWatch: Sendable {
     private static let watches = Mutex<[RedisURL.Sentinel: WeakWatch]>([:])
 
     /// The watch of a master group, started on first use.
-    static func shared(for sentinel: RedisURL.Sentinel, connectTimeout: Duration) -> SentinelWatch {
+    static func shared(for sentinel: RedisURL.Sentinel, url: RedisURL, connectTimeout: Duration) -> SentinelWatch {
         let (watch, isNew) = watches.withLock { watches in
             watches = watches.filter { $0.value.watch != nil }
             if let existing = watches[sentinel]?.watch { return (existing, false) }
@@ -44,7 +44,7 @@ final class SentinelWatch: Sendable {
         }
         if isNew {
             let thread = Thread { [weak watch] in
-                SentinelWatch.listen(weak: { watch }, sentinel: sentinel, connectTimeout: connectTimeout)
+                SentinelWatch.listen(weak: { watch }, sentinel: sentinel, url: url, connectTimeout: connectTimeout)
             }
             thread.name = "conveyor-sentinel"
             thread.start()
@@ -56,6 +56,7 @@ final class SentinelWatch: Sendable {
     private static func listen(
         weak watch: () -> SentinelWatch?,
         sentinel: RedisURL.Sentinel,
+        url: RedisURL,
         connectTimeout: Duration
     ) {
         var next = 0
@@ -63,7 +64,7 @@ final class SentinelWatch: Sendable {
         while watch() != nil {
             let address = sentinel.addresses[next % sentinel.addresses.count]
             next += 1
-            guard let context = subscribe(address, sentinel, timeout: connectTimeout) else {
+            guard let context = subscribe(address, sentinel, url: url, timeout: connectTimeout) else {
                 // Every Sentinel may be down for a while: try the next after a pause, waking up to see whether the
                 // watch is still wanted.
                 if next % sentinel.addresses.count == 0 { sleepWhileWanted(.seconds(1), watch) }
@@ -87,9 +88,16 @@ final class SentinelWatch: Sendable {
     private static func subscribe(
         _ address: RedisURL.Sentinel.Address,
         _ sentinel: RedisURL.Sentinel,
+        url: RedisURL,
         timeout: Duration
     ) -> UnsafeMutablePointer<redisContext>? {
-        guard let context = redisConnectWithTimeout(address.host, Int32(address.port), HiredisSession.timeval(timeout))
+        guard
+            let context = try? HiredisSession.connect(
+                host: address.host,
+                port: address.port,
+                url: url,
+                timeout: timeout
+            )
         else { return nil }
         guard context.pointee.err == 0 else {
             redisFree(context)
