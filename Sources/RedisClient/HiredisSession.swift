@@ -98,10 +98,7 @@ final class HiredisSession {
                         + ": \(refusal.message); \(refusal.advice)"
                 )
             }
-            let pause = min(delay, deadline - now)
-            Thread.sleep(
-                forTimeInterval: Double(pause.components.attoseconds) / 1e18 + Double(pause.components.seconds)
-            )
+            Self.sleep(min(delay, deadline - now))
             delay = min(delay * 2, .milliseconds(500))
         }
     }
@@ -227,9 +224,7 @@ final class HiredisSession {
                 return try connectOnce()
             } catch {
                 guard error.code == .connectionFailed, clock.now + delay < deadline else { throw error }
-                Thread.sleep(
-                    forTimeInterval: Double(delay.components.attoseconds) / 1e18 + Double(delay.components.seconds)
-                )
+                Self.sleep(delay)
                 delay = min(delay * 2, .milliseconds(500))
             }
         }
@@ -430,6 +425,13 @@ final class HiredisSession {
             let text = String(decoding: bytes, as: UTF8.self)
             return text.isEmpty ? "unknown error" : text
         }
+    }
+
+    /// Blocks the connection's thread (never a cooperative one) for `duration`.
+    private static func sleep(_ duration: Duration) {
+        Thread.sleep(
+            forTimeInterval: Double(duration.components.attoseconds) / 1e18 + Double(duration.components.seconds)
+        )
     }
 
     static func timeval(_ duration: Duration) -> timeval {

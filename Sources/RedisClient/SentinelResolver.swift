@@ -65,15 +65,53 @@ struct SentinelResolver {
     }
 
     private func ask(_ address: RedisURL.Sentinel.Address, timeout: Duration) -> Answer {
+        let answer: RedisReply
+        switch Self.open(
+            address,
+            sentinel,
+            url: url,
+            timeout: timeout,
+            then: RedisCommand("SENTINEL", "get-master-addr-by-name", sentinel.masterName)
+        ) {
+        case .failure(let failure): return .failed(failure.reason)
+        case .success(let (context, reply)):
+            redisFree(context)
+            answer = reply
+        }
+        if answer.isNull { return .unknownGroup }
+        guard let pair = answer.array, pair.count == 2, let host = pair[0].string, let portText = pair[1].string,
+            let port = Int(portText)
+        else { return .failed("answered \(answer), not a host and a port") }
+        return .primary(.init(host: host, port: port))
+    }
+
+    /// Why a Sentinel could not be asked.
+    struct Failure: Error {
+        var reason: String
+    }
+
+    /// Connects to a Sentinel (over TLS when the URL says so), logs in with the Sentinels' credentials and sends
+    /// `command`, in one round trip. On success the caller owns the context (and frees it) and gets the command's
+    /// reply.
+    static func open(
+        _ address: RedisURL.Sentinel.Address,
+        _ sentinel: RedisURL.Sentinel,
+        url: RedisURL,
+        timeout: Duration,
+        then command: RedisCommand
+    ) -> Result<(UnsafeMutablePointer<redisContext>, RedisReply), Failure> {
         let made: UnsafeMutablePointer<redisContext>?
         do {
             made = try HiredisSession.connect(host: address.host, port: address.port, url: url, timeout: timeout)
         } catch {
-            return .failed(error.message)
+            return .failure(Failure(reason: error.message))
         }
-        guard let context = made else { return .failed("out of memory") }
-        defer { redisFree(context) }
-        if context.pointee.err != 0 { return .failed(HiredisSession.errorText(context)) }
+        guard let context = made else { return .failure(Failure(reason: "out of memory")) }
+        func failed(_ reason: String) -> Result<(UnsafeMutablePointer<redisContext>, RedisReply), Failure> {
+            redisFree(context)
+            return .failure(Failure(reason: reason))
+        }
+        if context.pointee.err != 0 { return failed(HiredisSession.errorText(context)) }
         redisSetTimeout(context, HiredisSession.timeval(timeout))
         var commands: [RedisCommand] = []
         if let password = sentinel.password {
@@ -81,37 +119,29 @@ struct SentinelResolver {
                 sentinel.username.map { RedisCommand("AUTH", $0, password) } ?? RedisCommand("AUTH", password)
             )
         }
-        commands.append(RedisCommand("SENTINEL", "get-master-addr-by-name", sentinel.masterName))
+        commands.append(command)
         let buffer = commands.flatMap(\.encoded)
         let appended = buffer.withUnsafeBufferPointer { bytes in
             bytes.withMemoryRebound(to: CChar.self) { redisAppendFormattedCommand(context, $0.baseAddress, $0.count) }
         }
-        guard appended == REDIS_OK else { return .failed(HiredisSession.errorText(context)) }
-        var replies: [RedisReply] = []
+        guard appended == REDIS_OK else { return failed(HiredisSession.errorText(context)) }
+        var last = RedisReply.null
         for _ in commands {
             var raw: UnsafeMutableRawPointer?
             guard redisGetReply(context, &raw) == REDIS_OK, let raw else {
-                return .failed(HiredisSession.errorText(context))
+                return failed(HiredisSession.errorText(context))
             }
-            defer { freeReplyObject(raw) }
-            guard let reply = HiredisSession.convert(raw.assumingMemoryBound(to: redisReply.self)) else {
-                return .failed("a reply of unknown type (is this a Sentinel?)")
-            }
-            replies.append(reply)
-        }
-        for reply in replies {
+            let reply = HiredisSession.convert(raw.assumingMemoryBound(to: redisReply.self))
+            freeReplyObject(raw)
+            guard let reply else { return failed("a reply of unknown type (is this a Sentinel?)") }
             if let message = reply.errorMessage {
                 if message.hasPrefix("NOAUTH") || message.hasPrefix("WRONGPASS") || message.contains("AUTH") {
-                    return .failed("refused to log in (\(message)); give its password as sentinel_password=…")
+                    return failed("refused to log in (\(message)); give its password as sentinel_password=…")
                 }
-                return .failed("answered \(message) (is this a Sentinel, not a Redis server?)")
+                return failed("answered \(message) (is this a Sentinel, not a Redis server?)")
             }
+            last = reply
         }
-        let answer = replies[replies.count - 1]
-        if answer.isNull { return .unknownGroup }
-        guard let pair = answer.array, pair.count == 2, let host = pair[0].string, let portText = pair[1].string,
-            let port = Int(portText)
-        else { return .failed("answered \(answer), not a host and a port") }
-        return .primary(.init(host: host, port: port))
+        return .success((context, last))
     }
 }

@@ -91,43 +91,14 @@ final class SentinelWatch: Sendable {
         url: RedisURL,
         timeout: Duration
     ) -> UnsafeMutablePointer<redisContext>? {
-        guard
-            let context = try? HiredisSession.connect(
-                host: address.host,
-                port: address.port,
-                url: url,
-                timeout: timeout
-            )
-        else { return nil }
-        guard context.pointee.err == 0 else {
-            redisFree(context)
-            return nil
-        }
-        redisSetTimeout(context, HiredisSession.timeval(timeout))
-        var commands: [RedisCommand] = []
-        if let password = sentinel.password {
-            commands.append(
-                sentinel.username.map { RedisCommand("AUTH", $0, password) } ?? RedisCommand("AUTH", password)
-            )
-        }
-        commands.append(RedisCommand("SUBSCRIBE", "+switch-master"))
-        let buffer = commands.flatMap(\.encoded)
-        let appended = buffer.withUnsafeBufferPointer { bytes in
-            bytes.withMemoryRebound(to: CChar.self) { redisAppendFormattedCommand(context, $0.baseAddress, $0.count) }
-        }
-        var replies = 0
-        while appended == REDIS_OK, replies < commands.count {
-            var raw: UnsafeMutableRawPointer?
-            guard redisGetReply(context, &raw) == REDIS_OK, let raw else { break }
-            let reply = HiredisSession.convert(raw.assumingMemoryBound(to: redisReply.self))
-            freeReplyObject(raw)
-            guard let reply, reply.errorMessage == nil else { break }
-            replies += 1
-        }
-        guard replies == commands.count else {
-            redisFree(context)
-            return nil
-        }
+        let opened = SentinelResolver.open(
+            address,
+            sentinel,
+            url: url,
+            timeout: timeout,
+            then: RedisCommand("SUBSCRIBE", "+switch-master")
+        )
+        guard case .success(let (context, _)) = opened else { return nil }
         return context
     }
 
