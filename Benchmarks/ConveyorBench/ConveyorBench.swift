@@ -81,6 +81,8 @@ func runRedisBenchmark(_ url: RedisURL, _ arguments: [String], test: String?) th
     case .tcp(let host, let port): connection = ["-h", host, "-p", String(port)]
     case .unix(let path): connection = ["-s", path]
     case .sentinel: throw ValidationError("redis-benchmark cannot follow Sentinel: give the primary's redis:// URL")
+    case .cluster(let cluster):
+        connection = ["--cluster", "-h", cluster.seeds[0].host, "-p", String(cluster.seeds[0].port)]
     }
     if let password = url.password { connection += ["-a", password, "--no-auth-warning"] }
     if let username = url.username { connection += ["--user", username] }

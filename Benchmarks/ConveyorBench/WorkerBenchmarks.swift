@@ -112,6 +112,9 @@ extension RedisURL {
             let hosts = sentinel.addresses.map(\.description).joined(separator: ",")
             let query = sentinel.password.map { "?sentinel_password=\($0)" } ?? ""
             return "redis+sentinel://\(credentials)\(hosts)/\(sentinel.masterName)/\(database)\(query)"
+        case .cluster(let cluster):
+            let credentials = password.map { "\(username ?? ""):\($0)@" } ?? ""
+            return "redis+cluster://\(credentials)\(cluster.seeds.map(\.description).joined(separator: ","))"
         }
     }
 }

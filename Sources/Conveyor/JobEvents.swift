@@ -68,16 +68,27 @@ public struct JobEventSequence: AsyncSequence, Sendable {
                 try Task.checkCancellation()
                 let streams = sequence.queues.map { keys.events($0) }
                 let ids = sequence.queues.map { cursors[$0] ?? "0-0" }
-                let reply: RedisReply
+                var read: [RedisReply] = []
                 do {
-                    reply = try await connection.send(
-                        RedisCommand("XREAD", ["COUNT", 500, "BLOCK", 1000, "STREAMS"] + streams + ids),
-                        blockingFor: .seconds(1)
-                    )
+                    if sequence.queue.redis.isCluster && streams.count > 1 {
+                        // On a cluster one XREAD cannot span the queues' slots: read each without blocking (one
+                        // round trip per node), and pause briefly when none had anything.
+                        let replies = try await connection.pipeline(
+                            zip(streams, ids).map { RedisCommand("XREAD", "COUNT", 500, "STREAMS", $0, $1) }
+                        )
+                        read = replies.flatMap { $0.array ?? [] }
+                        if read.isEmpty { try await Task.sleep(for: .milliseconds(50)) }
+                    } else {
+                        let reply = try await connection.send(
+                            RedisCommand("XREAD", ["COUNT", 500, "BLOCK", 1000, "STREAMS"] + streams + ids),
+                            blockingFor: .seconds(1)
+                        )
+                        read = reply.array ?? []
+                    }
                 } catch let error as RedisClientError {
                     throw ConveyorError(.redis, error.message)
                 }
-                for stream in reply.array ?? [] {
+                for stream in read {
                     guard let parts = stream.array, parts.count == 2, let key = parts[0].string,
                         let queue = sequence.queues.first(where: { keys.events($0) == key })
                     else { continue }

@@ -28,48 +28,81 @@ extension JobQueue {
     /// - Throws: ``ConveyorError`` when the server refuses (the message says why and what to do).
     @discardableResult
     public func installLibrary() async throws -> LibraryInstallation {
-        let found = try await installedLibraryVersion()
-        if found == ConveyorLibrary.version { return .current(version: ConveyorLibrary.version) }
-        if found != nil {
-            // The previous protocol's library (`conveyor`) defines the same function names: Redis would refuse to
-            // load this one beside it. (An older client that tries to load its own over this one is refused the
-            // same way, so a mixed fleet cannot swap the libraries back and forth.)
-            let libraries = try await command(RedisCommand("FUNCTION", "LIST", "LIBRARYNAME", "conveyor"))
-            let names = (libraries.array ?? []).compactMap { entry -> String? in
-                let fields = entry.array ?? []
-                guard let index = fields.firstIndex(where: { $0.string == "library_name" }), index + 1 < fields.count
-                else { return nil }
-                return fields[index + 1].string
-            }
-            if names.contains("conveyor") {
-                _ = try await command(RedisCommand("FUNCTION", "DELETE", "conveyor"))
-            }
-        }
-        let reply = try await whileLoading("loading Conveyor's function library") {
-            try await redis.load(ConveyorLibrary.library)
-        }
-        if let message = reply.errorMessage {
-            if message.hasPrefix("NOPERM") {
-                throw ConveyorError(
-                    .redis,
-                    "the Redis user of \(redis.configuration.url) may not load functions (\(message)): run conveyor "
-                        + "install with an admin credential (see the README's ACL section)"
+        // On a Redis Cluster every primary runs the functions of its slots, so every primary needs the library.
+        var previous: String?
+        var wrote = false
+        for node in try await libraryNodes() {
+            let found = try await installedLibraryVersion(on: node)
+            if found == ConveyorLibrary.version { continue }
+            if let found {
+                previous = previous ?? found
+                // The previous protocol's library (`conveyor`) defines the same function names: Redis would refuse
+                // to load this one beside it. (An older client that tries to load its own over this one is refused
+                // the same way, so a mixed fleet cannot swap the libraries back and forth.)
+                let libraries = try await command(
+                    JobQueue.routed(RedisCommand("FUNCTION", "LIST", "LIBRARYNAME", "conveyor"), to: node)
                 )
+                let names = (libraries.array ?? []).compactMap { entry -> String? in
+                    let fields = entry.array ?? []
+                    guard let index = fields.firstIndex(where: { $0.string == "library_name" }),
+                        index + 1 < fields.count
+                    else { return nil }
+                    return fields[index + 1].string
+                }
+                if names.contains("conveyor") {
+                    _ = try await command(JobQueue.routed(RedisCommand("FUNCTION", "DELETE", "conveyor"), to: node))
+                }
             }
-            throw ConveyorError(.redis, "Redis refused Conveyor's function library: \(message)")
+            let load = JobQueue.routed(
+                RedisCommand("FUNCTION", "LOAD", "REPLACE", ConveyorLibrary.library.source),
+                to: node
+            )
+            let reply = try await whileLoading("loading Conveyor's function library") {
+                try await redis.send(load)
+            }
+            let server = node.map { "the cluster node \($0)" } ?? "Redis"
+            if let message = reply.errorMessage {
+                if message.hasPrefix("NOPERM") {
+                    throw ConveyorError(
+                        .redis,
+                        "the Redis user of \(redis.configuration.url) may not load functions on \(server) "
+                            + "(\(message)): run conveyor install with an admin credential (see the README's ACL "
+                            + "section)"
+                    )
+                }
+                throw ConveyorError(.redis, "\(server) refused Conveyor's function library: \(message)")
+            }
+            wrote = true
+            logger.debug(
+                "installed the conveyor function library",
+                metadata: [
+                    "conveyor.redis": "\(redis.configuration.url)", "conveyor.version": "\(ConveyorLibrary.version)",
+                    "conveyor.node": "\(node.map(\.description) ?? "")",
+                ]
+            )
         }
         state.withLock { $0.libraryChecked = true }
-        logger.debug(
-            "installed the conveyor function library",
-            metadata: [
-                "conveyor.redis": "\(redis.configuration.url)", "conveyor.version": "\(ConveyorLibrary.version)",
-            ]
-        )
-        if let found {
+        if !wrote { return .current(version: ConveyorLibrary.version) }
+        if let previous {
             try await keepTypeIndexes()
-            return .replaced(previous: found, version: ConveyorLibrary.version)
+            return .replaced(previous: previous, version: ConveyorLibrary.version)
         }
         return .installed(version: ConveyorLibrary.version)
+    }
+
+    /// The servers that must hold the library: every primary of a Redis Cluster, or the one server (`nil`).
+    func libraryNodes() async throws -> [RedisURL.Address?] {
+        do {
+            if let primaries = try await redis.clusterPrimaries(), !primaries.isEmpty { return primaries }
+        } catch let error as RedisClientError {
+            throw ConveyorError(.redis, error.message)
+        }
+        return [nil]
+    }
+
+    /// `command` sent to `node` of a cluster, or unchanged for the one server.
+    static func routed(_ command: RedisCommand, to node: RedisURL.Address?) -> RedisCommand {
+        node.map { command.routed(toNode: $0) } ?? command
     }
 
     /// After an upgrade from a version that always kept the pending index by type, a queue that has one keeps it
@@ -80,6 +113,7 @@ extension JobQueue {
             repeat {
                 let reply = try await command(
                     RedisCommand("SCAN", cursor, "MATCH", "\(keys.prefix(queue)):pending:type:*", "COUNT", 1000)
+                        .routed(bySlotOf: keys.prefix(queue))
                 )
                 cursor = reply.array?.first?.string ?? "0"
                 if reply.array?.last?.array?.isEmpty == false {
@@ -90,18 +124,29 @@ extension JobQueue {
         }
     }
 
-    /// The version of the Conveyor library the server holds, or `nil` when it holds none.
+    /// The version of the Conveyor library the server holds, or `nil` when it holds none. On a Redis Cluster: the
+    /// version every primary holds, `nil` when one holds none, or a version other than this build's that one holds.
     ///
     /// - Throws: ``ConveyorError`` when Redis fails.
     public func installedLibraryVersion() async throws -> String? {
+        var versions: [String?] = []
+        for node in try await libraryNodes() { versions.append(try await installedLibraryVersion(on: node)) }
+        if versions.contains(where: { $0 == nil }) { return nil }
+        return versions.first { $0 != ConveyorLibrary.version } ?? versions.first ?? nil
+    }
+
+    /// The library version one server (or cluster node) holds.
+    private func installedLibraryVersion(on node: RedisURL.Address?) async throws -> String? {
+        let call = JobQueue.routed(RedisCommand("FCALL", "conveyor_version", 0), to: node)
         let reply = try await whileLoading("checking Conveyor's function library") {
-            try await redis.send("FCALL", "conveyor_version", 0)
+            try await redis.send(call)
         }
         if let message = reply.errorMessage {
             if Self.isMissingFunction(message) { return nil }
             throw ConveyorError(
                 .redis,
-                "Redis at \(redis.configuration.url) refused FCALL conveyor_version: \(message)"
+                "\(node.map { "The cluster node \($0) of " } ?? "")Redis at \(redis.configuration.url) refused FCALL "
+                    + "conveyor_version: \(message)"
                     + (message.hasPrefix("NOPERM") ? "; the user needs +fcall (see the README's ACL section)" : "")
             )
         }
@@ -137,18 +182,22 @@ extension JobQueue {
     }
 
     /// The server's `maxmemory-policy`, from `INFO memory`; `nil` when this user may not read it.
+    /// On a Redis Cluster, the first policy other than `noeviction` that a primary has, else `noeviction`.
     public func evictionPolicy() async throws -> String? {
-        let reply: RedisReply
-        do {
-            reply = try await redis.send("INFO", "memory")
-        } catch let error as RedisClientError {
-            throw ConveyorError(.redis, error.message)
+        var policies: [String] = []
+        for node in try await libraryNodes() {
+            let reply: RedisReply
+            do {
+                reply = try await redis.send(JobQueue.routed(RedisCommand("INFO", "memory"), to: node))
+            } catch let error as RedisClientError {
+                throw ConveyorError(.redis, error.message)
+            }
+            guard let info = reply.string else { continue }
+            for line in info.split(whereSeparator: \.isNewline) where line.hasPrefix("maxmemory_policy:") {
+                policies.append(String(line.dropFirst("maxmemory_policy:".count)))
+            }
         }
-        guard let info = reply.string else { return nil }
-        for line in info.split(whereSeparator: \.isNewline) where line.hasPrefix("maxmemory_policy:") {
-            return String(line.dropFirst("maxmemory_policy:".count))
-        }
-        return nil
+        return policies.first { $0 != "noeviction" } ?? policies.first
     }
 
     /// Why the server's memory policy endangers jobs, or `nil` when it does not (or cannot be read).

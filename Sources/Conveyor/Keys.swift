@@ -25,6 +25,10 @@ package struct Keys: Sendable, Hashable {
     /// the worker itself can end that wait (a job finished, a due time came); it expires a minute after each use.
     package func workerBell(_ id: String) -> String { "\(namespace):worker:\(id):bell" }
 
+    /// `<namespace>:{<queue>}:bell:<id>`: on a Redis Cluster, where one `BLPOP` cannot span slots, the worker's bell
+    /// in the slot of each of its queues: it blocks on each queue's wake list and bell on a connection per queue.
+    package func workerBell(_ id: String, queue: String) -> String { "\(prefix(queue)):bell:\(id)" }
+
     /// `<namespace>:leader`: the scheduler leader's lease (token, node, info, since, expires_at, epoch).
     package var leader: String { "\(namespace):leader" }
 

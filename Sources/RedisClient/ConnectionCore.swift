@@ -15,8 +15,7 @@ final class ConnectionCore: TaskExecutor, Sendable {
 
     private struct Work: Sendable {
         var id: UInt64
-        var buffer: [UInt8]
-        var replyCount: Int
+        var commands: [RedisCommand]
         var blockingFor: Duration?
         var enqueuedAt: ContinuousClock.Instant
         var continuation: UnsafeContinuation<[RedisReply], any Error>
@@ -41,14 +40,14 @@ final class ConnectionCore: TaskExecutor, Sendable {
     private let state = Mutex(State())
     private let wakeUp = DispatchSemaphore(value: 0)
     private let thread = Atomic<UInt>(0)
-    private let session: ThreadConfined<HiredisSession>
+    private let session: ThreadConfined<SessionRouter>
 
     init(configuration: RedisClient.Configuration) {
         self.configuration = configuration
         ignoreSIGPIPE()
         let publish = Mutex<(@Sendable (Int32) -> Void)?>(nil)
         session = ThreadConfined(
-            HiredisSession(configuration: configuration) { socket in publish.withLock { $0 }?(socket) }
+            SessionRouter(configuration: configuration) { socket in publish.withLock { $0 }?(socket) }
         )
         publish.withLock { $0 = { [weak self] socket in self?.state.withLock { $0.socket = socket } } }
         let thread = Thread { [self] in self.serve() }
@@ -66,21 +65,21 @@ final class ConnectionCore: TaskExecutor, Sendable {
 
     // MARK: - Commands
 
-    /// Sends encoded commands and returns their replies: inline when called on the connection's thread, else by
-    /// handing them to it.
-    func execute(_ buffer: [UInt8], replyCount: Int, blockingFor: Duration?) async throws -> [RedisReply] {
+    /// Sends commands and returns their replies: inline when called on the connection's thread, else by handing them
+    /// to it.
+    func execute(_ commands: [RedisCommand], blockingFor: Duration?) async throws -> [RedisReply] {
         if isOnConnectionThread {
-            return try await executeInline(buffer, replyCount: replyCount, blockingFor: blockingFor)
+            return try await executeInline(commands, blockingFor: blockingFor)
         }
         if blockingFor == nil {
             return try await withUnsafeThrowingContinuation { continuation in
-                enqueue(buffer, replyCount, nil, continuation)
+                enqueue(commands, nil, continuation)
             }
         }
         let id = Mutex<UInt64>(0)
         return try await withTaskCancellationHandler {
             try await withUnsafeThrowingContinuation { continuation in
-                let assigned = enqueue(buffer, replyCount, blockingFor, continuation)
+                let assigned = enqueue(commands, blockingFor, continuation)
                 id.withLock { $0 = assigned }
             }
         } onCancel: {
@@ -88,8 +87,7 @@ final class ConnectionCore: TaskExecutor, Sendable {
         }
     }
 
-    private func executeInline(_ buffer: [UInt8], replyCount: Int, blockingFor: Duration?) async throws -> [RedisReply]
-    {
+    private func executeInline(_ commands: [RedisCommand], blockingFor: Duration?) async throws -> [RedisReply] {
         let id: UInt64? = state.withLock { state in
             guard !state.isClosed else { return nil }
             let id = state.nextID
@@ -101,7 +99,7 @@ final class ConnectionCore: TaskExecutor, Sendable {
         defer { state.withLock { $0.runningID = 0 } }
         let run = {
             precondition(self.isOnConnectionThread, "hiredis used off its connection's thread")
-            return try self.session.value.execute(buffer, replyCount: replyCount, blockingFor: blockingFor) {
+            return try self.session.value.execute(commands, blockingFor: blockingFor) {
                 self.state.withLock { $0.interruptedID == id }
             }
         }
@@ -144,8 +142,7 @@ final class ConnectionCore: TaskExecutor, Sendable {
 
     @discardableResult
     private func enqueue(
-        _ buffer: [UInt8],
-        _ replyCount: Int,
+        _ commands: [RedisCommand],
         _ blockingFor: Duration?,
         _ continuation: UnsafeContinuation<[RedisReply], any Error>
     ) -> UInt64 {
@@ -155,8 +152,7 @@ final class ConnectionCore: TaskExecutor, Sendable {
             state.nextID += 1
             let work = Work(
                 id: id,
-                buffer: buffer,
-                replyCount: replyCount,
+                commands: commands,
                 blockingFor: blockingFor,
                 enqueuedAt: .now,
                 continuation: continuation
@@ -245,11 +241,9 @@ final class ConnectionCore: TaskExecutor, Sendable {
                 callerIsQuick = work.enqueuedAt - finishedAt < configuration.idleSpin
                 let result: Result<[RedisReply], any Error>
                 do {
-                    let replies = try session.value.execute(
-                        work.buffer,
-                        replyCount: work.replyCount,
-                        blockingFor: work.blockingFor
-                    ) { [self] in state.withLock { $0.interruptedID == work.id } }
+                    let replies = try session.value.execute(work.commands, blockingFor: work.blockingFor) { [self] in
+                        state.withLock { $0.interruptedID == work.id }
+                    }
                     result = .success(replies)
                 } catch {
                     result = .failure(error)

@@ -55,18 +55,22 @@ final class HiredisSession {
         self.context = nil
     }
 
-    /// Sends already encoded commands and reads `replyCount` replies, in order.
+    /// The socket of the live connection, or -1.
+    var socket: Int32 { context?.pointee.fd ?? -1 }
+
+    /// Sends commands in one write and reads their replies, in order.
     ///
     /// - Parameters:
-    ///   - buffer: One or more commands in RESP format.
-    ///   - replyCount: How many replies to read.
+    ///   - commands: One or more commands.
     ///   - blockingFor: For a blocking command, the longest the server may hold it (0: forever); the socket timeout
     ///     becomes this plus the command timeout for this call.
+    ///   - retriesRefusals: Whether replies that refuse the command for now (``FailoverCondition``) are waited
+    ///     through here; a cluster session handles them itself, per slot.
     ///   - wasInterrupted: Tells whether a failure was caused by ``RedisConnection/interrupt()``.
     func execute(
-        _ buffer: [UInt8],
-        replyCount: Int,
+        _ commands: [RedisCommand],
         blockingFor: Duration?,
+        retriesRefusals: Bool = true,
         wasInterrupted: () -> Bool
     ) throws(RedisClientError) -> [RedisReply] {
         let clock = ContinuousClock()
@@ -74,14 +78,10 @@ final class HiredisSession {
         var delay = Duration.milliseconds(10)
         while true {
             let context = try connectedContext()
-            let replies = try roundTrip(
-                context,
-                buffer,
-                replyCount: replyCount,
-                blockingFor: blockingFor,
-                wasInterrupted: wasInterrupted
-            )
-            guard let refusal = replies.lazy.compactMap(FailoverCondition.init(reply:)).first else { return replies }
+            let replies = try roundTrip(context, commands, blockingFor: blockingFor, wasInterrupted: wasInterrupted)
+            guard retriesRefusals, let refusal = replies.lazy.compactMap(FailoverCondition.init(reply:)).first else {
+                return replies
+            }
             // A server that is a replica now (READONLY, UNBLOCKED), or lost its primary (MASTERDOWN), is left: the
             // next connect asks the Sentinels again, or finds a moved address behind the same name.
             if refusal.leavesTheServer { disconnect() }
@@ -113,11 +113,11 @@ final class HiredisSession {
     /// recursing (a reconnect nested in the handshake once freed the context the outer call then returned).
     private func roundTrip(
         _ context: UnsafeMutablePointer<redisContext>,
-        _ buffer: [UInt8],
-        replyCount: Int,
+        _ commands: [RedisCommand],
         blockingFor: Duration?,
         wasInterrupted: () -> Bool
     ) throws(RedisClientError) -> [RedisReply] {
+        let replyCount = commands.count
         let wanted: Duration =
             if let blockingFor {
                 blockingFor == .zero ? .zero : blockingFor + configuration.commandTimeout
@@ -128,13 +128,15 @@ final class HiredisSession {
             redisSetTimeout(context, Self.timeval(wanted))
             socketTimeout = wanted
         }
-        let appended = buffer.withUnsafeBufferPointer { bytes in
-            bytes.withMemoryRebound(to: CChar.self) { chars in
-                redisAppendFormattedCommand(context, chars.baseAddress, chars.count)
+        for command in commands {
+            let appended = command.encoded.withUnsafeBufferPointer { bytes in
+                bytes.withMemoryRebound(to: CChar.self) { chars in
+                    redisAppendFormattedCommand(context, chars.baseAddress, chars.count)
+                }
             }
-        }
-        guard appended == REDIS_OK else {
-            throw failure(context, doing: "sending a command", wasInterrupted: wasInterrupted)
+            guard appended == REDIS_OK else {
+                throw failure(context, doing: "sending a command", wasInterrupted: wasInterrupted)
+            }
         }
         // Large pipelines take longer than the spin window anyway: only small requests spin.
         if configuration.replySpin > .zero && blockingFor == nil && replyCount <= 32 {
@@ -245,6 +247,8 @@ final class HiredisSession {
             made = try Self.connect(host: host, port: port, url: url, timeout: configuration.connectTimeout)
         case .unix(let path):
             made = redisConnectUnixWithTimeout(path, timeout)
+        case .cluster:
+            preconditionFailure("a cluster URL reaches its nodes through a ClusterSession")
         case .sentinel:
             guard var resolver else { preconditionFailure("a Sentinel URL without its resolver") }
             // Read before asking: a switch announced while connecting makes the next call ask again.
@@ -330,17 +334,9 @@ final class HiredisSession {
         if commands.isEmpty {
             commands.append((RedisCommand("PING"), "check that the server speaks the Redis protocol"))
         }
-        var buffer: [UInt8] = []
-        for (command, _) in commands { buffer += command.encoded }
         let replies: [RedisReply]
         do {
-            replies = try roundTrip(
-                context,
-                buffer,
-                replyCount: commands.count,
-                blockingFor: nil,
-                wasInterrupted: { false }
-            )
+            replies = try roundTrip(context, commands.map(\.0), blockingFor: nil, wasInterrupted: { false })
         } catch {
             disconnect()
             throw RedisClientError(
@@ -428,7 +424,7 @@ final class HiredisSession {
     }
 
     /// Blocks the connection's thread (never a cooperative one) for `duration`.
-    private static func sleep(_ duration: Duration) {
+    static func sleep(_ duration: Duration) {
         Thread.sleep(
             forTimeInterval: Double(duration.components.attoseconds) / 1e18 + Double(duration.components.seconds)
         )

@@ -223,6 +223,37 @@ public final class RedisClient: Sendable {
 
     @TaskLocal private static var pinned: Pinned?
 
+    // MARK: - Redis Cluster
+
+    /// Whether this client is known to reach a Redis Cluster: its URL is `redis+cluster://`, or the server of its
+    /// `redis://` URL turned out to be a cluster node (it answered `MOVED`, or ``clusterPrimaries()`` found out).
+    /// Commands are then routed to the primary that serves their key's slot.
+    public var isCluster: Bool { ClusterTopology.shared(for: configuration.url)?.isCluster ?? false }
+
+    /// The primaries of the Redis Cluster this client reaches, from a fresh `CLUSTER SLOTS`; `nil` when it reaches a
+    /// single server (a `redis://` server without cluster support, a Unix socket, Sentinel).
+    ///
+    /// For work that must reach every primary (`FUNCTION LOAD`, `INFO`): send it with
+    /// ``RedisCommand/routed(toNode:)``. A `redis://` URL to a cluster node switches this client to routing by slot.
+    ///
+    /// - Returns: The primaries' addresses as the cluster announces them, or `nil`.
+    /// - Throws: ``RedisClientError`` on a transport failure, or when a `redis+cluster://` server is no cluster node.
+    public func clusterPrimaries() async throws -> [RedisURL.Address]? {
+        guard let topology = ClusterTopology.shared(for: configuration.url) else { return nil }
+        let reply = try await send(RedisCommand("CLUSTER", "SLOTS"))
+        guard let via = topology.seeds.first, reply.array != nil else {
+            guard topology.isCluster else { return nil }
+            throw RedisClientError(
+                .connectionFailed,
+                "the server at \(configuration.url) is not a Redis Cluster node (CLUSTER SLOTS answered "
+                    + "\(reply.errorMessage ?? "no slot map")): use a redis:// URL for a single server"
+            )
+        }
+        topology.update(slots: reply, via: via)
+        topology.markCluster()
+        return topology.primaries
+    }
+
     /// Opens a connection outside the pool, for blocking commands; ``shutdown()`` closes it too.
     ///
     /// - Returns: A new connection with this client's configuration.

@@ -35,6 +35,16 @@ public struct RedisCommand: Sendable, Hashable {
     public let encoded: [UInt8]
     /// The command name as given, for logs and errors.
     private let rawName: [UInt8]
+    /// Where a cluster client sends the command when its own keys do not say (see ``routed(bySlotOf:)``).
+    package private(set) var route: Route?
+
+    /// A cluster route given by the caller.
+    package enum Route: Sendable, Hashable {
+        /// The node serving this key's slot.
+        case slotOf([UInt8])
+        /// This node.
+        case node(RedisURL.Address)
+    }
 
     /// Creates a command from raw byte arguments, the first being the command name.
     ///
@@ -75,6 +85,52 @@ public struct RedisCommand: Sendable, Hashable {
         }
         encoded = buffer
         rawName = nameBytes
+    }
+
+    /// The same command, sent on a Redis Cluster to the primary that serves `key`'s slot: for commands that have no
+    /// key of their own but concern one slot (`SCAN … MATCH <prefix>*`, `WAIT` alone). Ignored by a single server.
+    ///
+    /// - Parameter key: A key of the slot the command is for.
+    /// - Returns: The routed command.
+    public func routed(bySlotOf key: String) -> RedisCommand {
+        var command = self
+        command.route = .slotOf(Array(key.utf8))
+        return command
+    }
+
+    /// The same command, sent on a Redis Cluster to one node (``RedisClient/clusterPrimaries()`` names them): for
+    /// commands about the node itself (`INFO`, `FUNCTION LOAD`, `DBSIZE`). Ignored by a single server.
+    ///
+    /// - Parameter node: The node's address, as the cluster announces it.
+    /// - Returns: The routed command.
+    public func routed(toNode node: RedisURL.Address) -> RedisCommand {
+        var command = self
+        command.route = .node(node)
+        return command
+    }
+
+    /// The command's arguments (the name first), read back from the encoded form.
+    package var arguments: [ArraySlice<UInt8>] {
+        var result: [ArraySlice<UInt8>] = []
+        var index = encoded.startIndex
+        func number() -> Int {
+            var value = 0
+            index += 1
+            while index < encoded.endIndex, encoded[index] != 13 {
+                value = value * 10 + Int(encoded[index] - 48)
+                index += 1
+            }
+            index += 2
+            return value
+        }
+        let count = number()
+        result.reserveCapacity(count)
+        for _ in 0..<count {
+            let length = number()
+            result.append(encoded[index..<index + length])
+            index += length + 2
+        }
+        return result
     }
 
     /// The command name, upper-cased, for logs and errors.

@@ -36,7 +36,7 @@ public final class RedisConnection: Sendable {
     /// - Returns: The reply; Redis error replies are returned as ``RedisReply/error(_:)``, not thrown.
     /// - Throws: ``RedisClientError`` when the connection cannot be made, breaks, times out or was closed.
     public func send(_ command: RedisCommand) async throws -> RedisReply {
-        try await core.execute(command.encoded, replyCount: 1, blockingFor: nil)[0]
+        try await core.execute([command], blockingFor: nil)[0]
     }
 
     /// Sends one command built from a name and arguments and returns its reply.
@@ -58,11 +58,7 @@ public final class RedisConnection: Sendable {
     ///   the commands may or may not have run.
     public func pipeline(_ commands: [RedisCommand]) async throws -> [RedisReply] {
         guard !commands.isEmpty else { return [] }
-        if commands.count == 1 { return try await core.execute(commands[0].encoded, replyCount: 1, blockingFor: nil) }
-        var buffer: [UInt8] = []
-        buffer.reserveCapacity(commands.reduce(0) { $0 + $1.encoded.count })
-        for command in commands { buffer.append(contentsOf: command.encoded) }
-        return try await core.execute(buffer, replyCount: commands.count, blockingFor: nil)
+        return try await core.execute(commands, blockingFor: nil)
     }
 
     /// Sends many commands in one write, the last of which may block on the server (`WAIT` after a write), and reads
@@ -75,7 +71,7 @@ public final class RedisConnection: Sendable {
     /// - Throws: ``RedisClientError`` on a transport failure or an interruption.
     public func pipeline(_ commands: [RedisCommand], blockingFor: Duration) async throws -> [RedisReply] {
         guard !commands.isEmpty else { return [] }
-        return try await core.execute(commands.flatMap(\.encoded), replyCount: commands.count, blockingFor: blockingFor)
+        return try await core.execute(commands, blockingFor: blockingFor)
     }
 
     /// Sends a command that may block on the server (`BLPOP`, `BZPOPMIN`, `XREAD BLOCK`, `WAIT`, …).
@@ -90,7 +86,7 @@ public final class RedisConnection: Sendable {
     /// - Returns: The reply (for example ``RedisReply/null`` when `BLPOP` timed out).
     /// - Throws: ``RedisClientError`` on a transport failure or an interruption.
     public func send(_ command: RedisCommand, blockingFor: Duration) async throws -> RedisReply {
-        try await core.execute(command.encoded, replyCount: 1, blockingFor: blockingFor)[0]
+        try await core.execute([command], blockingFor: blockingFor)[0]
     }
 
     /// Ends the command running now, if any, by shutting its socket down; it fails with

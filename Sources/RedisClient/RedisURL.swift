@@ -22,29 +22,34 @@ public struct RedisURL: Sendable, Hashable, CustomStringConvertible {
         case unix(path: String)
         /// The primary that Redis Sentinel names for a master group, found by asking the Sentinels in turn.
         case sentinel(Sentinel)
+        /// A Redis Cluster, found from any of its nodes: every command goes to the primary that serves its key's slot.
+        case cluster(Cluster)
+    }
+
+    /// A host name or address and a port: a Sentinel, or a node of a cluster.
+    public struct Address: Sendable, Hashable, CustomStringConvertible {
+        /// The host name or address.
+        public var host: String
+        /// The port.
+        public var port: Int
+
+        /// Creates an address.
+        ///
+        /// - Parameters:
+        ///   - host: The host name or address.
+        ///   - port: The port.
+        public init(host: String, port: Int) {
+            self.host = host
+            self.port = port
+        }
+
+        public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
     }
 
     /// Where the Sentinels of a master group are and how to log in to them.
     public struct Sentinel: Sendable, Hashable {
-        /// A Sentinel's host name or address and port.
-        public struct Address: Sendable, Hashable, CustomStringConvertible {
-            /// The host name or address.
-            public var host: String
-            /// The port (26379 unless the URL gave one).
-            public var port: Int
-
-            /// Creates an address.
-            ///
-            /// - Parameters:
-            ///   - host: The host name or address.
-            ///   - port: The port.
-            public init(host: String, port: Int) {
-                self.host = host
-                self.port = port
-            }
-
-            public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
-        }
+        /// A Sentinel's host name or address and port (26379 unless the URL gave one).
+        public typealias Address = RedisURL.Address
 
         /// The Sentinels to ask, in order; at least one.
         public var addresses: [Address]
@@ -131,10 +136,15 @@ public struct RedisURL: Sendable, Hashable, CustomStringConvertible {
             self = try Self.parseSentinel(string, trimmed, tls: false)
         case "rediss+sentinel":
             self = try Self.parseSentinel(string, trimmed, tls: true)
+        case "redis+cluster":
+            self = try Self.parseCluster(string, trimmed, tls: false)
+        case "rediss+cluster":
+            self = try Self.parseCluster(string, trimmed, tls: true)
         default:
             throw Self.invalid(
                 string,
-                "the scheme '\(scheme)' is not redis://, rediss://, unix://, redis+sentinel:// or rediss+sentinel://"
+                "the scheme '\(scheme)' is not redis://, rediss://, unix://, redis+sentinel://, rediss+sentinel://, "
+                    + "redis+cluster:// or rediss+cluster://"
             )
         }
     }
@@ -178,12 +188,17 @@ public struct RedisURL: Sendable, Hashable, CustomStringConvertible {
             return (tls == nil ? "redis+sentinel://" : "rediss+sentinel://")
                 + "\(credentials)\(hosts)/\(sentinel.masterName)"
                 + (database == 0 ? "" : "/\(database)") + (query.isEmpty ? "" : "?" + query.joined(separator: "&"))
+        case .cluster(let cluster):
+            let hosts = cluster.seeds.map(\.description).joined(separator: ",")
+            return (tls == nil ? "redis+cluster://" : "rediss+cluster://") + "\(credentials)\(hosts)"
+                + (tls?.queryString ?? "")
         }
     }
 
     private static let example =
         "expected redis://[[user]:password@]host[:port][/db], rediss://… (TLS), unix:///path/to.sock[?db=N] or "
-        + "redis+sentinel://[[user]:password@]host[:port][,host[:port]...]/master-name[/db]"
+        + "redis+sentinel://[[user]:password@]host[:port][,host[:port]...]/master-name[/db] or "
+        + "redis+cluster://[[user]:password@]host[:port][,host[:port]...]"
 
     static func invalid(_ original: String, _ reason: String) -> RedisClientError {
         RedisClientError(.invalidURL, "invalid Redis URL '\(masked(original))': \(reason); \(example)")
@@ -328,7 +343,7 @@ public struct RedisURL: Sendable, Hashable, CustomStringConvertible {
         }
         var addresses: [Sentinel.Address] = []
         for hostPort in authority.split(separator: ",", omittingEmptySubsequences: false) {
-            addresses.append(try parseSentinelAddress(original, hostPort))
+            addresses.append(try parseAddress(original, hostPort))
         }
         guard let name = path.first, !name.isEmpty else {
             throw invalid(original, "the master group's name is empty (add /master-name after the Sentinels)")
@@ -386,11 +401,14 @@ public struct RedisURL: Sendable, Hashable, CustomStringConvertible {
         )
     }
 
-    private static func parseSentinelAddress(
+    /// Parses `host[:port]` or `[v6]:port` of a multi-host URL; `what` names the host in messages ("Sentinel").
+    static func parseAddress(
         _ original: String,
-        _ text: Substring
-    ) throws(RedisClientError) -> Sentinel.Address {
-        guard !text.isEmpty else { throw invalid(original, "a Sentinel address is empty (check the commas)") }
+        _ text: Substring,
+        what: String = "Sentinel",
+        defaultPort: Int = 26379
+    ) throws(RedisClientError) -> Address {
+        guard !text.isEmpty else { throw invalid(original, "a \(what) address is empty (check the commas)") }
         var host = text
         var portText: Substring?
         if text.hasPrefix("[") {
@@ -407,14 +425,14 @@ public struct RedisURL: Sendable, Hashable, CustomStringConvertible {
             host = text[..<colon]
             portText = text[text.index(after: colon)...]
         }
-        guard !host.isEmpty else { throw invalid(original, "the Sentinel address '\(text)' has no host") }
-        var port = 26379
+        guard !host.isEmpty else { throw invalid(original, "the \(what) address '\(text)' has no host") }
+        var port = defaultPort
         if let portText {
             guard let given = Int(portText), (1...65535).contains(given) else {
-                throw invalid(original, "the Sentinel port '\(portText)' is not a number between 1 and 65535")
+                throw invalid(original, "the \(what) port '\(portText)' is not a number between 1 and 65535")
             }
             port = given
         }
-        return Sentinel.Address(host: String(host), port: port)
+        return Address(host: String(host), port: port)
     }
 }

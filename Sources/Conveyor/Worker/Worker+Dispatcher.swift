@@ -42,16 +42,25 @@ extension Worker {
 
     /// Ends the dispatcher's BLPOP from outside: pushes a token to the worker's own bell list.
     func ringRemoteBell() {
-        let key = queue.keys.workerBell(configuration.workerID)
+        // On a cluster the dispatcher blocks on a bell per queue (in the queue's slot): ring them all.
+        let bells =
+            queue.redis.isCluster
+            ? queues.map { queue.keys.workerBell(configuration.workerID, queue: $0) }
+            : [queue.keys.workerBell(configuration.workerID)]
         let redis = queue.redis
         Task {
-            _ = try? await redis.pipeline([RedisCommand("RPUSH", key, "1"), RedisCommand("PEXPIRE", key, 60_000)])
+            _ = try? await redis.pipeline(
+                bells.flatMap { [RedisCommand("RPUSH", $0, "1"), RedisCommand("PEXPIRE", $0, 60_000)] }
+            )
         }
     }
 
     func dispatchLoop() async {
         let connection = queue.redis.makeDedicatedConnection()
-        defer { connection.close() }
+        defer {
+            connection.close()
+            for waiting in clusterWaits.withLock({ $0.values }) { waiting.close() }
+        }
         if isStopping { handoff.close() }
         // On the connection's own thread: its BLPOP and report calls then run without a thread hop each way.
         _ = try? await connection.withPinnedTask { await dispatch(on: connection) }
@@ -334,6 +343,9 @@ extension Worker {
         }
         defer { timer?.cancel() }
         let timeout = configuration.idleWait
+        if queue.redis.isCluster {
+            return await waitForWorkPerQueue(&watches, timeout: timeout)
+        }
         do {
             let reply = try await connection.send(
                 RedisCommand(

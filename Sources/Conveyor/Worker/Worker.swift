@@ -146,6 +146,8 @@ public final class Worker: Service, Sendable {
     let state: Mutex<State>
     /// Wakes the dispatcher when a slot hands it an outcome or starts waiting, or at shutdown.
     let bell = Doorbell()
+    /// On a Redis Cluster, the dispatcher's blocking connection per queue (see `waitForWorkPerQueue`).
+    let clusterWaits = Mutex<[String: RedisConnection]>([:])
     /// Claimed jobs go from the dispatcher to idle slots through it.
     let handoff: JobHandoff
     let metrics = WorkerMetrics()
