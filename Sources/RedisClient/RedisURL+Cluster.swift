@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 
 extension RedisURL {
     /// Where to start looking for a Redis Cluster: any of its nodes answers `CLUSTER SLOTS`, which names the rest.
