@@ -11,6 +11,8 @@ final class ClusterTopology: Sendable {
         /// Index into `nodes` per slot, or -1 when no node is known to serve it.
         var owners = [Int16](repeating: -1, count: ClusterSlot.count)
         var nodes: [RedisURL.Address] = []
+        /// The nodes that serve at least one slot, kept in step with `owners`.
+        var primaries: [RedisURL.Address] = []
         var lastRefresh: ContinuousClock.Instant?
         var changes = 0
     }
@@ -43,11 +45,12 @@ final class ClusterTopology: Sendable {
     }
 
     /// The primaries that serve at least one slot, in the order the map lists them.
-    var primaries: [RedisURL.Address] {
-        state.withLock { state in
-            let used = Set(state.owners.filter { $0 >= 0 })
-            return state.nodes.indices.filter { used.contains(Int16($0)) }.map { state.nodes[$0] }
-        }
+    var primaries: [RedisURL.Address] { state.withLock { $0.primaries } }
+
+    private static func primaries(_ state: State) -> [RedisURL.Address] {
+        var used = [Bool](repeating: false, count: state.nodes.count)
+        for owner in state.owners where owner >= 0 { used[Int(owner)] = true }
+        return state.nodes.indices.filter { used[$0] }.map { state.nodes[$0] }
     }
 
     /// The nodes to ask for the map: the known primaries, then the seeds.
@@ -65,8 +68,10 @@ final class ClusterTopology: Sendable {
     func moved(slot: Int, to address: RedisURL.Address) {
         state.withLock { state in
             let index = Self.index(of: address, in: &state.nodes)
-            if state.owners[slot] != index { state.changes += 1 }
+            guard state.owners[slot] != index else { return }
+            state.changes += 1
             state.owners[slot] = index
+            state.primaries = Self.primaries(state)
         }
     }
 
@@ -93,6 +98,7 @@ final class ClusterTopology: Sendable {
             }
             if owners != state.owners { state.changes += 1 }
             state.owners = owners
+            state.primaries = Self.primaries(state)
             state.lastRefresh = .now
         }
         return true

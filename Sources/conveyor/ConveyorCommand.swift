@@ -111,7 +111,11 @@ struct ConnectionOptions: ParsableArguments {
         name: .long,
         help: ArgumentHelp(
             "The Redis server: redis://[[user]:password@]host[:port][/db] or unix:///path?db=N.",
-            discussion: "Defaults to $REDIS_URL, else redis://127.0.0.1:6379.",
+            discussion: """
+                Defaults to $REDIS_URL, else redis://127.0.0.1:6379. rediss:// is TLS; \
+                redis+sentinel://host[:port][,host…]/master-name follows Sentinel; \
+                redis+cluster://host[:port][,host…] routes by slot over a Redis Cluster.
+                """,
             valueName: "url"
         )
     )

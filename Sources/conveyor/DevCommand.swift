@@ -20,10 +20,16 @@ struct DevCommand: AsyncParsableCommand {
             loopback ports (in memory, gone when it stops), and works through redis+sentinel://, so failovers can \
             be tried by hand (redis-cli -p <sentinel port> SENTINEL FAILOVER conveyor, or kill the primary).
 
+            With --cluster N it starts a Redis Cluster of N primaries (3 to 10), each with a replica, on free \
+            loopback ports (in memory, gone when it stops), and works through redis+cluster://, so queues spread \
+            over shards, resharding and shard failovers can be tried by hand (redis-cli --cluster reshard, or kill \
+            a primary).
+
             Examples:
               conveyor dev
               conveyor dev --data /tmp/conveyor --exec resize=./resize.sh --queue images --queue default
               conveyor dev --sentinel
+              conveyor dev --cluster 3
             """
     )
 
@@ -39,17 +45,32 @@ struct DevCommand: AsyncParsableCommand {
     @Flag(help: "Start a primary, two replicas and three Sentinels, and work through Sentinel.")
     var sentinel = false
 
+    @Option(
+        name: .customLong("cluster"),
+        help: ArgumentHelp("Start a Redis Cluster of N primaries (3-10) with a replica each.", valueName: "n")
+    )
+    var clusterPrimaries: Int?
+
     @OptionGroup var worker: WorkerOptions
 
     func validate() throws {
         try JobStoreOptions.validateNamespace(namespace)
         if let port { try NumberArgument.check(port, "--port", 1...65_535) }
+        if let clusterPrimaries {
+            // Redis Cluster needs at least three primaries to elect a replica when one dies.
+            try NumberArgument.check(clusterPrimaries, "--cluster", 3...10)
+            if sentinel { throw ValidationError("--cluster and --sentinel cannot be combined: choose one topology") }
+        }
     }
 
     func run() async throws {
         let logger = bootstrapLogging(worker.logLevel)
         if sentinel {
             try await runWithSentinel(logger: logger)
+            return
+        }
+        if let clusterPrimaries {
+            try await runWithCluster(clusterPrimaries, logger: logger)
             return
         }
         let folder = URL(fileURLWithPath: data).standardizedFileURL.path
@@ -135,5 +156,46 @@ struct DevCommand: AsyncParsableCommand {
         redis.shutdown()
         await group.stop()
         Terminal.printNow("Stopped; the master group is gone.")
+    }
+
+    /// `--cluster N`: the worker works through a private Redis Cluster.
+    private func runWithCluster(_ primaries: Int, logger: Logger) async throws {
+        let cluster: LocalRedisCluster
+        do {
+            cluster = try await LocalRedisCluster.start(.init(primaries: primaries, replicasPerPrimary: 1))
+        } catch {
+            throw CommandFailure(
+                message: "cannot start the Redis Cluster: \(error) (install it with: apt-get install -y redis-server)"
+            )
+        }
+        let nodes = cluster.nodes.map { "\($0.port) (pid \($0.pid))" }.joined(separator: ", ")
+        Terminal.printNow(
+            """
+            Conveyor dev: a Redis Cluster of \(primaries) primaries and \(primaries) replicas at \(cluster.urlString)
+              nodes (the first \(primaries) are the primaries now): \(nodes)
+            In another terminal:
+              export REDIS_URL='\(cluster.urlString)'
+              conveyor enqueue echo --queue emails --payload '{"hello":"world"}'
+              redis-cli -c -p \(cluster.nodes[0].port) CLUSTER KEYSLOT 'conveyor:{emails}'
+              redis-cli --cluster reshard 127.0.0.1:\(cluster.nodes[0].port)
+            Ctrl-C stops (and removes every node).
+            """
+        )
+        let (redis, jobs) = PrivateRedis.jobQueue(
+            try RedisURL(cluster.urlString),
+            clientName: "conveyor-dev",
+            namespace: namespace,
+            logger: logger
+        )
+        do {
+            try await worker.run(jobs: jobs, handlers: worker.handlers(examples: true), logger: logger)
+        } catch {
+            redis.shutdown()
+            await cluster.stop()
+            throw error
+        }
+        redis.shutdown()
+        await cluster.stop()
+        Terminal.printNow("Stopped; the cluster is gone.")
     }
 }
