@@ -15,53 +15,61 @@ extension Worker {
         let seconds = String(format: "%.3f", Double(JobQueue.milliseconds(timeout)) / 1000)
         let connections = clusterWaitConnections()
         let redis = queue.redis
-        let outcomes = await withTaskGroup(of: (String, Result<RedisReply, any Error>).self) { group in
-            for name in queues {
-                let connection = connections[name]
-                group.addTask {
-                    guard let connection else { return (name, .success(.null)) }
-                    let command = RedisCommand(
-                        "BLPOP",
-                        keys.wake(name),
-                        keys.workerBell(workerID, queue: name),
-                        seconds
-                    )
-                    do {
-                        return (name, .success(try await connection.send(command, blockingFor: timeout)))
-                    } catch {
-                        return (name, .failure(error))
-                    }
-                }
-            }
-            var outcomes: [(String, Result<RedisReply, any Error>)] = []
-            for await outcome in group {
-                if outcomes.isEmpty, case .success(let reply) = outcome.1, !reply.isNull {
-                    // One queue has work (or the bell rang): end the other waits.
-                    let others = queues.filter { $0 != outcome.0 }.map { keys.workerBell(workerID, queue: $0) }
-                    if !others.isEmpty {
-                        _ = try? await redis.pipeline(
-                            others.flatMap { [RedisCommand("RPUSH", $0, "1"), RedisCommand("PEXPIRE", $0, 60_000)] }
+        // Off the dispatcher's connection thread (its executor preference would otherwise host every child task).
+        let outcomes = await withTaskExecutorPreference(globalConcurrentExecutor) {
+            await withTaskGroup(of: WaitOutcome.self) { group in
+                for name in queues {
+                    let connection = connections[name]
+                    group.addTask {
+                        guard let connection else { return WaitOutcome(queue: name, reply: .null) }
+                        let command = RedisCommand(
+                            "BLPOP",
+                            keys.wake(name),
+                            keys.workerBell(workerID, queue: name),
+                            seconds
                         )
+                        do {
+                            return WaitOutcome(
+                                queue: name,
+                                reply: try await connection.send(command, blockingFor: timeout)
+                            )
+                        } catch {
+                            return WaitOutcome(queue: name, failure: "\(error)")
+                        }
                     }
                 }
-                outcomes.append(outcome)
+                var outcomes: [WaitOutcome] = []
+                for await outcome in group {
+                    if outcomes.isEmpty, let reply = outcome.reply, !reply.isNull {
+                        // One queue has work (or the bell rang): end the other waits.
+                        let others = queues.filter { $0 != outcome.queue }.map { keys.workerBell(workerID, queue: $0) }
+                        if !others.isEmpty {
+                            _ = try? await redis.pipeline(
+                                others.flatMap {
+                                    [RedisCommand("RPUSH", $0, "1"), RedisCommand("PEXPIRE", $0, 60_000)]
+                                }
+                            )
+                        }
+                    }
+                    outcomes.append(outcome)
+                }
+                return outcomes
             }
-            return outcomes
         }
         state.withLock { $0.blockedLong = false }
-        var failure: (any Error)?
+        var failure: String?
         var returned: [String] = []
-        for (name, result) in outcomes {
-            switch result {
-            case .success(let reply):
+        for outcome in outcomes {
+            let name = outcome.queue
+            if let reply = outcome.reply {
                 if reply.isNull {
                     watches[name]?.empty = false
                 } else if reply.array?.first?.string == keys.wake(name) {
                     watches[name]?.empty = false
                     returned.append(name)
                 }
-            case .failure(let error):
-                failure = error
+            } else {
+                failure = outcome.failure
                 watches[name]?.empty = false
             }
         }
@@ -74,6 +82,13 @@ extension Worker {
             logger.error("waiting for jobs failed: \(failure)")
             try? await Task.sleep(for: .milliseconds(200))
         }
+    }
+
+    /// How one queue's wait ended: a reply (`.null` when it timed out) or why it failed.
+    struct WaitOutcome: Sendable {
+        var queue: String
+        var reply: RedisReply?
+        var failure: String?
     }
 
     /// The dispatcher's blocking connections on a cluster, one per queue, made on first use and closed with the

@@ -1,0 +1,397 @@
+import ConveyorTesting
+import Foundation
+import LocalRedis
+import RedisClient
+import Synchronization
+import Testing
+
+@testable import Conveyor
+
+/// Issue 13: Conveyor on a real Redis Cluster (3 primaries and 3 replicas on loopback, made by the test): queues on
+/// every shard drained by three `conveyor worker` processes with a schedule firing, a queue's slot moved to another
+/// primary mid-drain, a primary SIGKILLed mid-drain, and enqueues that meet `MOVED`.
+@Suite("Redis Cluster", .serialized, .timeLimit(.minutes(5)))
+struct ClusterTests {
+    /// A client for the cluster that waits through a failover.
+    static func jobQueue(
+        _ cluster: LocalRedisCluster,
+        acknowledgement: ReplicaAcknowledgement? = nil
+    ) throws
+        -> JobQueue
+    {
+        let redis = RedisClient(
+            configuration: .init(url: try RedisURL(cluster.urlString), failoverTimeout: .seconds(60))
+        )
+        var configuration = JobQueue.Configuration(installsLibrary: true)
+        configuration.replicaAcknowledgement = acknowledgement
+        return JobQueue(redis: redis, configuration: configuration)
+    }
+
+    /// Queue names whose slots lie on every primary, `perPrimary` on each, in primary order.
+    static func queuesOnEveryPrimary(_ cluster: LocalRedisCluster, perPrimary: Int) async throws -> [String] {
+        let primaries = try await cluster.primaries().map(\.port)
+        var byPrimary: [Int: [String]] = [:]
+        var index = 0
+        while primaries.contains(where: { byPrimary[$0, default: []].count < perPrimary }) {
+            index += 1
+            let name = "q\(index)"
+            let owner = try await cluster.owner(ofSlot: LocalRedisCluster.slot(of: "conveyor:{\(name)}")).port
+            if byPrimary[owner, default: []].count < perPrimary { byPrimary[owner, default: []].append(name) }
+        }
+        return primaries.flatMap { byPrimary[$0] ?? [] }
+    }
+
+    /// Each job's `attempts` (0 for a job that is gone), read in pipelines that the client splits by node.
+    static func attempts(_ jobs: JobQueue, _ ids: [String]) async throws -> [String: Int] {
+        var result: [String: Int] = [:]
+        for start in stride(from: 0, to: ids.count, by: 1000) {
+            let batch = Array(ids[start..<min(start + 1000, ids.count)])
+            let commands = try batch.map { id in
+                let (queue, localID) = try jobs.split(id)
+                return RedisCommand("HMGET", jobs.keys.job(queue, localID), "attempts", "status")
+            }
+            let replies = try await jobs.redis.pipeline(commands)
+            for (id, reply) in zip(batch, replies) {
+                let fields = reply.array ?? []
+                let completed = fields.count == 2 && fields[1].string == "completed"
+                result[id] = completed ? Int(fields[0].string ?? "") ?? 0 : 0
+            }
+        }
+        return result
+    }
+
+    static func workerArguments(_ cluster: LocalRedisCluster, queues: [String]) -> [String] {
+        ["--redis", cluster.urlString, "--example-handlers", "--concurrency", "10", "--lease", "3s", "--grace", "1s"]
+            + queues.flatMap { ["--queue", $0] }
+    }
+
+    @Test func threeWorkerProcessesDrainSixQueuesOnThreeShardsWithAScheduleRunning() async throws {
+        try await withRedisCluster { cluster in
+            let jobs = try Self.jobQueue(cluster)
+            defer { jobs.redis.shutdown() }
+            try await jobs.installLibrary()
+            // The library is on every primary.
+            for primary in try await cluster.primaries() {
+                let node = RedisConnection(configuration: .init(url: primary.url))
+                defer { node.close() }
+                #expect(try await node.send("FCALL", "conveyor_version", 0).string == JobQueue.libraryVersion)
+            }
+            let names = try await Self.queuesOnEveryPrimary(cluster, perPrimary: 2)
+            #expect(names.count == 6)
+            let total = 20_000
+            var ids: [String] = []
+            for batch in stride(from: 0, to: total, by: 1000) {
+                let news = try (batch..<batch + 1000).map { index in
+                    try NewJob(
+                        "echo",
+                        payload: ["n": index],
+                        options: .init(queue: names[index % names.count], id: "job-\(index)")
+                    )
+                }
+                ids += try await jobs.enqueueMany(news).map(\.id)
+            }
+            #expect(Set(ids).count == total)
+            try await jobs.upsert(try Schedule(name: "tick", type: "echo", queue: "ticks", rule: .every(.seconds(1))))
+            let queues = names + ["ticks"]
+            var workers = (0..<3).map { _ in WorkerProcess(Self.workerArguments(cluster, queues: queues)) }
+            // A worker SIGKILLed mid-drain, and a new one in its place: only its jobs in flight run again.
+            try await eventually(timeout: .seconds(120), "a third of the jobs to complete") {
+                try await jobs.counts(queue: names[0])[.completed, default: 0] > total / names.count / 3
+            }
+            try await workers[0].signal(SIGKILL)
+            _ = try await workers[0].exit()
+            workers[0] = WorkerProcess(Self.workerArguments(cluster, queues: queues))
+            try await eventually(timeout: .seconds(180), "every job to complete") {
+                var done = 0
+                for name in names { done += try await jobs.counts(queue: name)[.completed, default: 0] }
+                return done == total
+            }
+            try await Task.sleep(for: .seconds(2))
+            let seen = try await Self.attempts(jobs, ids)
+            #expect(seen.values.allSatisfy { $0 >= 1 }, "jobs not completed")
+            let again = seen.filter { $0.value > 1 }
+            // At most the killed worker's 10 slots (and the jobs it had claimed for them) ran twice.
+            #expect(again.count <= 20, "\(again.count) jobs ran more than once: \(again.keys.sorted().prefix(10))")
+            var started = 0
+            for name in names { started += try await jobs.stats(queue: name)["started", default: 0] }
+            #expect(started == total + again.values.reduce(0) { $0 + $1 - 1 })
+            // Every fire time made one job, once: ids tick@<ms>, a second apart, none run twice but for the kill.
+            let ticks = try await jobs.list(queue: "ticks", status: .completed, limit: 1000)
+            let fireTimes = ticks.compactMap { Int($0.id.split(separator: "@").last ?? "") }.sorted()
+            #expect(fireTimes.count >= 5, "the schedule fired \(fireTimes.count) times")
+            #expect(Set(fireTimes).count == fireTimes.count)
+            #expect(zip(fireTimes, fireTimes.dropFirst()).allSatisfy { ($1 - $0) % 1000 == 0 && $1 > $0 })
+            let tickRuns = try await Self.attempts(jobs, ticks.map(\.id))
+            #expect(tickRuns.values.filter { $0 > 1 }.count <= 1)
+            for worker in workers { try await worker.signal(SIGTERM) }
+            for worker in workers { _ = try await worker.exit() }
+        }
+    }
+
+    @Test func aBusyQueuesSlotMovesToAnotherPrimaryMidDrainAndNothingIsLostOrRunTwice() async throws {
+        try await withRedisCluster { cluster in
+            let jobs = try Self.jobQueue(cluster)
+            defer { jobs.redis.shutdown() }
+            try await jobs.installLibrary()
+            let name = try await Self.queuesOnEveryPrimary(cluster, perPrimary: 1)[0]
+            let slot = LocalRedisCluster.slot(of: "conveyor:{\(name)}")
+            let source = try await cluster.owner(ofSlot: slot)
+            let target = try #require(try await cluster.primaries().first { $0.port != source.port })
+            var ids: [String] = []
+            for batch in stride(from: 0, to: 6000, by: 1000) {
+                let news = try (batch..<batch + 1000).map { index in
+                    try NewJob("echo", payload: ["n": index], options: .init(queue: name, id: "job-\(index)"))
+                }
+                ids += try await jobs.enqueueMany(news).map(\.id)
+            }
+            let workers = (0..<2).map { _ in WorkerProcess(Self.workerArguments(cluster, queues: [name])) }
+            try await eventually(timeout: .seconds(60), "the drain to be under way") {
+                try await jobs.counts(queue: name)[.completed, default: 0] >= 500
+            }
+            // A producer goes on enqueuing while the slot moves, and is never told a job failed.
+            let producer = Task {
+                var made: [String] = []
+                for index in 6000..<6400 {
+                    let id = try await jobs.enqueue(
+                        "echo",
+                        payload: ["n": index],
+                        options: .init(queue: name, id: "job-\(index)")
+                    ).id
+                    made.append(id)
+                    try await Task.sleep(for: .milliseconds(5))
+                }
+                return made
+            }
+            let before = try await jobs.counts(queue: name)[.completed, default: 0]
+            try await cluster.migrateSlot(slot, to: target, keysPerStep: 100, pauseBetweenSteps: .milliseconds(20))
+            #expect(try await cluster.owner(ofSlot: slot).port == target.port)
+            ids += try await producer.value
+            try await eventually(timeout: .seconds(120), "every job to complete") {
+                try await jobs.counts(queue: name)[.completed, default: 0] == ids.count
+            }
+            #expect(before < ids.count - 1000, "the migration happened after most of the drain")
+            let seen = try await Self.attempts(jobs, ids)
+            #expect(
+                seen.values.allSatisfy { $0 == 1 },
+                "jobs lost or run twice: \(seen.filter { $0.value != 1 }.prefix(10))"
+            )
+            #expect(try await jobs.stats(queue: name)["started"] == ids.count)
+            // Every key of the queue is on the new owner.
+            let old = RedisConnection(configuration: .init(url: source.url))
+            defer { old.close() }
+            #expect(try await old.send("CLUSTER", "COUNTKEYSINSLOT", slot).int == 0)
+            for worker in workers { try await worker.signal(SIGTERM) }
+            for worker in workers { #expect(try await worker.exit().status == 0) }
+        }
+    }
+
+    @Test func aPrimarySIGKILLedMidDrainIsReplacedByItsReplicaAndNoAcknowledgedJobIsLost() async throws {
+        let nodeTimeout = Duration.seconds(2)
+        try await withRedisCluster(.init(nodeTimeout: nodeTimeout)) { cluster in
+            let acknowledgement = ReplicaAcknowledgement(replicas: 1, timeout: .seconds(2))
+            let jobs = try Self.jobQueue(cluster, acknowledgement: acknowledgement)
+            defer { jobs.redis.shutdown() }
+            try await jobs.installLibrary()
+            let names = try await Self.queuesOnEveryPrimary(cluster, perPrimary: 1)
+            let arguments =
+                Self.workerArguments(cluster, queues: names) + ["--wait-replicas", "1", "--wait-timeout", "2"]
+            let workers = (0..<2).map { _ in WorkerProcess(arguments) }
+            let acknowledged = Mutex<[String]>([])
+            // The producer: batches of 100 over the three queues, each retried with the same ids until acknowledged.
+            let production = Task {
+                for batch in 0..<60 {
+                    let news = try (0..<100).map { index in
+                        let number = batch * 100 + index
+                        return try NewJob(
+                            "echo",
+                            payload: ["n": number],
+                            options: .init(queue: names[number % names.count], id: "job-\(number)")
+                        )
+                    }
+                    while true {
+                        do {
+                            let stored = try await jobs.enqueueMany(news)
+                            acknowledged.withLock { $0 += stored.map(\.id) }
+                            break
+                        } catch {
+                            try await Task.sleep(for: .milliseconds(100))
+                        }
+                    }
+                    try await Task.sleep(for: .milliseconds(30))
+                }
+            }
+            defer { production.cancel() }
+            try await eventually(timeout: .seconds(60), "2 000 jobs acknowledged") {
+                acknowledged.withLock { $0.count } >= 2000
+            }
+            let victim = try await cluster.owner(ofSlot: LocalRedisCluster.slot(of: "conveyor:{\(names[0])}"))
+            let completedBefore = try await jobs.counts(queue: names[0])[.completed, default: 0]
+            let killedAt = ContinuousClock.now
+            await cluster.kill(victim)
+            try await eventually(timeout: .seconds(60), "jobs of the killed shard's queue to complete again") {
+                try await jobs.counts(queue: names[0])[.completed, default: 0] > completedBefore + 20
+            }
+            let resumed = ContinuousClock.now - killedAt
+            #expect(resumed <= nodeTimeout + .seconds(5), "the workers resumed \(resumed) after the kill")
+            let promoted = try await cluster.owner(ofSlot: LocalRedisCluster.slot(of: "conveyor:{\(names[0])}"))
+            #expect(promoted.port != victim.port)
+            try await production.value
+            let ids = acknowledged.withLock { $0 }
+            #expect(ids.count == 6000)
+            try await eventually(timeout: .seconds(120), "every acknowledged job to complete") {
+                var done = 0
+                for name in names { done += try await jobs.counts(queue: name)[.completed, default: 0] }
+                return done >= ids.count
+            }
+            let seen = try await Self.attempts(jobs, ids)
+            let lost = seen.filter { $0.value == 0 }.keys.sorted()
+            #expect(lost.isEmpty, "acknowledged jobs lost: \(lost.prefix(10))")
+            for worker in workers { try await worker.signal(SIGTERM) }
+            for worker in workers { _ = try await worker.exit() }
+            print("cluster failover: workers resumed \(resumed) after SIGKILL of \(victim.port)")
+        }
+    }
+
+    @Test func anEnqueueThatMeetsMOVEDIsSentWhereItBelongsAndARetryWithTheSameIDMakesNoSecondJob() async throws {
+        try await withRedisCluster { cluster in
+            let names = try await Self.queuesOnEveryPrimary(cluster, perPrimary: 1)
+            let slot = LocalRedisCluster.slot(of: "conveyor:{\(names[0])}")
+            let owner = try await cluster.owner(ofSlot: slot)
+            let elsewhere = try #require(try await cluster.primaries().first { $0.port != owner.port })
+            // A plain redis:// URL to a node that does not serve the queue: the first reply is MOVED.
+            let redis = RedisClient(configuration: .init(url: elsewhere.url, failoverTimeout: .seconds(1)))
+            defer { redis.shutdown() }
+            let jobs = JobQueue(redis: redis, configuration: .init(installsLibrary: true))
+            #expect(!redis.isCluster)
+            try await jobs.installLibrary()
+            #expect(redis.isCluster)
+            let id = try await jobs.enqueue("echo", payload: ["n": 1], options: .init(queue: names[0], id: "once")).id
+            #expect(id == "\(names[0])/once")
+            let key = jobs.keys.job(names[0], "once")
+            for node in try await cluster.primaries() {
+                let connection = RedisConnection(configuration: .init(url: node.url))
+                defer { connection.close() }
+                let exists = try await connection.send("EXISTS", key)
+                // Only the owner holds it; the others redirect.
+                if node.port == owner.port {
+                    #expect(exists == .integer(1))
+                } else {
+                    #expect(exists.errorMessage?.hasPrefix("MOVED") == true)
+                }
+            }
+            // The slot moves; this client's map is stale, so its next enqueue meets MOVED and follows it.
+            let target = try #require(
+                try await cluster.primaries().first { $0.port != owner.port && $0.port != elsewhere.port }
+            )
+            try await cluster.migrateSlot(slot, to: target)
+            let again = try await jobs.enqueue("echo", payload: ["n": 1], options: .init(queue: names[0], id: "once"))
+                .id
+            #expect(again == id)
+            let second = try await jobs.enqueue("echo", payload: ["n": 2], options: .init(queue: names[0], id: "twice"))
+                .id
+            #expect(try await jobs.counts(queue: names[0])[.pending] == 2)
+            #expect(try await jobs.get(second)?.status == .pending)
+            // An enqueue refused for as long as the slot is half moved fails, and leaves nothing behind on either
+            // node; retried with the same id once the move is done, it makes the job once.
+            let next = try #require(try await cluster.primaries().first { $0.port != target.port })
+            let from = RedisConnection(configuration: .init(url: target.url))
+            let to = RedisConnection(configuration: .init(url: next.url))
+            defer {
+                from.close()
+                to.close()
+            }
+            let fromID = try #require(try await from.send("CLUSTER", "MYID").string)
+            let toID = try #require(try await to.send("CLUSTER", "MYID").string)
+            #expect(try await to.send("CLUSTER", "SETSLOT", slot, "IMPORTING", fromID) == .status("OK"))
+            #expect(try await from.send("CLUSTER", "SETSLOT", slot, "MIGRATING", toID) == .status("OK"))
+            await #expect {
+                _ = try await jobs.enqueue("echo", payload: ["n": 3], options: .init(queue: names[0], id: "refused"))
+            } throws: { error in
+                (error as? ConveyorError)?.code == .redis && "\(error)".contains("being migrated")
+            }
+            let refusedKey = jobs.keys.job(names[0], "refused")
+            #expect(try await from.send("EXISTS", refusedKey) == .integer(0))
+            #expect(try await to.send("ASKING") == .status("OK"))
+            #expect(try await to.send("EXISTS", refusedKey) == .integer(0))
+            // Finish the move by hand: the keys, then the new owner on every primary.
+            while let keys = try await from.send("CLUSTER", "GETKEYSINSLOT", slot, 100).array, !keys.isEmpty {
+                let names = keys.compactMap(\.string)
+                let moved = try await from.send(
+                    RedisCommand("MIGRATE", ["127.0.0.1", next.port, "", 0, 5000, "KEYS"] + names)
+                )
+                #expect(moved == .status("OK"))
+            }
+            for node in try await cluster.primaries() {
+                let connection = RedisConnection(configuration: .init(url: node.url))
+                defer { connection.close() }
+                _ = try await connection.send("CLUSTER", "SETSLOT", slot, "NODE", toID)
+            }
+            let retried = try await jobs.enqueue(
+                "echo",
+                payload: ["n": 3],
+                options: .init(queue: names[0], id: "refused")
+            ).id
+            #expect(retried == "\(names[0])/refused")
+            #expect(try await jobs.counts(queue: names[0])[.pending] == 3)
+            #expect(try await to.send("EXISTS", refusedKey) == .integer(1))
+        }
+    }
+
+    @Test func everyCommandLineCommandWorksAgainstTheCluster() async throws {
+        try await withRedisCluster { cluster in
+            let redis = ["--redis", cluster.urlString]
+            func run(_ arguments: [String], input: String = "") async throws -> ConveyorExecutable.Output {
+                let result = try await ConveyorExecutable.run(arguments + redis, input: input)
+                #expect(result.status == 0, "conveyor \(arguments.joined(separator: " ")): \(result.standardError)")
+                return result
+            }
+            #expect(try await run(["ping"]).standardOutput.hasPrefix("PONG"))
+            #expect(try await run(["install"]).standardOutput.contains("Installed"))
+            let names = try await Self.queuesOnEveryPrimary(cluster, perPrimary: 1)
+            var ids: [String] = []
+            for name in names {
+                ids.append(
+                    try await run(["enqueue", "echo", "--queue", name, "--payload", #"{"n":1}"#]).standardOutput
+                        .trimmingCharacters(in: .whitespacesAndNewlines)
+                )
+            }
+            let lines = names.map { #"{"type":"echo","queue":"\#($0)","payload":{"n":2}}"# }.joined(separator: "\n")
+            #expect(try await run(["enqueue-many", "--file", "-"], input: lines + "\n").standardOutput.contains("6"))
+            #expect(try await run(["get", ids[1]]).standardOutput.contains("pending"))
+            #expect(
+                try await run(["list", "--queue", names[2], "--status", "pending"]).standardOutput.contains(ids[2])
+            )
+            let stats = try await run(["stats"]).standardOutput
+            for name in names { #expect(stats.contains(name), "stats shows no \(name): \(stats)") }
+            _ = try await run(["pause", "--queue", names[0]])
+            #expect(try await run(["stats"]).standardOutput.contains("yes"))
+            _ = try await run(["resume", "--queue", names[0]])
+            _ = try await run(["cancel", ids[0]])
+            _ = try await run(["retry", ids[0]])
+            _ = try await run(["configure", "--queue", names[1]])
+            _ = try await run(["schedule", "add", "tick", "echo", "--every", "1s", "--queue", names[1]])
+            #expect(try await run(["schedule", "list"]).standardOutput.contains("tick"))
+            _ = try await run(["schedule", "pause", "tick", "--queue", names[1]])
+            _ = try await run(["schedule", "resume", "tick", "--queue", names[1]])
+            let tail = ConveyorProcess(["tail"] + redis)
+            let worker = WorkerProcess(Self.workerArguments(cluster, queues: names))
+            let waited = try await run(["wait", ids[2], "--timeout", "30"])
+            #expect(waited.standardOutput.contains("completed") || waited.standardOutput.contains("{"))
+            try await tail.waitFor(ids[2])
+            try await eventually(timeout: .seconds(30), "the worker to be listed") {
+                try await ConveyorExecutable.run(["workers"] + redis).standardOutput.contains("×10")
+            }
+            try await eventually(timeout: .seconds(30), "a leader") {
+                !(try await ConveyorExecutable.run(["leader"] + redis).standardOutput.contains("none"))
+            }
+            _ = try await run(["schedule", "remove", "tick", "--queue", names[1]])
+            _ = try await run(["remove", ids[1], "--force"])
+            #expect(try await ConveyorExecutable.run(["get", ids[1]] + redis).status != 0)
+            _ = try await run(["cleanup", "--older-than", "1h"])
+            try await worker.signal(SIGTERM)
+            #expect(try await worker.exit().status == 0)
+            try await tail.signal(SIGINT)
+            _ = try await tail.exit()
+        }
+    }
+}
