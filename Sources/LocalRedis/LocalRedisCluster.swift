@@ -591,7 +591,8 @@ public final class LocalRedisCluster: Sendable {
                 url: node.url,
                 connectTimeout: .seconds(1),
                 commandTimeout: timeout,
-                failoverTimeout: .zero
+                failoverTimeout: .zero,
+                followsClusterRedirects: false
             )
         )
     }

@@ -44,6 +44,10 @@ public final class RedisClient: Sendable {
         /// ``RedisClientError/Code/unavailable``. Behind Sentinel it also bounds the reconnects after a lost
         /// connection. Such a refused command did not run, so it is sent again whatever it does.
         public var failoverTimeout: Duration
+        /// Whether a `redis://` URL switches to routing by slot when its server turns out to be a node of a Redis
+        /// Cluster (it answers `MOVED`). `false` talks to exactly that node, like `redis-cli` without `-c`: for
+        /// tools that inspect or administer one node. A `redis+cluster://` URL always routes.
+        public var followsClusterRedirects: Bool
 
         /// Creates a configuration.
         ///
@@ -58,6 +62,7 @@ public final class RedisClient: Sendable {
         ///   - poolTimeout: The longest wait for a pooled connection (by default the connect timeout plus the
         ///     command timeout: as long as one call may take).
         ///   - failoverTimeout: How long a call waits through a failover or a loading server (30 s by default).
+        ///   - followsClusterRedirects: Whether a `redis://` URL to a cluster node routes by slot (`true` by default).
         public init(
             url: RedisURL,
             connectTimeout: Duration = .seconds(2),
@@ -67,7 +72,8 @@ public final class RedisClient: Sendable {
             idleSpin: Duration = .microseconds(50),
             replySpin: Duration = .microseconds(100),
             poolTimeout: Duration? = nil,
-            failoverTimeout: Duration = .seconds(30)
+            failoverTimeout: Duration = .seconds(30),
+            followsClusterRedirects: Bool = true
         ) {
             self.url = url
             self.connectTimeout = connectTimeout
@@ -78,6 +84,13 @@ public final class RedisClient: Sendable {
             self.replySpin = max(.zero, replySpin)
             self.poolTimeout = max(.zero, poolTimeout ?? connectTimeout + commandTimeout)
             self.failoverTimeout = max(.zero, failoverTimeout)
+            self.followsClusterRedirects = followsClusterRedirects
+        }
+
+        /// The shared slot map this configuration routes with, or `nil` when it talks to one server.
+        var topology: ClusterTopology? {
+            if case .cluster = url.endpoint { return ClusterTopology.shared(for: url) }
+            return followsClusterRedirects ? ClusterTopology.shared(for: url) : nil
         }
     }
 
@@ -228,10 +241,11 @@ public final class RedisClient: Sendable {
     /// Whether this client is known to reach a Redis Cluster: its URL is `redis+cluster://`, or the server of its
     /// `redis://` URL turned out to be a cluster node (it answered `MOVED`, or ``clusterPrimaries()`` found out).
     /// Commands are then routed to the primary that serves their key's slot.
-    public var isCluster: Bool { ClusterTopology.shared(for: configuration.url)?.isCluster ?? false }
+    public var isCluster: Bool { configuration.topology?.isCluster ?? false }
 
     /// The primaries of the Redis Cluster this client reaches, from a fresh `CLUSTER SLOTS`; `nil` when it reaches a
-    /// single server (a `redis://` server without cluster support, a Unix socket, Sentinel).
+    /// single server (a `redis://` server without cluster support, a Unix socket, Sentinel, or a `redis://` URL with
+    /// ``Configuration/followsClusterRedirects`` off).
     ///
     /// For work that must reach every primary (`FUNCTION LOAD`, `INFO`): send it with
     /// ``RedisCommand/routed(toNode:)``. A `redis://` URL to a cluster node switches this client to routing by slot.
@@ -239,7 +253,7 @@ public final class RedisClient: Sendable {
     /// - Returns: The primaries' addresses as the cluster announces them, or `nil`.
     /// - Throws: ``RedisClientError`` on a transport failure, or when a `redis+cluster://` server is no cluster node.
     public func clusterPrimaries() async throws -> [RedisURL.Address]? {
-        guard let topology = ClusterTopology.shared(for: configuration.url) else { return nil }
+        guard let topology = configuration.topology else { return nil }
         let reply = try await send(RedisCommand("CLUSTER", "SLOTS"))
         guard let via = topology.seeds.first, reply.array != nil else {
             guard topology.isCluster else { return nil }

@@ -10,7 +10,7 @@ final class SessionRouter {
     init(configuration: RedisClient.Configuration, publishSocket: @escaping (Int32) -> Void) {
         self.configuration = configuration
         self.publishSocket = publishSocket
-        topology = ClusterTopology.shared(for: configuration.url)
+        topology = configuration.topology
         if case .cluster = configuration.url.endpoint {
             single = nil
         } else {

@@ -66,7 +66,7 @@ struct LocalRedisClusterTests {
         let busPort = try LocalRedisServer.freeLoopbackPort()
         try await withRedisServer(.init(arguments: ["--cluster-enabled", "yes", "--cluster-port", String(busPort)])) {
             server in
-            let connection = RedisConnection(configuration: .init(url: server.url))
+            let connection = RedisConnection(configuration: .init(url: server.url, followsClusterRedirects: false))
             defer { connection.close() }
             let replies = try await connection.pipeline(keys.map { RedisCommand("CLUSTER", "KEYSLOT", $0) })
             for (key, reply) in zip(keys, replies) {
@@ -225,7 +225,9 @@ private func send(
 }
 
 private func pipeline(_ node: LocalRedisServer, _ commands: [RedisCommand]) async throws -> [RedisReply] {
-    let connection = RedisConnection(configuration: .init(url: node.url, failoverTimeout: .zero))
+    let connection = RedisConnection(
+        configuration: .init(url: node.url, failoverTimeout: .zero, followsClusterRedirects: false)
+    )
     defer { connection.close() }
     return try await connection.pipeline(commands)
 }
