@@ -266,7 +266,11 @@ final class ClusterSession {
         if let session = sessions[address] { return session }
         var nodeConfiguration = configuration
         nodeConfiguration.url = configuration.url.node(address)
-        let session = HiredisSession(configuration: nodeConfiguration, publishSocket: publishSocket)
+        let session = HiredisSession(
+            configuration: nodeConfiguration,
+            retriesConnects: false,
+            publishSocket: publishSocket
+        )
         sessions[address] = session
         return session
     }

@@ -26,8 +26,18 @@ final class HiredisSession {
     /// The watch's count of switches when this connection was made.
     private var switchesSeen = 0
 
-    init(configuration: RedisClient.Configuration, publishSocket: @escaping (Int32) -> Void) {
+    /// Whether a reconnect is tried again, with backoff, for up to the connect timeout. A cluster session turns it
+    /// off for its nodes: a refused connect there means a dead primary, and the slot map, not this node, says where
+    /// to go next.
+    private let retriesConnects: Bool
+
+    init(
+        configuration: RedisClient.Configuration,
+        retriesConnects: Bool = true,
+        publishSocket: @escaping (Int32) -> Void
+    ) {
         self.configuration = configuration
+        self.retriesConnects = retriesConnects
         self.publishSocket = publishSocket
         if case .sentinel(let sentinel) = configuration.url.endpoint {
             resolver = SentinelResolver(sentinel, url: configuration.url, connectTimeout: configuration.connectTimeout)
@@ -211,7 +221,7 @@ final class HiredisSession {
             if !Self.isStale(context) { return context }
             disconnect()
         }
-        guard hasEverConnected else {
+        guard hasEverConnected, retriesConnects else {
             let context = try connectOnce()
             hasEverConnected = true
             return context
