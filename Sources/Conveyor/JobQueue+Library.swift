@@ -129,10 +129,16 @@ extension JobQueue {
     ///
     /// - Throws: ``ConveyorError`` when Redis fails.
     public func installedLibraryVersion() async throws -> String? {
-        var versions: [String?] = []
-        for node in try await libraryNodes() { versions.append(try await installedLibraryVersion(on: node)) }
+        let versions = try await installedLibraryVersions().map(\.version)
         if versions.contains(where: { $0 == nil }) { return nil }
         return versions.first { $0 != ConveyorLibrary.version } ?? versions.first ?? nil
+    }
+
+    /// The version each server holds: the one server (`nil` node), or every primary of a cluster.
+    private func installedLibraryVersions() async throws -> [(node: RedisURL.Address?, version: String?)] {
+        var versions: [(RedisURL.Address?, String?)] = []
+        for node in try await libraryNodes() { versions.append((node, try await installedLibraryVersion(on: node))) }
+        return versions
     }
 
     /// The library version one server (or cluster node) holds.
@@ -158,16 +164,22 @@ extension JobQueue {
     /// ``Configuration/installsLibrary`` allows, else fails saying how to install it.
     func prepare() async throws {
         if state.withLock({ $0.libraryChecked }) { return }
-        let found = try await installedLibraryVersion()
-        if found != ConveyorLibrary.version {
+        let versions = try await installedLibraryVersions()
+        let wrong = versions.filter { $0.version != ConveyorLibrary.version }
+        if let first = wrong.first {
             guard configuration.installsLibrary else {
                 let url = redis.configuration.url
+                // On a cluster, the primaries that lack it (a new shard) or hold another version.
+                let nodes =
+                    versions.count > 1
+                    ? " (on the cluster node\(wrong.count == 1 ? "" : "s") "
+                        + wrong.compactMap { $0.node?.description }.joined(separator: ", ") + ")" : ""
                 let problem =
-                    if let found {
-                        "Redis at \(url) holds version \(found) of Conveyor's function library, but this client "
-                            + "needs version \(ConveyorLibrary.version) (every client must run the same release)"
+                    if let found = first.version {
+                        "Redis at \(url)\(nodes) holds version \(found) of Conveyor's function library, but this "
+                            + "client needs version \(ConveyorLibrary.version) (every client must run the same release)"
                     } else {
-                        "Conveyor's function library is not installed on Redis at \(url)"
+                        "Conveyor's function library is not installed on Redis at \(url)\(nodes)"
                     }
                 throw ConveyorError(
                     .libraryMismatch,

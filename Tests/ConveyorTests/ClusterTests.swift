@@ -407,4 +407,69 @@ struct ClusterTests {
             _ = try await tail.exit()
         }
     }
+
+    @Test func aPrimaryThatLacksTheLibraryIsRepairedOnFirstUse() async throws {
+        try await withRedisCluster { cluster in
+            let jobs = try Self.jobQueue(cluster)
+            defer { jobs.redis.shutdown() }
+            try await jobs.installLibrary()
+            let names = try await Self.queuesOnEveryPrimary(cluster, perPrimary: 1)
+            // As a new, empty shard that got slots would be: the library is gone from one primary only.
+            let bare = try await cluster.owner(ofSlot: LocalRedisCluster.slot(of: "conveyor:{\(names[1])}"))
+            let node = RedisConnection(configuration: .init(url: bare.url, followsClusterRedirects: false))
+            defer { node.close() }
+            #expect(try await node.send("FUNCTION", "FLUSH") == .status("OK"))
+            #expect(try await jobs.installedLibraryVersion() == nil, "a primary without the library went unnoticed")
+            // The first call there meets "Function not found", checks every primary and installs where missing.
+            let id = try await jobs.enqueue("echo", payload: ["n": 1], options: .init(queue: names[1])).id
+            #expect(try await jobs.get(id)?.status == .pending)
+            #expect(try await node.send("FCALL", "conveyor_version", 0).string == JobQueue.libraryVersion)
+            // A client that may not install says which node lacks it and what to run.
+            #expect(try await node.send("FUNCTION", "FLUSH") == .status("OK"))
+            let strict = JobQueue(redis: jobs.redis, configuration: .init(installsLibrary: false))
+            await #expect {
+                _ = try await strict.enqueue("echo", payload: ["n": 2], options: .init(queue: names[1]))
+            } throws: { error in
+                (error as? ConveyorError)?.code == .libraryMismatch && "\(error)".contains("conveyor install")
+                    && "\(error)".contains("cluster node 127.0.0.1:\(bare.port)")
+            }
+        }
+    }
+
+    @Test func devWithAClusterRunsJobsOnEveryShardAndRemovesEveryNodeWhenItStops() async throws {
+        let dev = ConveyorProcess(["dev", "--cluster", "3"])
+        try await dev.waitFor("Ctrl-C stops (and removes every node).")
+        let line = try #require(dev.output.split(separator: "\n").first { $0.contains("export REDIS_URL=") })
+        let url = String(try #require(line.split(separator: "'").dropFirst().first))
+        #expect(url.hasPrefix("redis+cluster://127.0.0.1:"))
+        let ports = url.dropFirst("redis+cluster://".count).split(separator: ",").compactMap {
+            Int($0.split(separator: ":").last ?? "")
+        }
+        #expect(ports.count == 6)
+        let redis = ["--redis", url]
+        // dev's worker serves the default queue; a scheduler next to it, alone, takes part in the election.
+        let enqueued = try await ConveyorExecutable.run(["enqueue", "echo", "--payload", #"{"hi":1}"#] + redis)
+        #expect(enqueued.status == 0, "\(enqueued.standardError)")
+        let id = enqueued.standardOutput.trimmingCharacters(in: .whitespacesAndNewlines)
+        let waited = try await ConveyorExecutable.run(["wait", id, "--timeout", "60s"] + redis)
+        #expect(waited.status == 0 && waited.standardOutput.contains("hi"), "\(waited.standardError)")
+        // A scheduler beside dev's worker (which leads) follows without an error, and stops cleanly.
+        let scheduler = ConveyorProcess(["scheduler"] + redis)
+        try await Task.sleep(for: .seconds(2))
+        let leader = try await ConveyorExecutable.run(["leader"] + redis)
+        #expect(
+            leader.status == 0 && !leader.standardOutput.contains("no scheduler leader"),
+            "\(leader.standardOutput)"
+        )
+        try await scheduler.signal(SIGTERM)
+        #expect(try await scheduler.exit() == 0, "\(scheduler.output)")
+        #expect(!scheduler.output.contains("error"), "\(scheduler.output)")
+        try await dev.signal(SIGINT)
+        #expect(try await dev.exit() == 0, "\(dev.output)")
+        #expect(dev.output.contains("Stopped; the cluster is gone."))
+        for port in ports {
+            let ping = try await ConveyorExecutable.run(["ping", "--redis", "redis://127.0.0.1:\(port)"])
+            #expect(ping.status != 0, "a node still answers on \(port)")
+        }
+    }
 }
