@@ -138,7 +138,12 @@ public final class LocalRedisServer: Sendable {
     public func stop() async {
         if pid != 0 {
             let connection = RedisConnection(
-                configuration: .init(url: url, connectTimeout: .milliseconds(500), commandTimeout: .milliseconds(500))
+                configuration: .init(
+                    url: url,
+                    connectTimeout: .milliseconds(500),
+                    commandTimeout: .milliseconds(500),
+                    followsClusterRedirects: false
+                )
             )
             _ = try? await connection.send("SHUTDOWN", "NOSAVE")
             connection.close()
@@ -204,7 +209,12 @@ public final class LocalRedisServer: Sendable {
         let clock = ContinuousClock()
         let deadline = clock.now + options.startTimeout
         let probe = RedisConnection(
-            configuration: .init(url: url, connectTimeout: .milliseconds(200), commandTimeout: .seconds(1))
+            configuration: .init(
+                url: url,
+                connectTimeout: .milliseconds(200),
+                commandTimeout: .seconds(1),
+                followsClusterRedirects: false
+            )
         )
         defer { probe.close() }
         while clock.now < deadline {

@@ -259,7 +259,11 @@ final class ClusterSession {
             if let owner = topology.owner(ofSlot: slot) { return owner }
         case .anywhere: break
         }
-        return topology.primaries.first ?? topology.seeds[0]
+        // A keyless command: any primary, preferably one that answered lately.
+        let now = ContinuousClock.now
+        let primaries = topology.primaries
+        let reachable = primaries.first { unreachableSince[$0].map { now - $0 >= .seconds(5) } ?? true }
+        return reachable ?? primaries.first ?? topology.seeds[0]
     }
 
     private func session(for address: RedisURL.Address) -> HiredisSession {

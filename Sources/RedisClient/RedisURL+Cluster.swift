@@ -35,30 +35,16 @@ extension RedisURL {
                 )
             }
         }
-        var username: String?
-        var password: String?
-        if let at = authority.lastIndex(of: "@") {
-            let credentials = authority[..<at]
-            authority = authority[authority.index(after: at)...]
-            let parts = credentials.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false)
-            let user = String(parts[0]).removingPercentEncoding ?? String(parts[0])
-            username = user.isEmpty ? nil : user
-            if parts.count == 2 { password = String(parts[1]).removingPercentEncoding ?? String(parts[1]) }
-        }
+        var (username, password) = splitCredentials(&authority)
         guard !authority.isEmpty else { throw invalid(original, "it names no cluster node") }
         var seeds: [Address] = []
         for hostPort in authority.split(separator: ",", omittingEmptySubsequences: false) {
             seeds.append(try parseAddress(original, hostPort, what: "cluster node", defaultPort: 6379))
         }
         var settings = TLS()
-        for pair in query.split(separator: "&") {
-            let keyValue = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-            let key = String(keyValue[0])
-            let value = keyValue.count == 2 ? String(keyValue[1]).removingPercentEncoding ?? String(keyValue[1]) : ""
-            if try settings.apply(URLQueryItem(name: key, value: keyValue.count == 2 ? value : nil), tls: tls, original)
-            {
-                continue
-            }
+        for item in queryItems(query) {
+            let (key, value) = (item.name, item.value ?? "")
+            if try settings.apply(item, tls: tls, original) { continue }
             switch key {
             case "password": password = value
             case "user", "username": username = value

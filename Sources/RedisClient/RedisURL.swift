@@ -331,16 +331,7 @@ public struct RedisURL: Sendable, Hashable, CustomStringConvertible {
         }
         var authority = rest[..<slash]
         let path = rest[rest.index(after: slash)...].split(separator: "/", omittingEmptySubsequences: false)
-        var username: String?
-        var password: String?
-        if let at = authority.lastIndex(of: "@") {
-            let credentials = authority[..<at]
-            authority = authority[authority.index(after: at)...]
-            let parts = credentials.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false)
-            let user = String(parts[0]).removingPercentEncoding ?? String(parts[0])
-            username = user.isEmpty ? nil : user
-            if parts.count == 2 { password = String(parts[1]).removingPercentEncoding ?? String(parts[1]) }
-        }
+        var (username, password) = splitCredentials(&authority)
         var addresses: [Sentinel.Address] = []
         for hostPort in authority.split(separator: ",", omittingEmptySubsequences: false) {
             addresses.append(try parseAddress(original, hostPort))
@@ -355,14 +346,9 @@ public struct RedisURL: Sendable, Hashable, CustomStringConvertible {
         var sentinelUser: String?
         var sentinelPassword: String?
         var settings = TLS()
-        for pair in query.split(separator: "&") {
-            let keyValue = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-            let key = String(keyValue[0])
-            let value = keyValue.count == 2 ? String(keyValue[1]).removingPercentEncoding ?? String(keyValue[1]) : ""
-            if try settings.apply(URLQueryItem(name: key, value: keyValue.count == 2 ? value : nil), tls: tls, original)
-            {
-                continue
-            }
+        for item in queryItems(query) {
+            let (key, value) = (item.name, item.value ?? "")
+            if try settings.apply(item, tls: tls, original) { continue }
             switch key {
             case "db": database = try parseDatabase(original, value)
             case "password": password = value
@@ -399,6 +385,26 @@ public struct RedisURL: Sendable, Hashable, CustomStringConvertible {
             database: database,
             tls: tls ? settings : nil
         )
+    }
+
+    /// Takes `user:password@` off the front of a multi-host authority (percent-decoded; an empty user is none).
+    static func splitCredentials(_ authority: inout Substring) -> (username: String?, password: String?) {
+        guard let at = authority.lastIndex(of: "@") else { return (nil, nil) }
+        let credentials = authority[..<at]
+        authority = authority[authority.index(after: at)...]
+        let parts = credentials.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false)
+        let user = String(parts[0]).removingPercentEncoding ?? String(parts[0])
+        let password = parts.count == 2 ? String(parts[1]).removingPercentEncoding ?? String(parts[1]) : nil
+        return (user.isEmpty ? nil : user, password)
+    }
+
+    /// The `name=value` items of a query (percent-decoded values; `nil` for an item without `=`).
+    static func queryItems(_ query: Substring) -> [URLQueryItem] {
+        query.split(separator: "&").map { pair in
+            let keyValue = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            let value = keyValue.count == 2 ? String(keyValue[1]).removingPercentEncoding ?? String(keyValue[1]) : nil
+            return URLQueryItem(name: String(keyValue[0]), value: value)
+        }
     }
 
     /// Parses `host[:port]` or `[v6]:port` of a multi-host URL; `what` names the host in messages ("Sentinel").
