@@ -140,21 +140,7 @@ struct DevCommand: AsyncParsableCommand {
             Ctrl-C stops (and removes every server).
             """
         )
-        let (redis, jobs) = PrivateRedis.jobQueue(
-            group.url,
-            clientName: "conveyor-dev",
-            namespace: namespace,
-            logger: logger
-        )
-        do {
-            try await worker.run(jobs: jobs, handlers: worker.handlers(examples: true), logger: logger)
-        } catch {
-            redis.shutdown()
-            await group.stop()
-            throw error
-        }
-        redis.shutdown()
-        await group.stop()
+        try await runWorker(on: group.url, logger: logger) { await group.stop() }
         Terminal.printNow("Stopped; the master group is gone.")
     }
 
@@ -181,21 +167,21 @@ struct DevCommand: AsyncParsableCommand {
             Ctrl-C stops (and removes every node).
             """
         )
-        let (redis, jobs) = PrivateRedis.jobQueue(
-            try RedisURL(cluster.urlString),
-            clientName: "conveyor-dev",
-            namespace: namespace,
-            logger: logger
-        )
+        try await runWorker(on: try RedisURL(cluster.urlString), logger: logger) { await cluster.stop() }
+        Terminal.printNow("Stopped; the cluster is gone.")
+    }
+
+    /// Runs dev's worker through `url` until it stops, then `stop` (the servers), also when it fails.
+    private func runWorker(on url: RedisURL, logger: Logger, then stop: () async -> Void) async throws {
+        let (redis, jobs) = PrivateRedis.jobQueue(url, clientName: "conveyor-dev", namespace: namespace, logger: logger)
         do {
             try await worker.run(jobs: jobs, handlers: worker.handlers(examples: true), logger: logger)
         } catch {
             redis.shutdown()
-            await cluster.stop()
+            await stop()
             throw error
         }
         redis.shutdown()
-        await cluster.stop()
-        Terminal.printNow("Stopped; the cluster is gone.")
+        await stop()
     }
 }
