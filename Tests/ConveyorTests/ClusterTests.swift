@@ -472,4 +472,32 @@ struct ClusterTests {
             #expect(ping.status != 0, "a node still answers on \(port)")
         }
     }
+
+    @Test func aPythonProducerWithACluster_AwareClientEnqueuesJobsASwiftWorkerRuns() async throws {
+        try await withRedisCluster { cluster in
+            let names = try await Self.queuesOnEveryPrimary(cluster, perPrimary: 1)
+            // The worker checks the library at start; the producer loads it again (REPLACE), as it would anyway.
+            let admin = try Self.jobQueue(cluster)
+            defer { admin.redis.shutdown() }
+            try await admin.installLibrary()
+            let worker = WorkerProcess(Self.workerArguments(cluster, queues: names))
+            let root = repositoryRoot
+            let ended = try await ChildProcess().run(
+                [
+                    "/usr/bin/python3", root.appendingPathComponent("Tests/Interop/python_cluster_producer.py").path,
+                    "127.0.0.1", String(cluster.nodes[0].port), root.appendingPathComponent("lua").path,
+                ] + names,
+                input: [],
+                environment: ProcessInfo.processInfo.environment
+            )
+            try await worker.signal(SIGTERM)
+            _ = try await worker.exit()
+            let output = String(decoding: ended.output, as: UTF8.self)
+            #expect(ended.status == 0, "\(output)\(String(decoding: ended.errorTail, as: UTF8.self))")
+            let summary = try JSONSerialization.jsonObject(with: Data(output.utf8)) as? [String: Any]
+            #expect(summary?["primaries"] as? Int == 3)
+            #expect(summary?["versions"] as? [String] == [JobQueue.libraryVersion])
+            #expect(summary?["completed"] as? Int == 6 && summary?["jobs"] as? Int == 6, "\(output)")
+        }
+    }
 }
