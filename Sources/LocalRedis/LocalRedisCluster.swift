@@ -30,6 +30,9 @@ public final class LocalRedisCluster: Sendable {
         public var nodeTimeout: Duration
         /// Extra `redis-server` options for every node, for example `["--maxmemory", "64mb"]`.
         public var serverArguments: [String]
+        /// Every node listens with TLS only, and the cluster bus and replication run over TLS too (`tls-cluster`,
+        /// `tls-replication`); ``LocalRedisCluster/urlString`` is then a `rediss+cluster://` URL. `nil` for plain TCP.
+        public var tls: LocalRedisServer.TLSOptions?
 
         /// Creates options.
         ///
@@ -38,12 +41,15 @@ public final class LocalRedisCluster: Sendable {
         ///   - replicasPerPrimary: Replicas of each primary (1 by default).
         ///   - nodeTimeout: `cluster-node-timeout` (2 s by default).
         ///   - serverArguments: Extra `redis-server` options for every node.
+        ///   - tls: TLS for every node, the bus and replication, or `nil`.
         public init(
             primaries: Int = 3,
             replicasPerPrimary: Int = 1,
             nodeTimeout: Duration = .seconds(2),
-            serverArguments: [String] = []
+            serverArguments: [String] = [],
+            tls: LocalRedisServer.TLSOptions? = nil
         ) {
+            self.tls = tls
             self.primaries = primaries
             self.replicasPerPrimary = replicasPerPrimary
             self.nodeTimeout = nodeTimeout
@@ -67,8 +73,16 @@ public final class LocalRedisCluster: Sendable {
     /// The address of every node, `127.0.0.1:<port>`, in the order of ``nodes``: seeds for a cluster client.
     public var seedAddresses: [String] { nodes.map { "127.0.0.1:\($0.port)" } }
 
-    /// The cluster's URL naming every node: `redis+cluster://127.0.0.1:<port>,127.0.0.1:<port>,…`.
-    public var urlString: String { "redis+cluster://" + seedAddresses.joined(separator: ",") }
+    /// The cluster's URL naming every node: `redis+cluster://127.0.0.1:<port>,127.0.0.1:<port>,…`, or with TLS
+    /// `rediss+cluster://…?ca_file=…` (and the client certificate of ``Options/tls``).
+    public var urlString: String {
+        guard let tls = options.tls else { return "redis+cluster://" + seedAddresses.joined(separator: ",") }
+        var query = ["ca_file=\(tls.caFile)"]
+        if let certificate = tls.clientCertificateFile, let key = tls.clientKeyFile {
+            query += ["cert_file=\(certificate)", "key_file=\(key)"]
+        }
+        return "rediss+cluster://" + seedAddresses.joined(separator: ",") + "?" + query.joined(separator: "&")
+    }
 
     private init(options: Options, nodes: [LocalRedisServer], nodeIDs: [String], directory: String) {
         self.options = options
@@ -393,9 +407,20 @@ public final class LocalRedisCluster: Sendable {
                 // A replica syncs at once, not after the 5 s Redis waits by default for more replicas.
                 "--repl-diskless-sync-delay", "0",
             ]
+            var overTLS: [String] = []
+            if let tls = options.tls {
+                overTLS = ["--tls-cluster", "yes", "--tls-replication", "yes"]
+                if let certificate = tls.clientCertificateFile, let key = tls.clientKeyFile {
+                    overTLS += ["--tls-client-cert-file", certificate, "--tls-client-key-file", key]
+                }
+            }
             do {
                 let node = try await LocalRedisServer.start(
-                    .init(directory: directory, arguments: arguments + options.serverArguments)
+                    .init(
+                        directory: directory,
+                        arguments: arguments + overTLS + options.serverArguments,
+                        tls: options.tls
+                    )
                 )
                 return (node, busPort)
             } catch {

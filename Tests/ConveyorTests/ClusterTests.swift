@@ -500,4 +500,45 @@ struct ClusterTests {
             #expect(summary?["completed"] as? Int == 6 && summary?["jobs"] as? Int == 6, "\(output)")
         }
     }
+
+    @Test func aClusterThatSpeaksOnlyTLSIsReachedWithRediss_Cluster() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "conveyor-cluster-tls-\(UUID().uuidString)"
+        ).path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let certificates = try LocalRedisServer.TestCertificates.make(in: directory)
+        try await withRedisCluster(.init(tls: certificates.serverOptions())) { cluster in
+            #expect(cluster.urlString.hasPrefix("rediss+cluster://"))
+            let jobs = try Self.jobQueue(cluster)
+            defer { jobs.redis.shutdown() }
+            try await jobs.installLibrary()
+            #expect(try await jobs.redis.clusterPrimaries()?.count == 3)
+            let names = try await Self.queuesOnEveryPrimary(cluster, perPrimary: 1)
+            var ids: [String] = []
+            for name in names {
+                ids.append(try await jobs.enqueue("echo", payload: ["n": 1], options: .init(queue: name)).id)
+            }
+            let worker = WorkerProcess(Self.workerArguments(cluster, queues: names))
+            try await eventually(timeout: .seconds(60), "the jobs on every shard to complete over TLS") {
+                var done = 0
+                for id in ids where try await jobs.get(id)?.status == .completed { done += 1 }
+                return done == ids.count
+            }
+            let stats = try await ConveyorExecutable.run(["stats", "--redis", cluster.urlString])
+            #expect(stats.status == 0 && names.allSatisfy { stats.standardOutput.contains($0) }, "\(stats)")
+            // No node answers in plain text.
+            let plain = RedisConnection(
+                configuration: .init(
+                    url: RedisURL(endpoint: .tcp(host: "127.0.0.1", port: cluster.nodes[0].port)),
+                    connectTimeout: .milliseconds(500),
+                    commandTimeout: .milliseconds(500),
+                    followsClusterRedirects: false
+                )
+            )
+            defer { plain.close() }
+            #expect((try? await plain.send("PING")) != .status("PONG"))
+            try await worker.signal(SIGTERM)
+            #expect(try await worker.exit().status == 0)
+        }
+    }
 }
