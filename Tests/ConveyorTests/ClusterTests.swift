@@ -386,7 +386,8 @@ struct ClusterTests {
             #expect(try await run(["schedule", "list"]).standardOutput.contains("tick"))
             _ = try await run(["schedule", "pause", "tick", "--queue", names[1]])
             _ = try await run(["schedule", "resume", "tick", "--queue", names[1]])
-            let tail = ConveyorProcess(["tail"] + redis)
+            // From the beginning: the worker may finish the job before tail has read where "now" is.
+            let tail = ConveyorProcess(["tail", "--from-beginning"] + redis)
             let worker = WorkerProcess(Self.workerArguments(cluster, queues: names))
             let waited = try await run(["wait", ids[2], "--timeout", "30"])
             #expect(waited.standardOutput.contains("completed") || waited.standardOutput.contains("{"))
