@@ -360,6 +360,11 @@ struct ClusterTests {
             }
             #expect(try await run(["ping"]).standardOutput.hasPrefix("PONG"))
             #expect(try await run(["install"]).standardOutput.contains("Installed"))
+            // doctor checks every primary and the cluster (the test nodes keep no data on disk: that check fails).
+            let doctor = try await ConveyorExecutable.run(["doctor"] + redis)
+            #expect(doctor.standardOutput.contains("PASS  cluster: state ok, 3 primaries"), "\(doctor.standardOutput)")
+            #expect(doctor.standardOutput.components(separatedBy: "PASS  function library on").count == 4)
+            #expect(doctor.status == 1 && doctor.standardOutput.contains("FAIL  persistence on"))
             let names = try await Self.queuesOnEveryPrimary(cluster, perPrimary: 1)
             var ids: [String] = []
             for name in names {
