@@ -309,8 +309,7 @@ final class ClusterSession {
     private static func units(of commands: [RedisCommand]) -> [Unit] {
         var units: [Unit] = []
         for (index, command) in commands.enumerated() {
-            let target = ClusterSlot.target(of: command)
-            let callsCode = ["FCALL", "FCALL_RO", "EVAL", "EVALSHA", "EVAL_RO", "EVALSHA_RO"].contains(command.name)
+            let (target, callsCode) = ClusterSlot.routing(of: command)
             if target == .anywhere, !units.isEmpty {
                 units[units.count - 1].indices = units[units.count - 1].indices.lowerBound..<index + 1
                 continue

@@ -50,27 +50,35 @@ package enum ClusterSlot {
     }
 
     /// The target of a command: its route when the caller gave one, else the slot of its first key.
-    package static func target(of command: RedisCommand) -> Target {
+    package static func target(of command: RedisCommand) -> Target { routing(of: command).target }
+
+    /// The target of a command, and whether it calls a function or script (which must not follow `ASK`), read from
+    /// one pass over its arguments.
+    static func routing(of command: RedisCommand) -> (target: Target, callsCode: Bool) {
+        let arguments = command.arguments
+        let name = arguments.first.map { String(decoding: $0, as: UTF8.self).uppercased() } ?? ""
+        let callsCode = codeCalls.contains(name)
         switch command.route {
-        case .slotOf(let key): return .slot(of(key))
-        case .node(let address): return .node(address)
+        case .slotOf(let key): return (.slot(of(key)), callsCode)
+        case .node(let address): return (.node(address), callsCode)
         case nil: break
         }
-        let arguments = command.arguments
-        guard let key = firstKey(arguments) else { return .anywhere }
-        return .slot(of(key))
+        guard let key = firstKey(arguments, name: name) else { return (.anywhere, callsCode) }
+        return (.slot(of(key)), callsCode)
     }
 
-    /// The first key of a command, or `nil` for commands without keys.
-    static func firstKey(_ arguments: [ArraySlice<UInt8>]) -> ArraySlice<UInt8>? {
-        guard let nameBytes = arguments.first else { return nil }
-        let name = String(decoding: nameBytes, as: UTF8.self).uppercased()
+    /// The commands that run code on the server and take their keys after a count.
+    private static let codeCalls: Set<String> = ["FCALL", "FCALL_RO", "EVAL", "EVALSHA", "EVAL_RO", "EVALSHA_RO"]
+
+    /// The first key of a command (`name` is its upper-cased name), or `nil` for commands without keys.
+    static func firstKey(_ arguments: [ArraySlice<UInt8>], name: String) -> ArraySlice<UInt8>? {
         if keyless.contains(name) { return nil }
-        switch name {
-        case "FCALL", "FCALL_RO", "EVAL", "EVALSHA", "EVAL_RO", "EVALSHA_RO":
+        if codeCalls.contains(name) {
             guard arguments.count > 3, let count = Int(String(decoding: arguments[2], as: UTF8.self)), count > 0
             else { return nil }
             return arguments[3]
+        }
+        switch name {
         case "XREAD", "XREADGROUP":
             guard
                 let streams = arguments.firstIndex(where: {

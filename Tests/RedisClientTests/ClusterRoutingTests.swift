@@ -543,7 +543,9 @@ private func onNode(
     _ node: LocalRedisServer,
     _ commands: [RedisCommand]
 ) async throws -> [RedisReply] {
-    let connection = RedisConnection(configuration: .init(url: node.url, failoverTimeout: .zero))
+    let connection = RedisConnection(
+        configuration: .init(url: node.url, failoverTimeout: .zero, followsClusterRedirects: false)
+    )
     defer { connection.close() }
     let replies = try await connection.pipeline([RedisCommand("CLUSTER", "MYID")] + commands)
     let id = try #require(cluster.nodeID(of: node))
