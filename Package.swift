@@ -23,6 +23,12 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        // `conveyor serve` (dashboard, HTTP API, /metrics) and `conveyor worker --metrics-port`: Hummingbird is the
+        // lightest full HTTP server among the packages this machine has (it brings swift-nio, which hiredis spared
+        // us so far: about 3 minutes more of a first build). Prometheus text comes from swift-prometheus behind
+        // swift-metrics.
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         .systemLibrary(
@@ -59,6 +65,18 @@ let package = Package(
             ]
         ),
         .target(
+            name: "ConveyorServe",
+            dependencies: [
+                "Conveyor",
+                "RedisClient",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .target(
             name: "ConveyorTesting",
             dependencies: [
                 "Conveyor",
@@ -72,6 +90,7 @@ let package = Package(
             name: "conveyor",
             dependencies: [
                 "Conveyor",
+                "ConveyorServe",
                 "RedisClient",
                 "LocalRedis",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -94,6 +113,15 @@ let package = Package(
             path: "Benchmarks/ConveyorBench"
         ),
         .testTarget(name: "RedisClientTests", dependencies: ["RedisClient", "ConveyorTesting"]),
+        .testTarget(
+            name: "ConveyorServeTests",
+            dependencies: [
+                "Conveyor",
+                "ConveyorServe",
+                "ConveyorTesting",
+                .product(name: "Hummingbird", package: "hummingbird"),
+            ]
+        ),
         .testTarget(
             name: "ConveyorTests",
             dependencies: [
