@@ -64,10 +64,13 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
+        // HMAC-SHA-256 for serve's sign-in cookies, from OpenSSL's libcrypto (already linked for TLS).
+        .target(name: "CConveyorCrypto", linkerSettings: [.linkedLibrary("crypto")]),
         .target(
             name: "ConveyorServe",
             dependencies: [
                 "Conveyor",
+                "CConveyorCrypto",
                 "RedisClient",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -135,7 +138,7 @@ let package = Package(
     ]
 )
 
-let cTargets: Set<String> = ["CConveyorSpawn", "CConveyorTLS"]
+let cTargets: Set<String> = ["CConveyorSpawn", "CConveyorTLS", "CConveyorCrypto"]
 for target in package.targets where target.type != .system && !cTargets.contains(target.name) {
     target.swiftSettings = (target.swiftSettings ?? []) + swiftSettings
 }

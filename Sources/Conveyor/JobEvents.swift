@@ -21,6 +21,27 @@ public struct JobEvent: Sendable, Hashable {
     public var error: String?
 }
 
+extension JobEvent {
+    /// The job events of one stream entry (a queue's own events, paused and resumed, carry no job; a batch entry
+    /// carries several).
+    static func events(of entry: RedisReply, queue: String) -> [JobEvent] {
+        guard let fields = entry.array, fields.count == 2, let id = fields[0].string else { return [] }
+        let values = JobQueue.fields(fields[1].array ?? [])
+        return JobQueue.eventJobs(values).map { job in
+            JobEvent(
+                streamID: id,
+                queue: queue,
+                jobID: job.id,
+                type: job.type,
+                from: values["from"].flatMap(JobStatus.init(rawValue:)),
+                to: values["to"].flatMap(JobStatus.init(rawValue:)),
+                at: Date(timeIntervalSince1970: Double(Int(values["at"] ?? "") ?? 0) / 1000),
+                error: values["error"]
+            )
+        }
+    }
+}
+
 /// Where to start reading an event stream.
 public enum EventStart: Sendable, Hashable {
     /// Only events after the sequence is created.
@@ -52,20 +73,49 @@ public struct JobEventSequence: AsyncSequence, Sendable {
         var connection: RedisConnection?
         var cursors: [String: String] = [:]
         var buffer: [JobEvent] = []
+        var position = 0
 
         init(sequence: JobEventSequence) {
             self.sequence = sequence
         }
 
         public mutating func next() async throws -> JobEvent? {
+            if position == buffer.count {
+                buffer = try await nextBatch()
+                position = 0
+                if buffer.isEmpty { return nil }
+            }
+            position += 1
+            return buffer[position - 1]
+        }
+
+        /// The next events as they were read together (one `XREAD`, at most 500 entries per queue), waiting until
+        /// there is at least one: for a consumer that forwards events in batches, such as the dashboard's live
+        /// stream. Events ``next()`` had read but not yet handed out come first.
+        ///
+        /// - Parameter limit: Give up waiting after about this long (at least one second: the length of one blocking
+        ///   read) and return no events; `nil` waits for ever.
+        /// - Returns: One or more events, in order per queue (none only when `limit` passed).
+        /// - Throws: ``ConveyorError`` when Redis fails, `CancellationError` when the task is cancelled.
+        public mutating func nextBatch(waitingAtMost limit: Duration? = nil) async throws -> [JobEvent] {
+            let deadline = limit.map { ContinuousClock.now + $0 }
+            if position < buffer.count {
+                defer {
+                    buffer = []
+                    position = 0
+                }
+                return Array(buffer[position...])
+            }
+            var buffer: [JobEvent] = []
             let keys = sequence.queue.keys
             if connection == nil {
                 connection = sequence.queue.redis.makeDedicatedConnection()
                 cursors = sequence.start
             }
-            guard let connection else { return nil }
+            guard let connection else { return [] }
             while buffer.isEmpty {
                 try Task.checkCancellation()
+                if let deadline, ContinuousClock.now >= deadline { return [] }
                 let streams = sequence.queues.map { keys.events($0) }
                 let ids = sequence.queues.map { cursors[$0] ?? "0-0" }
                 var read: [RedisReply] = []
@@ -93,28 +143,13 @@ public struct JobEventSequence: AsyncSequence, Sendable {
                         let queue = sequence.queues.first(where: { keys.events($0) == key })
                     else { continue }
                     for entry in parts[1].array ?? [] {
-                        guard let fields = entry.array, fields.count == 2, let id = fields[0].string else { continue }
+                        guard let id = entry.array?.first?.string else { continue }
                         cursors[queue] = id
-                        let values = JobQueue.fields(fields[1].array ?? [])
-                        // A queue's own events (paused, resumed) carry no job; a batch entry carries several.
-                        for job in JobQueue.eventJobs(values) {
-                            buffer.append(
-                                JobEvent(
-                                    streamID: id,
-                                    queue: queue,
-                                    jobID: job.id,
-                                    type: job.type,
-                                    from: values["from"].flatMap(JobStatus.init(rawValue:)),
-                                    to: values["to"].flatMap(JobStatus.init(rawValue:)),
-                                    at: Date(timeIntervalSince1970: Double(Int(values["at"] ?? "") ?? 0) / 1000),
-                                    error: values["error"]
-                                )
-                            )
-                        }
+                        buffer += JobEvent.events(of: entry, queue: queue)
                     }
                 }
             }
-            return buffer.removeFirst()
+            return buffer
         }
     }
 }
@@ -143,5 +178,28 @@ extension JobQueue {
             }
         }
         return JobEventSequence(queue: self, queues: names, start: cursors)
+    }
+}
+
+extension JobQueue {
+    /// The transitions of one job still in its queue's event stream, oldest first: the job's timeline (the stream
+    /// keeps about `events_max` transitions of the whole queue, 10 000 by default, so an old job's may be gone).
+    ///
+    /// - Parameter id: The full job id.
+    /// - Returns: Its events.
+    /// - Throws: ``ConveyorError`` for a bad id, or when Redis fails.
+    public func events(ofJob id: String) async throws -> [JobEvent] {
+        let (queue, _) = try split(id)
+        let stream = keys.events(queue)
+        var found: [JobEvent] = []
+        var cursor = "-"
+        while true {
+            let entries = try await command(RedisCommand("XRANGE", stream, cursor, "+", "COUNT", 2000)).array ?? []
+            for entry in entries {
+                found += JobEvent.events(of: entry, queue: queue).filter { $0.jobID == id }
+            }
+            guard entries.count == 2000, let last = entries.last?.array?.first?.string else { return found }
+            cursor = "(" + last
+        }
     }
 }

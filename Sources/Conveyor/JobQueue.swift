@@ -441,7 +441,11 @@ public final class JobQueue: Sendable {
         return queue
     }
 
-    static func validateQueue(_ queue: String) throws {
+    /// Checks a queue name: 1-64 of `A-Z a-z 0-9 _ . -` (it becomes part of Redis keys).
+    ///
+    /// - Parameter queue: The name.
+    /// - Throws: ``ConveyorError`` with ``ConveyorError/Code/invalidArgument`` saying what is allowed.
+    public static func validateQueue(_ queue: String) throws {
         let allowed = queue.utf8.allSatisfy { byte in
             (byte >= 48 && byte <= 57) || (byte >= 65 && byte <= 90) || (byte >= 97 && byte <= 122)
                 || byte == UInt8(ascii: "_") || byte == UInt8(ascii: ".") || byte == UInt8(ascii: "-")

@@ -23,7 +23,7 @@ struct ConveyorCommand: AsyncParsableCommand {
             ConfigureCommand.self,
             StatsCommand.self, TailCommand.self, WorkersCommand.self, CleanupCommand.self, ScheduleCommand.self,
             WorkerCommand.self,
-            SchedulerCommand.self, LeaderCommand.self, DemoCommand.self, DoctorCommand.self,
+            SchedulerCommand.self, LeaderCommand.self, DemoCommand.self, DoctorCommand.self, ServeCommand.self,
         ]
     )
 

@@ -58,30 +58,7 @@ extension JobStoreOptions {
 
 /// Renders jobs for people and for programs.
 enum JobOutput {
-    static func object(_ job: Job) -> [String: Any] {
-        var object: [String: Any] = [
-            "id": job.id, "queue": job.queue, "type": job.type, "status": job.status.rawValue,
-            "retry_count": job.retryCount, "max_retries": job.maxRetries, "priority": job.priority,
-            "attempts": job.attempts,
-        ]
-        object["payload"] =
-            (try? JSONSerialization.jsonObject(with: Data(job.payload.utf8), options: [.fragmentsAllowed]))
-            ?? job.payload
-        if let result = job.result {
-            object["result"] =
-                (try? JSONSerialization.jsonObject(with: Data(result.utf8), options: [.fragmentsAllowed])) ?? result
-        }
-        if let error = job.error { object["error"] = error }
-        if let reference = job.reference { object["reference"] = ["type": reference.type, "id": reference.id] }
-        for (name, date) in [
-            ("run_at", job.runAt), ("created_at", job.createdAt), ("started_at", job.startedAt),
-            ("finished_at", job.finishedAt),
-        ] {
-            if let date { object[name] = Int(date.timeIntervalSince1970 * 1000) }
-        }
-        if let worker = job.worker { object["worker"] = worker }
-        return object
-    }
+    static func object(_ job: Job) -> [String: Any] { job.jsonObject() }
 
     static func json(_ value: Any) throws -> String {
         let data = try JSONSerialization.data(
