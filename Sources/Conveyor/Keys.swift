@@ -90,6 +90,10 @@ package struct Keys: Sendable, Hashable {
     /// `<prefix>:stats`: hash of counters (enqueued, started, completed, failed, retried, …).
     package func stats(_ queue: String) -> String { "\(prefix(queue)):stats" }
 
+    /// `<prefix>:history:<hour>`: hash of one hour's per-minute counters, fields `<minute>:<counter>` (hours and
+    /// minutes since the epoch by Redis `TIME`); it expires 25 hours after its first write.
+    package func history(_ queue: String, hour: Int) -> String { "\(prefix(queue)):history:\(hour)" }
+
     /// `<prefix>:ref:<type>:<id>`: set of the full ids of the jobs that refer to one entity.
     package func reference(_ queue: String, type: String, id: String) -> String {
         "\(prefix(queue)):ref:\(type):\(id)"

@@ -559,28 +559,50 @@ struct StatsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "stats",
         abstract: "Counts per queue and status, jobs finished in the last minute, workers and the leader.",
-        discussion: "Examples:\n  conveyor stats\n  conveyor stats --json | jq '.queues[0].counts'"
+        discussion: """
+            Examples:
+              conveyor stats
+              conveyor stats --history 60
+              conveyor stats --json | jq '.queues[0].counts'
+            """
     )
 
     @OptionGroup var store: JobStoreOptions
+
+    @Option(
+        name: .customLong("history"),
+        help: ArgumentHelp(
+            "Also print each queue's jobs counted per minute over the last N minutes (1-1440), from every node.",
+            valueName: "N"
+        )
+    )
+    var historyMinutes: Int?
 
     struct QueueStats {
         var name: String
         var counts: [JobStatus: Int]
         var paused: Bool
         var throughput: Throughput
+        var history: [ThroughputMinute]?
+    }
+
+    func validate() throws {
+        if let historyMinutes { try NumberArgument.check(historyMinutes, "--history", 1...1440) }
     }
 
     func run() async throws {
         let (queues, workers, leader) = try await store.withJobs { jobs in
             var queues: [QueueStats] = []
             for name in try await jobs.queues() {
+                var history: [ThroughputMinute]?
+                if let historyMinutes { history = try await jobs.history(queue: name, minutes: historyMinutes) }
                 queues.append(
                     QueueStats(
                         name: name,
                         counts: try await jobs.counts(queue: name),
                         paused: try await jobs.isPaused(queue: name),
-                        throughput: try await jobs.throughput(queue: name)
+                        throughput: try await jobs.throughput(queue: name),
+                        history: history
                     )
                 )
             }
@@ -589,14 +611,16 @@ struct StatsCommand: AsyncParsableCommand {
         if store.json {
             let object: [String: Any] = [
                 "queues": queues.map { queue in
-                    [
+                    var object: [String: Any] = [
                         "queue": queue.name, "paused": queue.paused,
                         "counts": Dictionary(uniqueKeysWithValues: queue.counts.map { ($0.key.rawValue, $0.value) }),
                         "last_minute": [
                             "completed": queue.throughput.completed, "failed": queue.throughput.failed,
                             "covered_ms": Int(queue.throughput.covered.milliseconds),
                         ],
-                    ] as [String: Any]
+                    ]
+                    if let history = queue.history { object["history"] = history.map(Self.json) }
+                    return object
                 },
                 "workers": workers.map {
                     [
@@ -627,5 +651,32 @@ struct StatsCommand: AsyncParsableCommand {
                 }.joined()
         )
         print("leader: \(leader.map { "\($0.node) (epoch \($0.epoch))" } ?? "none")")
+        for queue in queues {
+            guard let history = queue.history else { continue }
+            print("")
+            print("\(queue.name): jobs per minute, last \(history.count) minutes")
+            Terminal.table(
+                ["MINUTE"] + ThroughputMinute.counterNames.map { $0.uppercased() },
+                history.map { minute in
+                    [Self.minuteFormatter.string(from: minute.minute)]
+                        + ThroughputMinute.counterNames.map { String(minute.counts[$0] ?? 0) }
+                }
+            )
+        }
+    }
+
+    /// A minute of the history in JSON: when it began (epoch ms) and every counter.
+    static func json(_ minute: ThroughputMinute) -> [String: Any] {
+        var object: [String: Any] = ["minute": Int(minute.minute.timeIntervalSince1970 * 1000)]
+        for name in ThroughputMinute.counterNames { object[name] = minute.counts[name] ?? 0 }
+        return object
+    }
+
+    /// Minutes in the local time zone (a history spans at most 24 hours, so the day is not needed).
+    static var minuteFormatter: DateFormatter {
+        let formatter = DateFormatter()
+        formatter.dateFormat = "HH:mm"
+        formatter.timeZone = .current
+        return formatter
     }
 }

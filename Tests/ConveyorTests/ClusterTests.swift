@@ -381,6 +381,14 @@ struct ClusterTests {
             )
             let stats = try await run(["stats"]).standardOutput
             for name in names { #expect(stats.contains(name), "stats shows no \(name): \(stats)") }
+            // Each queue's history is read on its own node: two jobs enqueued in each.
+            let history = try parsedJSON(try await run(["stats", "--history", "5", "--json"]))
+            let queues = (history as? [String: Any])?["queues"] as? [[String: Any]] ?? []
+            #expect(queues.count == names.count)
+            for queue in queues {
+                let minutes = queue["history"] as? [[String: Any]] ?? []
+                #expect(minutes.compactMap { $0["enqueued"] as? Int }.reduce(0, +) == 2, "\(queue)")
+            }
             _ = try await run(["pause", names[0]])
             #expect(try await run(["stats"]).standardOutput.contains("yes"))
             _ = try await run(["resume", names[0]])

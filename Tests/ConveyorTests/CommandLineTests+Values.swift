@@ -46,6 +46,8 @@ private let outOfRange: [(arguments: [String], option: String)] = [
     (["ping", "--redis-timeout", "1e300"], "--redis-timeout"),
     (["--redis-timeout", "1e300", "stats"], "--redis-timeout"),
     (["stats", "--redis-timeout", "0.0000001"], "--redis-timeout"),
+    (["stats", "--history", "0"], "--history"),
+    (["stats", "--history", "1441"], "--history"),
     (["worker", "--example-handlers", "--lease", "1e30s"], "--lease"),
     (["worker", "--example-handlers", "--heartbeat", "1e30s"], "--heartbeat"),
     (["worker", "--example-handlers", "--reclaim", "1e30s"], "--reclaim"),

@@ -141,4 +141,48 @@ struct AdminCommandsTests {
             _ = try await worker.exit()
         }
     }
+
+    @Test func statsWithHistoryPrintsJobsPerMinutePerQueue() async throws {
+        try await withJobQueue { jobs, server in
+            let redis = ["--redis", "redis://127.0.0.1:\(server.port)"]
+            _ = try await jobs.enqueueMany(
+                (0..<3).map { _ in NewJob("t", json: "{}", options: JobOptions(queue: "cli")) }
+            )
+            let claimed = try await jobs.claim(queue: "cli", count: 2).jobs
+            try await jobs.complete(claimed[0].job.id, leaseToken: claimed[0].leaseToken)
+
+            let text = try await ConveyorExecutable.run(["stats", "--history", "3"] + redis)
+            #expect(text.status == 0, "\(text.standardError)")
+            let lines = text.standardOutput.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+            let title = try #require(lines.firstIndex(of: "cli: jobs per minute, last 3 minutes"), "\(lines)")
+            let header = lines[title + 1].split(separator: " ").map(String.init)
+            #expect(
+                header == ["MINUTE", "ENQUEUED", "STARTED", "COMPLETED", "FAILED", "RETRIED", "STALLED", "CANCELLED"]
+            )
+            let rows = lines[(title + 2)...].filter { !$0.isEmpty }.map { $0.split(separator: " ").map(String.init) }
+            #expect(rows.count == 3 && rows.allSatisfy { $0.count == 8 && $0[0].count == 5 }, "\(rows)")
+            let enqueued = rows.compactMap { Int($0[1]) }.reduce(0, +)
+            let completed = rows.compactMap { Int($0[3]) }.reduce(0, +)
+            #expect(enqueued == 3 && completed == 1, "\(rows)")
+
+            let json = try await ConveyorExecutable.run(["stats", "--history", "3", "--json"] + redis)
+            let object = try JSONSerialization.jsonObject(with: Data(json.standardOutput.utf8)) as? [String: Any]
+            let queue = try #require((object?["queues"] as? [[String: Any]])?.first)
+            let history = try #require(queue["history"] as? [[String: Any]], "\(json.standardOutput)")
+            #expect(history.count == 3)
+            let minutes = history.compactMap { $0["minute"] as? Int }
+            #expect(minutes.count == 3 && minutes == minutes.sorted() && minutes.allSatisfy { $0 % 60_000 == 0 })
+            #expect(history.compactMap { $0["started"] as? Int }.reduce(0, +) == 2)
+            #expect(history.compactMap { $0["completed"] as? Int }.reduce(0, +) == 1)
+
+            // Without the flag, stats prints what it always did.
+            let plain = try await ConveyorExecutable.run(["stats", "--json"] + redis)
+            let plainQueue = try #require(
+                ((try JSONSerialization.jsonObject(with: Data(plain.standardOutput.utf8)) as? [String: Any])?["queues"]
+                    as? [[String: Any]])?.first
+            )
+            #expect(plainQueue["history"] == nil)
+            #expect(!(try await ConveyorExecutable.run(["stats"] + redis)).standardOutput.contains("jobs per minute"))
+        }
+    }
 }

@@ -151,7 +151,7 @@ local function start_all(prefix, queue, loaded, worker, lease_ms, now, from, pac
         ids[index], types[index] = full_id(queue, id), job.type
     end
     redis.call('ZADD', key(prefix, 'active'), unpack(active))
-    count(prefix, 'started', #loaded)
+    count(prefix, 'started', #loaded, now)
     emit_many(prefix, ids, types, from, 'processing', now)
     return jobs
 end

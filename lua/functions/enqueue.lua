@@ -184,7 +184,7 @@ redis.register_function('conveyor_enqueue', guarded(function(keys, argv)
     local job = check_enqueue(queue, argv[1], argv[2], argv[3], options(argv, 4, ENQUEUE_OPTIONS), now, prefix)
     local reply = enqueue_checked(prefix, queue, job, now)
     if reply[1] == 'created' then
-        count(prefix, 'enqueued')
+        count(prefix, 'enqueued', 1, now)
         if reply[3] == 'pending' then wake(prefix, 1) end
     end
     return reply
@@ -258,7 +258,7 @@ redis.register_function('conveyor_enqueue_many', guarded(function(keys, argv)
         table.insert(replies, reply)
     end
     flush_pushes(prefix, pushes)
-    if created > 0 then count(prefix, 'enqueued', created) end
+    if created > 0 then count(prefix, 'enqueued', created, now) end
     emit_created(prefix, events, now)
     wake(prefix, pending)
     return replies

@@ -60,7 +60,7 @@ local function flush_completed(prefix, batch, now)
         scored[index * 2 - 1], scored[index * 2] = now_text, id
     end
     redis.call('ZADD', key(prefix, 'completed'), unpack(scored))
-    count(prefix, 'completed', count_done)
+    count(prefix, 'completed', count_done, now)
     emit_many(prefix, batch.full_ids, batch.types, 'processing', 'completed', now)
 end
 
@@ -90,7 +90,7 @@ local function fail_one(prefix, queue, id, token, message, how, now)
         redis.call('HSET', job_key(prefix, id), 'status', 'retrying', 'error', message,
             'retry_count', str(retry_count + 1), 'run_at', str(retry_at), 'updated_at', str(now))
         lower_next_due(prefix, retry_at)
-        count(prefix, 'retried')
+        count(prefix, 'retried', 1, now)
         emit(prefix, full_id(queue, id), job.type, 'processing', 'retrying', now, message)
         return 'retrying'
     end

@@ -58,7 +58,7 @@ redis.register_function('conveyor_reclaim', guarded(function(keys, argv)
             local message = 'lease expired while worker "' .. tostring(job.worker) .. '" held the job (stall '
                 .. stalls .. ' of at most ' .. max_stalls .. ')'
             redis.call('HSET', job_key(prefix, id), 'stalls', str(stalls))
-            count(prefix, 'stalled')
+            count(prefix, 'stalled', 1, now)
             if job.cancel_requested == '1' then
                 finish(prefix, queue, id, job, 'cancelled', now, {error = 'cancelled; ' .. message})
             elseif stalls > max_stalls then

@@ -181,7 +181,7 @@ end
 -- Writes what fire_one gathered: list pushes, one counter update, one event entry per status, the wake-ups.
 local function flush_fires(prefix, batch, now)
     flush_pushes(prefix, batch.pushes)
-    if batch.created > 0 then count(prefix, 'enqueued', batch.created) end
+    if batch.created > 0 then count(prefix, 'enqueued', batch.created, now) end
     emit_created(prefix, batch.events, now)
     wake(prefix, batch.pending)
 end

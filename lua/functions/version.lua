@@ -6,7 +6,7 @@
 -- KEYS     none
 -- Reply    the version: 16 hex digits
 
-local LIBRARY_VERSION = '1e2ee4d4e4848517'
+local LIBRARY_VERSION = '15546311ff09d7ea'
 
 redis.register_function {
     function_name = 'conveyor_version',

@@ -297,8 +297,48 @@ local function lower_next_due(prefix, at)
     return false
 end
 
-local function count(prefix, name, by)
-    redis.call('HINCRBY', key(prefix, 'stats'), name, by or 1)
+-- The throughput history: the counters listed below are also counted per minute, in one hash per hour,
+-- <prefix>:history:<hour> with fields <minute>:<counter> (minutes and hours since the epoch by Redis TIME), which
+-- expires 25 hours after its first write, so any client can draw the last 24 hours. A call gathers what it counts
+-- and flush_history (run by guarded() at the end of every call) writes it: one HINCRBY per counter, however many
+-- jobs it counted one by one (the failures of a report, the expired leases of a reclaim), and EXPIRE NX only when
+-- a field is new (counters only grow, so HINCRBY answering the increment itself means a new field; a new hash has
+-- only new fields): about once per counter and minute, not once per call.
+local HISTORY_COUNTERS = {'enqueued', 'started', 'completed', 'failed', 'retried', 'stalled', 'cancelled'}
+local HISTORY_KEPT = {
+    enqueued = true, started = true, completed = true, failed = true, retried = true, stalled = true, cancelled = true,
+}
+local HISTORY_TTL_S = 90000
+local history_counts = {} -- prefix -> {now = ms or nil, [counter] = n}; reset by guarded()
+
+-- Adds `by` (default 1) to the counter `name` of the queue's stats hash and, for the counters of the history, to
+-- the current minute's (written at the end of the call). `now` is the call's Redis TIME, when the caller has it.
+local function count(prefix, name, by, now)
+    by = by or 1
+    redis.call('HINCRBY', key(prefix, 'stats'), name, by)
+    if HISTORY_KEPT[name] then
+        local counts = history_counts[prefix]
+        if not counts then
+            counts = {}
+            history_counts[prefix] = counts
+        end
+        counts[name] = (counts[name] or 0) + by
+        counts.now = counts.now or now
+    end
+end
+
+local function flush_history()
+    for prefix, counts in pairs(history_counts) do
+        local minute = math.floor((counts.now or now_ms()) / 60000)
+        local hash = key(prefix, 'history:' .. str(math.floor(minute / 60)))
+        local field, fresh = str(minute) .. ':', false
+        for _, name in ipairs(HISTORY_COUNTERS) do
+            local by = counts[name]
+            if by and redis.call('HINCRBY', hash, field .. name, by) == by then fresh = true end
+        end
+        if fresh then redis.call('EXPIRE', hash, HISTORY_TTL_S, 'NX') end
+    end
+    history_counts = {}
 end
 
 -- The pending jobs of one type with a priority other than 0 (and, from before version 2 of the layout, of any
@@ -458,7 +498,7 @@ local function finish(prefix, queue, id, job, status, now, fields)
     if job.cancel_requested then redis.call('HDEL', job_key(prefix, id), 'cancel_requested') end
     redis.call('ZADD', key(prefix, status), str(now), id)
     release_unique(prefix, queue, id, job)
-    count(prefix, status)
+    count(prefix, status, 1, now)
     emit(prefix, full_id(queue, id), job.type, job.status, status, now, fields and fields.error)
 end
 
@@ -511,12 +551,19 @@ local function malformed(job, queue, id)
     return nil
 end
 
--- Runs a function body, turning raise() into an error reply.
+-- Runs a function body, turning raise() into an error reply, and writes the history it counted.
 local function guarded(body)
     return function(keys, args)
         meta_cache = {}
+        history_counts = {}
         local ok, result = pcall(body, keys, args)
-        if ok then return result end
+        if ok then
+            flush_history()
+            return result
+        end
+        -- Whatever was written before the error stays (and its counters in stats), so its history too; a failure
+        -- here must not hide the body's error.
+        pcall(flush_history)
         -- Redis may hand the error table of raise() back as its message string.
         if type(result) == 'table' and result.err then
             return redis.error_reply(result.err)
@@ -935,7 +982,7 @@ local function start_all(prefix, queue, loaded, worker, lease_ms, now, from, pac
         ids[index], types[index] = full_id(queue, id), job.type
     end
     redis.call('ZADD', key(prefix, 'active'), unpack(active))
-    count(prefix, 'started', #loaded)
+    count(prefix, 'started', #loaded, now)
     emit_many(prefix, ids, types, from, 'processing', now)
     return jobs
 end
@@ -1217,7 +1264,7 @@ redis.register_function('conveyor_enqueue', guarded(function(keys, argv)
     local job = check_enqueue(queue, argv[1], argv[2], argv[3], options(argv, 4, ENQUEUE_OPTIONS), now, prefix)
     local reply = enqueue_checked(prefix, queue, job, now)
     if reply[1] == 'created' then
-        count(prefix, 'enqueued')
+        count(prefix, 'enqueued', 1, now)
         if reply[3] == 'pending' then wake(prefix, 1) end
     end
     return reply
@@ -1291,7 +1338,7 @@ redis.register_function('conveyor_enqueue_many', guarded(function(keys, argv)
         table.insert(replies, reply)
     end
     flush_pushes(prefix, pushes)
-    if created > 0 then count(prefix, 'enqueued', created) end
+    if created > 0 then count(prefix, 'enqueued', created, now) end
     emit_created(prefix, events, now)
     wake(prefix, pending)
     return replies
@@ -1360,7 +1407,7 @@ local function flush_completed(prefix, batch, now)
         scored[index * 2 - 1], scored[index * 2] = now_text, id
     end
     redis.call('ZADD', key(prefix, 'completed'), unpack(scored))
-    count(prefix, 'completed', count_done)
+    count(prefix, 'completed', count_done, now)
     emit_many(prefix, batch.full_ids, batch.types, 'processing', 'completed', now)
 end
 
@@ -1390,7 +1437,7 @@ local function fail_one(prefix, queue, id, token, message, how, now)
         redis.call('HSET', job_key(prefix, id), 'status', 'retrying', 'error', message,
             'retry_count', str(retry_count + 1), 'run_at', str(retry_at), 'updated_at', str(now))
         lower_next_due(prefix, retry_at)
-        count(prefix, 'retried')
+        count(prefix, 'retried', 1, now)
         emit(prefix, full_id(queue, id), job.type, 'processing', 'retrying', now, message)
         return 'retrying'
     end
@@ -1589,7 +1636,7 @@ redis.register_function('conveyor_reclaim', guarded(function(keys, argv)
             local message = 'lease expired while worker "' .. tostring(job.worker) .. '" held the job (stall '
                 .. stalls .. ' of at most ' .. max_stalls .. ')'
             redis.call('HSET', job_key(prefix, id), 'stalls', str(stalls))
-            count(prefix, 'stalled')
+            count(prefix, 'stalled', 1, now)
             if job.cancel_requested == '1' then
                 finish(prefix, queue, id, job, 'cancelled', now, {error = 'cancelled; ' .. message})
             elseif stalls > max_stalls then
@@ -1960,7 +2007,7 @@ end
 -- Writes what fire_one gathered: list pushes, one counter update, one event entry per status, the wake-ups.
 local function flush_fires(prefix, batch, now)
     flush_pushes(prefix, batch.pushes)
-    if batch.created > 0 then count(prefix, 'enqueued', batch.created) end
+    if batch.created > 0 then count(prefix, 'enqueued', batch.created, now) end
     emit_created(prefix, batch.events, now)
     wake(prefix, batch.pending)
 end
@@ -2030,7 +2077,7 @@ end))
 -- KEYS     none
 -- Reply    the version: 16 hex digits
 
-local LIBRARY_VERSION = '1e2ee4d4e4848517'
+local LIBRARY_VERSION = '15546311ff09d7ea'
 
 redis.register_function {
     function_name = 'conveyor_version',
