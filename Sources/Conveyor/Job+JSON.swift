@@ -18,7 +18,9 @@ extension Job {
         if let result { object["result"] = Self.jsonValue(result) }
         if let error { object["error"] = error }
         if let reference { object["reference"] = ["type": reference.type, "id": reference.id] }
-        var dates = [("run_at", runAt), ("created_at", createdAt), ("started_at", startedAt), ("finished_at", finishedAt)]
+        var dates = [
+            ("run_at", runAt), ("created_at", createdAt), ("started_at", startedAt), ("finished_at", finishedAt),
+        ]
         if full { dates.append(("updated_at", updatedAt)) }
         for (name, date) in dates {
             if let date { object[name] = Int((date.timeIntervalSince1970 * 1000).rounded()) }
@@ -28,7 +30,11 @@ extension Job {
             object["stalls"] = stalls
             object["cancel_requested"] = cancelRequested
             object["failed_permanently"] = failedPermanently
-            if let timeout { object["timeout_ms"] = Int(timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000) }
+            if let timeout {
+                object["timeout_ms"] = Int(
+                    timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000
+                )
+            }
             if let uniqueKey { object["unique_key"] = uniqueKey }
         }
         return object

@@ -1,6 +1,6 @@
 public import Conveyor
-public import HTTPTypes
 import Foundation
+public import HTTPTypes
 
 /// An API failure, answered as `{"error": {"code": …, "message": …, "job_id": …}}` with an HTTP status.
 ///

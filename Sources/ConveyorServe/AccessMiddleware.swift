@@ -62,13 +62,18 @@ struct AccessMiddleware: RouterMiddleware {
                     return response
                 }
                 let target = request.uri.description
-                let location = "/login?next=" + (target.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "/")
+                let location =
+                    "/login?next=" + (target.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "/")
                 return Response(status: .seeOther, headers: [.location: location])
             }
         }
         if isChange && path != "/login" && path != "/logout" && configuration.readOnly {
             return APIResponses.error(
-                APIError(.forbidden, "readOnly", "this server is read-only (started with --read-only): nothing can be changed")
+                APIError(
+                    .forbidden,
+                    "readOnly",
+                    "this server is read-only (started with --read-only): nothing can be changed"
+                )
             )
         }
         if isChange && ambient {
@@ -125,7 +130,10 @@ struct AccessMiddleware: RouterMiddleware {
         case .open: return true
         case .token(let token): return SignedSession.constantTimeEqual(Array(secret.utf8), Array(token.utf8))
         case .user(let name, let password):
-            return SignedSession.constantTimeEqual(Array((user + ":" + secret).utf8), Array((name + ":" + password).utf8))
+            return SignedSession.constantTimeEqual(
+                Array((user + ":" + secret).utf8),
+                Array((name + ":" + password).utf8)
+            )
         }
     }
 

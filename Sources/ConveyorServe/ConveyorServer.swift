@@ -20,7 +20,11 @@ public struct ConveyorServer: Sendable {
     ///   - logger: The server's logger.
     /// - Throws: ``ConveyorError`` with ``ConveyorError/Code/invalidArgument`` when open access is asked for on an
     ///   address other than loopback.
-    public init(jobs: JobQueue, configuration: ServeConfiguration, logger: Logger = Logger(label: "conveyor.serve")) throws {
+    public init(
+        jobs: JobQueue,
+        configuration: ServeConfiguration,
+        logger: Logger = Logger(label: "conveyor.serve")
+    ) throws {
         if case .open = configuration.access, !configuration.bindsLoopback {
             throw ConveyorError(
                 .invalidArgument,
@@ -42,18 +46,26 @@ public struct ConveyorServer: Sendable {
         router.add(middleware: access)
 
         router.get("/health") { _, _ in APIResponses.json(["status": "ok"]) }
-        router.get("/assets/app.js") { _, _ in DashboardAssets.response(DashboardAssets.script, type: "text/javascript; charset=utf-8") }
-        router.get("/assets/app.css") { _, _ in DashboardAssets.response(DashboardAssets.style, type: "text/css; charset=utf-8") }
+        router.get("/assets/app.js") { _, _ in
+            DashboardAssets.response(DashboardAssets.script, type: "text/javascript; charset=utf-8")
+        }
+        router.get("/assets/app.css") { _, _ in
+            DashboardAssets.response(DashboardAssets.style, type: "text/css; charset=utf-8")
+        }
 
         // Sign-in.
         router.get("/login") { request, context in dashboard.signInPage(request, context) }
         router.post("/login") { request, context in
             let form = (try? await request.body.collect(upTo: 16_384)).map { String(buffer: $0) } ?? ""
             let fields = Self.formFields(form)
-            guard access.acceptsSignIn(user: fields["user"] ?? "", secret: fields["secret"] ?? ""), let session = access.session
+            guard access.acceptsSignIn(user: fields["user"] ?? "", secret: fields["secret"] ?? ""),
+                let session = access.session
             else { return dashboard.signInPage(request, context, failed: true) }
             let next = QueryParameters(request: request).string("next") ?? "/"
-            var response = Response(status: .seeOther, headers: [.location: next.hasPrefix("/") && !next.hasPrefix("//") ? next : "/"])
+            var response = Response(
+                status: .seeOther,
+                headers: [.location: next.hasPrefix("/") && !next.hasPrefix("//") ? next : "/"]
+            )
             response.setCookie(
                 Cookie(
                     name: AccessMiddleware.sessionCookie,
@@ -68,7 +80,16 @@ public struct ConveyorServer: Sendable {
         }
         router.post("/logout") { _, _ in
             var response = Response(status: .seeOther, headers: [.location: "/login"])
-            response.setCookie(Cookie(name: AccessMiddleware.sessionCookie, value: "", maxAge: 0, path: "/", httpOnly: true, sameSite: .strict))
+            response.setCookie(
+                Cookie(
+                    name: AccessMiddleware.sessionCookie,
+                    value: "",
+                    maxAge: 0,
+                    path: "/",
+                    httpOnly: true,
+                    sameSite: .strict
+                )
+            )
             return response
         }
 
@@ -85,30 +106,57 @@ public struct ConveyorServer: Sendable {
         }
         router.get("/api/queues") { _, _ in await ServeAPI.answer { try await api.listQueues() } }
         router.get("/api/queues/:queue") { _, context in await ServeAPI.answer { try await api.getQueue(context) } }
-        router.post("/api/queues/:queue/pause") { _, context in await ServeAPI.answer { try await api.pauseQueue(context, paused: true) } }
-        router.post("/api/queues/:queue/resume") { _, context in await ServeAPI.answer { try await api.pauseQueue(context, paused: false) } }
-        router.post("/api/queues/:queue/retry-failed") { request, context in await ServeAPI.answer { try await api.retryAll(request, context) } }
-        router.get("/api/queues/:queue/throughput") { request, context in await ServeAPI.answer { try await api.throughput(request, context) } }
-        router.get("/api/queues/:queue/history") { request, context in await ServeAPI.answer { try await api.history(request, context) } }
+        router.post("/api/queues/:queue/pause") { _, context in
+            await ServeAPI.answer { try await api.pauseQueue(context, paused: true) }
+        }
+        router.post("/api/queues/:queue/resume") { _, context in
+            await ServeAPI.answer { try await api.pauseQueue(context, paused: false) }
+        }
+        router.post("/api/queues/:queue/retry-failed") { request, context in
+            await ServeAPI.answer { try await api.retryAll(request, context) }
+        }
+        router.get("/api/queues/:queue/throughput") { request, context in
+            await ServeAPI.answer { try await api.throughput(request, context) }
+        }
+        router.get("/api/queues/:queue/history") { request, context in
+            await ServeAPI.answer { try await api.history(request, context) }
+        }
         router.get("/api/jobs") { request, _ in await ServeAPI.answer { try await api.listJobs(request) } }
         router.post("/api/jobs") { request, _ in await ServeAPI.answer { try await api.enqueue(request) } }
         router.post("/api/jobs/bulk") { request, _ in await ServeAPI.answer { try await api.enqueueBulk(request) } }
         router.get("/api/jobs/:queue/:id") { _, context in await ServeAPI.answer { try await api.getJob(context) } }
-        router.delete("/api/jobs/:queue/:id") { request, context in await ServeAPI.answer { try await api.remove(request, context) } }
-        router.get("/api/jobs/:queue/:id/events") { _, context in await ServeAPI.answer { try await api.jobEvents(context) } }
-        router.post("/api/jobs/:queue/:id/retry") { _, context in await ServeAPI.answer { try await api.retry(context) } }
-        router.post("/api/jobs/:queue/:id/cancel") { _, context in await ServeAPI.answer { try await api.cancel(context) } }
+        router.delete("/api/jobs/:queue/:id") { request, context in
+            await ServeAPI.answer { try await api.remove(request, context) }
+        }
+        router.get("/api/jobs/:queue/:id/events") { _, context in
+            await ServeAPI.answer { try await api.jobEvents(context) }
+        }
+        router.post("/api/jobs/:queue/:id/retry") { _, context in await ServeAPI.answer { try await api.retry(context) }
+        }
+        router.post("/api/jobs/:queue/:id/cancel") { _, context in
+            await ServeAPI.answer { try await api.cancel(context) }
+        }
         router.get("/api/schedules") { _, _ in await ServeAPI.answer { try await api.listSchedules() } }
         router.post("/api/schedules") { request, _ in await ServeAPI.answer { try await api.addSchedule(request) } }
-        router.delete("/api/schedules/:queue/:name") { _, context in await ServeAPI.answer { try await api.changeSchedule(context, .remove) } }
-        router.post("/api/schedules/:queue/:name/pause") { _, context in await ServeAPI.answer { try await api.changeSchedule(context, .pause) } }
-        router.post("/api/schedules/:queue/:name/resume") { _, context in await ServeAPI.answer { try await api.changeSchedule(context, .resume) } }
-        router.post("/api/schedules/:queue/:name/run") { _, context in await ServeAPI.answer { try await api.changeSchedule(context, .runNow) } }
+        router.delete("/api/schedules/:queue/:name") { _, context in
+            await ServeAPI.answer { try await api.changeSchedule(context, .remove) }
+        }
+        router.post("/api/schedules/:queue/:name/pause") { _, context in
+            await ServeAPI.answer { try await api.changeSchedule(context, .pause) }
+        }
+        router.post("/api/schedules/:queue/:name/resume") { _, context in
+            await ServeAPI.answer { try await api.changeSchedule(context, .resume) }
+        }
+        router.post("/api/schedules/:queue/:name/run") { _, context in
+            await ServeAPI.answer { try await api.changeSchedule(context, .runNow) }
+        }
         router.get("/api/workers") { _, _ in await ServeAPI.answer { try await api.listWorkers() } }
         router.get("/api/leader") { _, _ in await ServeAPI.answer { try await api.leader() } }
         router.get("/api/stats") { _, _ in await ServeAPI.answer { try await api.stats() } }
         router.get("/api/events") { request, _ in
-            await ServeAPI.answer { try await LiveEvents.response(jobs: jobs, queues: QueryParameters(request: request).strings("queue")) }
+            await ServeAPI.answer {
+                try await LiveEvents.response(jobs: jobs, queues: QueryParameters(request: request).strings("queue"))
+            }
         }
         return router
     }
@@ -116,10 +164,14 @@ public struct ConveyorServer: Sendable {
     /// Runs the server until the task is cancelled or the service group shuts down.
     ///
     /// - Parameter onListening: Called with the port once the server listens (useful with port 0).
-    public func application(onListening: @escaping @Sendable (Int) async -> Void = { _ in }) -> some ApplicationProtocol {
+    public func application(onListening: @escaping @Sendable (Int) async -> Void = { _ in }) -> some ApplicationProtocol
+    {
         Application(
             router: router(),
-            configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "conveyor"),
+            configuration: .init(
+                address: .hostname(configuration.host, port: configuration.port),
+                serverName: "conveyor"
+            ),
             onServerRunning: { channel in await onListening(channel.localAddress?.port ?? 0) },
             logger: logger
         )

@@ -9,7 +9,9 @@ struct Dashboard: Sendable {
     let configuration: ServeConfiguration
     let api: ServeAPI
 
-    static let listedStatuses: [JobStatus] = [.pending, .scheduled, .processing, .retrying, .completed, .failed, .cancelled]
+    static let listedStatuses: [JobStatus] = [
+        .pending, .scheduled, .processing, .retrying, .completed, .failed, .cancelled,
+    ]
 
     /// Answers with the whole page, or with its live part when the script asks (`?fragment=1`).
     static func render(
@@ -35,7 +37,9 @@ struct Dashboard: Sendable {
                 body: "<h1>Error</h1><p class=\"error\">\(HTML.escape(message))</p><p><a href=\"/\">Overview</a></p>",
                 context: context
             )
-            response.status = (error as? APIError)?.status ?? (error as? ConveyorError).map { APIError($0).status } ?? .internalServerError
+            response.status =
+                (error as? APIError)?.status ?? (error as? ConveyorError).map { APIError($0).status }
+                ?? .internalServerError
             return response
         }
     }
@@ -44,8 +48,14 @@ struct Dashboard: Sendable {
 
     func overview(_ request: Request, _ context: ServeRequestContext) async -> Response {
         let names = (try? await jobs.queues()) ?? []
-        return await Self.render(request, context, title: "Overview", live: ["page": "overview", "queues": names.joined(separator: " ")]) {
-            let summaries = try await withThrowingTaskGroup(of: (Int, ServeAPI.QueueSummary, [ThroughputMinute]).self) { group in
+        return await Self.render(
+            request,
+            context,
+            title: "Overview",
+            live: ["page": "overview", "queues": names.joined(separator: " ")]
+        ) {
+            let summaries = try await withThrowingTaskGroup(of: (Int, ServeAPI.QueueSummary, [ThroughputMinute]).self) {
+                group in
                 for (index, name) in names.enumerated() {
                     group.addTask {
                         async let summary = api.queueSummary(name)
@@ -74,13 +84,18 @@ struct Dashboard: Sendable {
                 }
                 let lastMinute = history.last.map { ($0.counts["completed"] ?? 0, $0.counts["failed"] ?? 0) } ?? (0, 0)
                 let paused = summary.paused
-                let rate = completedHour + failedHour > 0 ? String(format: "%.1f%%", Double(failedHour) * 100 / Double(completedHour + failedHour)) : "–"
-                rows += "<tr data-queue=\"\(HTML.escape(name))\"><td><a href=\"/queues/\(HTML.pathSegment(name))\">\(HTML.escape(name))</a>"
+                let rate =
+                    completedHour + failedHour > 0
+                    ? String(format: "%.1f%%", Double(failedHour) * 100 / Double(completedHour + failedHour)) : "–"
+                rows +=
+                    "<tr data-queue=\"\(HTML.escape(name))\"><td><a href=\"/queues/\(HTML.pathSegment(name))\">\(HTML.escape(name))</a>"
                     + (paused ? " <span class=\"badge paused\">paused</span>" : "") + "</td>"
                 for status in Self.listedStatuses {
-                    rows += "<td class=\"num\" data-status=\"\(status.rawValue)\"><a href=\"/queues/\(HTML.pathSegment(name))?status=\(status.rawValue)\">\(counts[status.rawValue] ?? 0)</a></td>"
+                    rows +=
+                        "<td class=\"num\" data-status=\"\(status.rawValue)\"><a href=\"/queues/\(HTML.pathSegment(name))?status=\(status.rawValue)\">\(counts[status.rawValue] ?? 0)</a></td>"
                 }
-                rows += "<td class=\"num\">\(lastMinute.0)</td><td class=\"num\">\(completedHour)</td><td class=\"num\">\(rate)</td>"
+                rows +=
+                    "<td class=\"num\">\(lastMinute.0)</td><td class=\"num\">\(completedHour)</td><td class=\"num\">\(rate)</td>"
                 rows += "<td class=\"num\">\(Self.duration(milliseconds: summary.latencyMilliseconds))</td></tr>"
             }
             let header = Self.listedStatuses.map { "<th>\($0.rawValue)</th>" }.joined()
@@ -107,8 +122,24 @@ struct Dashboard: Sendable {
             let x = Double(index) * step
             let completedHeight = Double(value.completed) / Double(peak) * height
             let failedHeight = Double(value.failed) / Double(peak) * height
-            bars += String(format: "<rect class=\"completed\" x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\"><title>%d completed</title></rect>", x, height - completedHeight - failedHeight, max(1, step - 1), completedHeight, value.completed)
-            bars += String(format: "<rect class=\"failed\" x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\"><title>%d failed</title></rect>", x, height - failedHeight, max(1, step - 1), failedHeight, value.failed)
+            bars += String(
+                format:
+                    "<rect class=\"completed\" x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\"><title>%d completed</title></rect>",
+                x,
+                height - completedHeight - failedHeight,
+                max(1, step - 1),
+                completedHeight,
+                value.completed
+            )
+            bars += String(
+                format:
+                    "<rect class=\"failed\" x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\"><title>%d failed</title></rect>",
+                x,
+                height - failedHeight,
+                max(1, step - 1),
+                failedHeight,
+                value.failed
+            )
         }
         let total = minutes.reduce((0, 0)) { ($0.0 + (totals[$1]?.completed ?? 0), $0.1 + (totals[$1]?.failed ?? 0)) }
         return """
@@ -143,38 +174,76 @@ struct Dashboard: Sendable {
             var found: [Job]
             var total = counts[status.rawValue] ?? 0
             if search.isEmpty {
-                found = try await jobs.list(queue: name, status: status, offset: offset, limit: limit, order: status == .pending ? .oldestFirst : .newestFirst)
+                found = try await jobs.list(
+                    queue: name,
+                    status: status,
+                    offset: offset,
+                    limit: limit,
+                    order: status == .pending ? .oldestFirst : .newestFirst
+                )
             } else if let job = try? await jobs.get(search.contains("/") ? search : "\(name)/\(search)") {
                 found = [job]
                 total = 1
             } else {
-                found = try await jobs.list(queue: name, status: status, type: search, offset: offset, limit: limit, order: .newestFirst, scanLimit: 20_000)
+                found = try await jobs.list(
+                    queue: name,
+                    status: status,
+                    type: search,
+                    offset: offset,
+                    limit: limit,
+                    order: .newestFirst,
+                    scanLimit: 20_000
+                )
                 total = offset + found.count + (found.count == limit ? 1 : 0)
             }
             let readOnly = configuration.readOnly
             let queuePath = "/api/queues/\(HTML.pathSegment(name))"
-            var html = "<h1>Queue \(HTML.escape(name))" + (paused ? " <span class=\"badge paused\">paused</span>" : "") + "</h1><p class=\"actions\">"
-            html += paused
+            var html =
+                "<h1>Queue \(HTML.escape(name))" + (paused ? " <span class=\"badge paused\">paused</span>" : "")
+                + "</h1><p class=\"actions\">"
+            html +=
+                paused
                 ? HTML.action("Resume queue", "POST", queuePath + "/resume", readOnly: readOnly)
                 : HTML.action("Pause queue", "POST", queuePath + "/pause", readOnly: readOnly)
             if (counts["failed"] ?? 0) > 0 {
-                html += HTML.action("Retry all failed", "POST", queuePath + "/retry-failed", confirm: "Retry every failed job of \(name)?", readOnly: readOnly)
+                html += HTML.action(
+                    "Retry all failed",
+                    "POST",
+                    queuePath + "/retry-failed",
+                    confirm: "Retry every failed job of \(name)?",
+                    readOnly: readOnly
+                )
             }
             html += "</p><ul class=\"tabs\">"
             for listed in Self.listedStatuses {
-                html += "<li\(listed == status ? " class=\"current\"" : "")><a href=\"?status=\(listed.rawValue)\">\(listed.rawValue) <span class=\"count\">\(counts[listed.rawValue] ?? 0)</span></a></li>"
+                html +=
+                    "<li\(listed == status ? " class=\"current\"" : "")><a href=\"?status=\(listed.rawValue)\">\(listed.rawValue) <span class=\"count\">\(counts[listed.rawValue] ?? 0)</span></a></li>"
             }
-            html += "</ul><form class=\"search\" method=\"get\"><input type=\"hidden\" name=\"status\" value=\"\(status.rawValue)\"><input name=\"q\" value=\"\(HTML.escape(search))\" placeholder=\"job id or type\"><button>Search</button></form>"
-            html += "<table id=\"jobs\"><thead><tr><th>id</th><th>type</th><th>status</th><th>attempts</th><th>created</th><th>run at</th><th>error</th><th></th></tr></thead><tbody>"
+            html +=
+                "</ul><form class=\"search\" method=\"get\"><input type=\"hidden\" name=\"status\" value=\"\(status.rawValue)\"><input name=\"q\" value=\"\(HTML.escape(search))\" placeholder=\"job id or type\"><button>Search</button></form>"
+            html +=
+                "<table id=\"jobs\"><thead><tr><th>id</th><th>type</th><th>status</th><th>attempts</th><th>created</th><th>run at</th><th>error</th><th></th></tr></thead><tbody>"
             for job in found {
-                html += "<tr data-job=\"\(HTML.escape(job.id))\"><td><a href=\"\(HTML.jobPath(job.id))\">\(HTML.escape(job.id))</a></td><td>\(HTML.escape(job.type))</td><td class=\"status \(job.status.rawValue)\">\(job.status.rawValue)</td><td class=\"num\">\(job.attempts)</td><td>\(HTML.time(job.createdAt))</td><td>\(HTML.time(job.runAt))</td><td class=\"error\">\(HTML.escape(String((job.error ?? "").prefix(120))))</td><td>\(Self.jobActions(job, readOnly: readOnly))</td></tr>"
+                html +=
+                    "<tr data-job=\"\(HTML.escape(job.id))\"><td><a href=\"\(HTML.jobPath(job.id))\">\(HTML.escape(job.id))</a></td><td>\(HTML.escape(job.type))</td><td class=\"status \(job.status.rawValue)\">\(job.status.rawValue)</td><td class=\"num\">\(job.attempts)</td><td>\(HTML.time(job.createdAt))</td><td>\(HTML.time(job.runAt))</td><td class=\"error\">\(HTML.escape(String((job.error ?? "").prefix(120))))</td><td>\(Self.jobActions(job, readOnly: readOnly))</td></tr>"
             }
-            if found.isEmpty { html += "<tr><td colspan=\"8\" class=\"empty\">no \(status.rawValue) jobs\(search.isEmpty ? "" : " matching \(HTML.escape(search))")</td></tr>" }
+            if found.isEmpty {
+                html +=
+                    "<tr><td colspan=\"8\" class=\"empty\">no \(status.rawValue) jobs\(search.isEmpty ? "" : " matching \(HTML.escape(search))")</td></tr>"
+            }
             html += "</tbody></table><p class=\"pages\">"
-            let searchPart = search.isEmpty ? "" : "&q=" + (search.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "")
-            if offset > 0 { html += "<a rel=\"prev\" href=\"?status=\(status.rawValue)&offset=\(max(0, offset - limit))\(searchPart)\">← newer</a> " }
+            let searchPart =
+                search.isEmpty
+                ? "" : "&q=" + (search.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "")
+            if offset > 0 {
+                html +=
+                    "<a rel=\"prev\" href=\"?status=\(status.rawValue)&offset=\(max(0, offset - limit))\(searchPart)\">← newer</a> "
+            }
             html += "\(found.isEmpty ? 0 : offset + 1)–\(offset + found.count) of \(total)"
-            if offset + found.count < total { html += " <a rel=\"next\" href=\"?status=\(status.rawValue)&offset=\(offset + limit)\(searchPart)\">older →</a>" }
+            if offset + found.count < total {
+                html +=
+                    " <a rel=\"next\" href=\"?status=\(status.rawValue)&offset=\(offset + limit)\(searchPart)\">older →</a>"
+            }
             return html + "</p>"
         }
     }

@@ -25,7 +25,11 @@ enum HTML {
 
     /// A path segment with everything but unreserved characters percent-encoded.
     static func pathSegment(_ text: String) -> String {
-        text.addingPercentEncoding(withAllowedCharacters: .init(charactersIn: "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")) ?? ""
+        text.addingPercentEncoding(
+            withAllowedCharacters: .init(
+                charactersIn: "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~"
+            )
+        ) ?? ""
     }
 
     /// The path of a job's page.
@@ -47,10 +51,17 @@ enum HTML {
 
     /// An action button: the page's script sends `method path` with the CSRF token and refreshes the page's live
     /// part.
-    static func action(_ label: String, _ method: String, _ path: String, confirm: String? = nil, readOnly: Bool) -> String {
+    static func action(
+        _ label: String,
+        _ method: String,
+        _ path: String,
+        confirm: String? = nil,
+        readOnly: Bool
+    ) -> String {
         guard !readOnly else { return "" }
         let confirmation = confirm.map { " data-confirm=\"\(escape($0))\"" } ?? ""
-        return "<button class=\"action\" data-method=\"\(method)\" data-path=\"\(escape(path))\"\(confirmation)>\(escape(label))</button>"
+        return
+            "<button class=\"action\" data-method=\"\(method)\" data-path=\"\(escape(path))\"\(confirmation)>\(escape(label))</button>"
     }
 
     /// A whole page.

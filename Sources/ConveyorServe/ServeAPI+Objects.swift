@@ -31,12 +31,17 @@ extension ServeAPI {
         options.uniqueKey = try body.string("unique_key")
         let runAt = try body.integer("run_at", in: 0...253_402_300_799_000)
         let delay = try body.integer("delay_ms", in: 0...(3650 * 86_400_000))
-        if runAt != nil && delay != nil { throw APIError.invalid("\(body.place): give 'run_at' or 'delay_ms', not both") }
+        if runAt != nil && delay != nil {
+            throw APIError.invalid("\(body.place): give 'run_at' or 'delay_ms', not both")
+        }
         options.runAt = runAt.map { Date(timeIntervalSince1970: Double($0) / 1000) }
         options.delay = delay.map { .milliseconds($0) }
         if let reference = try body.object("reference") {
             try reference.allow(["type", "id"])
-            options.reference = JobReference(type: try reference.requiredString("type"), id: try reference.requiredString("id"))
+            options.reference = JobReference(
+                type: try reference.requiredString("type"),
+                id: try reference.requiredString("id")
+            )
         }
         return NewJob(type, json: try body.json("payload") ?? "{}", options: options)
     }
@@ -55,7 +60,9 @@ extension ServeAPI {
         ]
         switch schedule.rule {
         case .every(let interval):
-            object["every_ms"] = Int(interval.components.seconds * 1000 + interval.components.attoseconds / 1_000_000_000_000_000)
+            object["every_ms"] = Int(
+                interval.components.seconds * 1000 + interval.components.attoseconds / 1_000_000_000_000_000
+            )
         case .cron(let expression, let timeZone):
             object["cron"] = expression.description
             object["time_zone"] = timeZone.identifier

@@ -140,7 +140,9 @@ struct ServeAPI: Sendable {
         let result = try await jobs.throughput(queue: name, over: .milliseconds(window))
         return APIResponses.json([
             "queue": name, "completed": result.completed, "failed": result.failed,
-            "covered_ms": Int(result.covered.components.seconds * 1000 + result.covered.components.attoseconds / 1_000_000_000_000_000),
+            "covered_ms": Int(
+                result.covered.components.seconds * 1000 + result.covered.components.attoseconds / 1_000_000_000_000_000
+            ),
         ])
     }
 
@@ -150,7 +152,9 @@ struct ServeAPI: Sendable {
         let history = try await jobs.history(queue: name, minutes: minutes)
         return APIResponses.json([
             "queue": name,
-            "minutes": history.map { ["minute": APIResponses.milliseconds($0.minute), "counts": $0.counts] as [String: Any] },
+            "minutes": history.map {
+                ["minute": APIResponses.milliseconds($0.minute), "counts": $0.counts] as [String: Any]
+            },
         ])
     }
 
@@ -166,7 +170,11 @@ struct ServeAPI: Sendable {
             guard let referenceID = query.string("reference_id") else {
                 throw APIError.invalid("reference_type needs reference_id")
             }
-            return APIResponses.json(["jobs": try await jobs.jobs(referenceType: referenceType, referenceID: referenceID).map { $0.jsonObject(full: true) }])
+            return APIResponses.json([
+                "jobs": try await jobs.jobs(referenceType: referenceType, referenceID: referenceID).map {
+                    $0.jsonObject(full: true)
+                }
+            ])
         }
         guard let status = try query.choice("status", Self.statuses) else {
             throw APIError.invalid(
@@ -178,7 +186,8 @@ struct ServeAPI: Sendable {
         try JobQueue.validateQueue(queue)
         let offset = try query.integer("offset", in: 0...1_000_000_000, default: 0)
         let limit = try query.integer("limit", in: 1...1000, default: 50)
-        let order = try query.choice("order", ["oldest": ListOrder.oldestFirst, "newest": .newestFirst]) ?? .oldestFirst
+        let order =
+            try query.choice("order", ["oldest": ListOrder.oldestFirst, "newest": .newestFirst]) ?? .oldestFirst
         let found = try await jobs.list(
             queue: queue,
             status: status,
@@ -258,7 +267,10 @@ struct ServeAPI: Sendable {
 
     func addSchedule(_ request: Request) async throws -> Response {
         let body = try await body(of: request)
-        try body.allow(["name", "type", "payload", "queue", "every_ms", "cron", "time_zone", "priority", "max_retries", "timeout_ms"])
+        try body.allow([
+            "name", "type", "payload", "queue", "every_ms", "cron", "time_zone", "priority", "max_retries",
+            "timeout_ms",
+        ])
         let rule: Schedule.Rule
         switch (try body.integer("every_ms", in: 1000...(3650 * 86_400_000)), try body.string("cron")) {
         case (let every?, nil):
@@ -267,7 +279,10 @@ struct ServeAPI: Sendable {
             }
             rule = .every(.milliseconds(every))
         case (nil, let cron?):
-            rule = .cron(try CronExpression(cron), timeZone: try Schedule.timeZone(try body.string("time_zone") ?? "UTC"))
+            rule = .cron(
+                try CronExpression(cron),
+                timeZone: try Schedule.timeZone(try body.string("time_zone") ?? "UTC")
+            )
         default: throw APIError.invalid("body: give 'every_ms' or 'cron' (one of them)")
         }
         let schedule = try Schedule(
@@ -282,7 +297,10 @@ struct ServeAPI: Sendable {
         )
         let (outcome, next) = try await jobs.upsert(schedule)
         return APIResponses.json(
-            ["name": schedule.name, "queue": schedule.queue, "outcome": outcome.rawValue, "next_run_at": APIResponses.milliseconds(next)],
+            [
+                "name": schedule.name, "queue": schedule.queue, "outcome": outcome.rawValue,
+                "next_run_at": APIResponses.milliseconds(next),
+            ],
             status: outcome == .created ? .created : .ok
         )
     }
@@ -291,7 +309,10 @@ struct ServeAPI: Sendable {
     func storedSchedule(_ context: ServeRequestContext) async throws -> StoredSchedule {
         let queue = context.parameters.get("queue") ?? ""
         let name = context.parameters.get("name") ?? ""
-        guard let found = try await jobs.schedules().first(where: { $0.schedule.queue == queue && $0.schedule.name == name })
+        guard
+            let found = try await jobs.schedules().first(where: {
+                $0.schedule.queue == queue && $0.schedule.name == name
+            })
         else {
             throw APIError(.notFound, "scheduleNotFound", "no schedule '\(name)' in queue '\(queue)'")
         }
@@ -316,12 +337,18 @@ struct ServeAPI: Sendable {
                     timeout: schedule.timeout
                 )
             )
-            return APIResponses.json(["name": schedule.name, "queue": schedule.queue, "job": Self.enqueuedObject(enqueued)], status: .created)
+            return APIResponses.json(
+                ["name": schedule.name, "queue": schedule.queue, "job": Self.enqueuedObject(enqueued)],
+                status: .created
+            )
         }
         return APIResponses.json(["name": schedule.name, "queue": schedule.queue, "action": action.rawValue])
     }
 
-    enum ScheduleAction: String { case pause, resume, remove, runNow = "run" }
+    enum ScheduleAction: String {
+        case pause, resume, remove
+        case runNow = "run"
+    }
 
     func listWorkers() async throws -> Response {
         APIResponses.json(["workers": try await jobs.workers().map(Self.workerObject)])

@@ -6,6 +6,7 @@ import Hummingbird
 import Logging
 import RedisClient
 import ServiceLifecycle
+import UnixSignals
 
 /// `conveyor serve`: the web dashboard, the JSON API and `/metrics`.
 struct ServeCommand: AsyncParsableCommand {
@@ -53,13 +54,16 @@ struct ServeCommand: AsyncParsableCommand {
     }
 
     /// The access the environment and the flags give.
-    func access(environment: [String: String] = ProcessInfo.processInfo.environment) throws -> ServeConfiguration.Access {
+    func access(environment: [String: String] = ProcessInfo.processInfo.environment) throws -> ServeConfiguration.Access
+    {
         func read(_ path: String) throws -> String {
             guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
                 throw CommandFailure(message: "cannot read \(path)", exitCode: .validationFailure)
             }
             let secret = text.trimmingCharacters(in: .whitespacesAndNewlines)
-            guard !secret.isEmpty else { throw CommandFailure(message: "\(path) is empty", exitCode: .validationFailure) }
+            guard !secret.isEmpty else {
+                throw CommandFailure(message: "\(path) is empty", exitCode: .validationFailure)
+            }
             return secret
         }
         if let tokenFile { return .token(try read(tokenFile)) }
@@ -93,7 +97,11 @@ struct ServeCommand: AsyncParsableCommand {
         clientConfiguration.commandTimeout = .seconds(10)
         let redis = RedisClient(configuration: clientConfiguration, logger: logger)
         defer { redis.shutdown() }
-        let jobs = JobQueue(redis: redis, configuration: store.connection.queueConfiguration(namespace: store.namespace), logger: logger)
+        let jobs = JobQueue(
+            redis: redis,
+            configuration: store.connection.queueConfiguration(namespace: store.namespace),
+            logger: logger
+        )
         let server: ConveyorServer
         do {
             server = try ConveyorServer(jobs: jobs, configuration: configuration, logger: logger)
@@ -103,7 +111,7 @@ struct ServeCommand: AsyncParsableCommand {
         let host = self.host
         let application = server.application { port in
             print("conveyor serve: listening on http://\(host.contains(":") ? "[\(host)]" : host):\(port)")
-            fflush(stdout)
+            fflush(nil)
         }
         let group = ServiceGroup(
             configuration: ServiceGroupConfiguration(

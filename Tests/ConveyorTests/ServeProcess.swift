@@ -1,13 +1,14 @@
 import ConveyorTesting
 import Foundation
 import LocalRedis
+import RedisClient
 import Testing
 
-#if canImport(FoundationNetworking)
-    import FoundationNetworking
-#endif
-
 @testable import Conveyor
+
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
 
 /// A `conveyor serve` process on a free port, and an HTTP client for it.
 final class ServeProcess: Sendable {
