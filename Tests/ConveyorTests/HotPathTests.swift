@@ -133,7 +133,8 @@ struct HotPathTests {
     @Test func claimsPromoteOnlyOnceSomethingIsDue() async throws {
         try await withJobQueue { jobs, _ in
             let meta = jobs.keys.meta("default")
-            let due = try await jobs.enqueue("t", json: "{}", options: JobOptions(delay: .seconds(3))).id
+            // Far enough ahead that 20 claims on a loaded machine (up to 400 ms each seen) end before it falls due.
+            let due = try await jobs.enqueue("t", json: "{}", options: JobOptions(delay: .seconds(15))).id
             let runAt = try #require(try await jobs.get(due)?.runAt)
             #expect(try await jobs.redis.send("HGET", meta, "next_due").int == JobQueue.milliseconds(runAt))
             let before = try await Self.commandCalls(jobs)
@@ -142,7 +143,7 @@ struct HotPathTests {
             // Each claim looks at the prioritized set once (ZRANGEBYSCORE); promoting would read the scheduled and
             // retry sets too.
             #expect((after["zrangebyscore"] ?? 0) - (before["zrangebyscore"] ?? 0) == 20, "nothing due: no promotion")
-            try await eventually("the job to fall due and be claimed") {
+            try await eventually(timeout: .seconds(60), "the job to fall due and be claimed") {
                 try await jobs.claim().jobs.first?.job.id == due
             }
             #expect(try await jobs.redis.send("HGET", meta, "next_due").string == "none")
