@@ -16,6 +16,8 @@ command -v redis-cli >/dev/null 2>&1 && command -v redis-benchmark >/dev/null 2>
 command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
 # redis-py for Debian's python3, for the cross-language test (a Python producer whose jobs the Swift worker runs).
 /usr/bin/python3 -c 'import redis' >/dev/null 2>&1 || missing+=(python3-redis)
+# prometheus_client's parser, which checks that /metrics is valid Prometheus text (PrometheusMetricsTests).
+/usr/bin/python3 -c 'import prometheus_client' >/dev/null 2>&1 || missing+=(python3-prometheus-client)
 command -v ip >/dev/null 2>&1 || missing+=(iproute2)
 command -v nft >/dev/null 2>&1 || missing+=(nftables)
 command -v iptables >/dev/null 2>&1 || missing+=(iptables)

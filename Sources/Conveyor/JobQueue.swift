@@ -88,6 +88,8 @@ public final class JobQueue: Sendable {
     let state = Mutex(State())
     /// The calls of ``result(of:timeout:)`` waiting now, and their readers.
     let resultWaiter: ResultWaiter
+    /// The swift-metrics handles of this queue and of the workers that use it.
+    let metrics = MetricHandles()
 
     struct State {
         var libraryChecked = false
@@ -162,7 +164,9 @@ public final class JobQueue: Sendable {
         }
         // Registered only once something is stored: a refused job leaves no trace.
         try await register(queue)
-        return try Self.enqueued(reply)
+        let enqueued = try Self.enqueued(reply)
+        metrics.enqueued([enqueued], queue: queue, types: [type])
+        return enqueued
     }
 
     /// Enqueues many jobs: per queue, one atomic call per 1 000 jobs; when a job is invalid, nothing of its call is
@@ -182,6 +186,11 @@ public final class JobQueue: Sendable {
             for (position, single) in zip(batch.positions, replies) {
                 results[position] = try Self.enqueued(single)
             }
+            metrics.enqueued(
+                batch.positions.compactMap { results[$0] },
+                queue: batch.queue,
+                types: batch.positions.map { jobs[$0].type }
+            )
         }
         return results.compactMap { $0 }
     }

@@ -6,7 +6,8 @@ import Hummingbird
 ///
 /// - **Authentication**: `Authorization: Bearer <token>` or `Basic <user:password>` (API clients), or the signed
 ///   `conveyor_session` cookie that the sign-in page sets (browsers). Without either, API paths answer
-///   `401 unauthorized` and pages redirect to `/login`. `/health`, `/login` and `/assets/*` need none.
+///   `401 unauthorized` and pages redirect to `/login`. `/health`, `/health/*`, `/login` and `/assets/*` need
+///   none.
 /// - **CSRF**: a request that changes something and is authenticated by something a browser sends by itself (the
 ///   cookie, or nothing at all with open access) must carry `X-CSRF-Token` (or the form field `_csrf`) equal to its
 ///   `conveyor_csrf` cookie, which a page of another site can neither read nor set. An `Authorization` header is
@@ -41,7 +42,7 @@ struct AccessMiddleware: RouterMiddleware {
         let existingToken = request.cookies[Self.csrfCookie]?.value ?? ""
         let isNewToken = existingToken.count != 32
         context.csrfToken = isNewToken ? SignedSession.randomToken() : existingToken
-        let isPublic = path == "/health" || path == "/login" || path.hasPrefix("/assets/")
+        let isPublic = path == "/health" || path.hasPrefix("/health/") || path == "/login" || path.hasPrefix("/assets/")
         let isChange = ![.get, .head, .options].contains(request.method)
 
         var ambient = true

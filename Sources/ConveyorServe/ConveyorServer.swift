@@ -4,6 +4,7 @@ import HTTPTypes
 public import Hummingbird
 public import Logging
 import NIOCore
+public import Prometheus
 
 /// `conveyor serve`: the dashboard, the JSON API and `/metrics`, reading everything from Redis so that any number
 /// of these processes behind a load balancer show the same picture.
@@ -11,18 +12,22 @@ public struct ConveyorServer: Sendable {
     let jobs: JobQueue
     let configuration: ServeConfiguration
     let logger: Logger
+    let exporter: PrometheusExporter
 
     /// Creates a server.
     ///
     /// - Parameters:
     ///   - jobs: The job queue to show and change (its namespace and connection).
     ///   - configuration: Where to listen and who may use it.
+    ///   - metrics: The registry of this process's swift-metrics (see
+    ///     ``PrometheusExporter/bootstrapMetricsSystem()``); `nil`: `/metrics` shows the Redis part only.
     ///   - logger: The server's logger.
     /// - Throws: ``ConveyorError`` with ``ConveyorError/Code/invalidArgument`` when open access is asked for on an
     ///   address other than loopback.
     public init(
         jobs: JobQueue,
         configuration: ServeConfiguration,
+        metrics: PrometheusCollectorRegistry? = nil,
         logger: Logger = Logger(label: "conveyor.serve")
     ) throws {
         if case .open = configuration.access, !configuration.bindsLoopback {
@@ -35,6 +40,7 @@ public struct ConveyorServer: Sendable {
         self.jobs = jobs
         self.configuration = configuration
         self.logger = logger
+        self.exporter = PrometheusExporter(jobs: jobs, registry: metrics ?? PrometheusCollectorRegistry())
     }
 
     /// The router with every route.
@@ -46,6 +52,8 @@ public struct ConveyorServer: Sendable {
         router.add(middleware: access)
 
         router.get("/health") { _, _ in APIResponses.json(["status": "ok"]) }
+        HealthRoutes(jobs: jobs).add(to: router)
+        exporter.addRoute(to: router)
         router.get("/assets/app.js") { _, _ in
             DashboardAssets.response(DashboardAssets.script, type: "text/javascript; charset=utf-8")
         }

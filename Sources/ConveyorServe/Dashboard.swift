@@ -54,7 +54,7 @@ struct Dashboard: Sendable {
             title: "Overview",
             live: ["page": "overview", "queues": names.joined(separator: " ")]
         ) {
-            let summaries = try await withThrowingTaskGroup(of: (Int, ServeAPI.QueueSummary, [ThroughputMinute]).self) {
+            let summaries = try await withThrowingTaskGroup(of: (Int, QueueSummary, [ThroughputMinute]).self) {
                 group in
                 for (index, name) in names.enumerated() {
                     group.addTask {
@@ -63,7 +63,7 @@ struct Dashboard: Sendable {
                         return (index, try await summary, try await history)
                     }
                 }
-                var results = [(ServeAPI.QueueSummary, [ThroughputMinute])?](repeating: nil, count: names.count)
+                var results = [(QueueSummary, [ThroughputMinute])?](repeating: nil, count: names.count)
                 for try await (index, summary, history) in group { results[index] = (summary, history) }
                 return results.compactMap { $0 }
             }

@@ -66,47 +66,12 @@ struct ServeAPI: Sendable {
 
     // MARK: - Queues
 
-    /// One queue's summary: counts by status, counters, paused, latency (age of the oldest pending job).
-    struct QueueSummary: Sendable {
-        var name: String
-        var counts: [String: Int]
-        var stats: [String: Int]
-        var paused: Bool
-        var latencyMilliseconds: Int
-
-        var object: [String: Any] {
-            ["queue": name, "counts": counts, "stats": stats, "paused": paused, "latency_ms": latencyMilliseconds]
-        }
-    }
-
     func queueSummary(_ name: String) async throws -> QueueSummary {
-        async let counts = jobs.counts(queue: name)
-        async let stats = jobs.stats(queue: name)
-        async let paused = jobs.isPaused(queue: name)
-        async let oldest = jobs.list(queue: name, status: .pending, limit: 1)
-        let countsByName = Dictionary(uniqueKeysWithValues: try await counts.map { ($0.key.rawValue, $0.value) })
-        let latency = try await oldest.first.flatMap { $0.runAt ?? $0.createdAt }.map {
-            max(0, Int((Date().timeIntervalSince($0) * 1000).rounded()))
-        }
-        return QueueSummary(
-            name: name,
-            counts: countsByName,
-            stats: try await stats,
-            paused: try await paused,
-            latencyMilliseconds: latency ?? 0
-        )
+        try await QueueSummary.read(name, from: jobs)
     }
 
-    /// The summaries of many queues, read concurrently, in the order given.
     func queueSummaries(_ names: [String]) async throws -> [QueueSummary] {
-        try await withThrowingTaskGroup(of: (Int, QueueSummary).self) { group in
-            for (index, name) in names.enumerated() {
-                group.addTask { (index, try await queueSummary(name)) }
-            }
-            var results = [QueueSummary?](repeating: nil, count: names.count)
-            for try await (index, summary) in group { results[index] = summary }
-            return results.compactMap { $0 }
-        }
+        try await QueueSummary.read(names, from: jobs)
     }
 
     func listQueues() async throws -> Response {

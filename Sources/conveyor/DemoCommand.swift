@@ -118,7 +118,7 @@ struct DemoCommand: AsyncParsableCommand {
             )
             defer { redis.shutdown() }
             let interval = summaryEvery.duration
-            try await worker.run(jobs: jobs, handlers: worker.handlers(), logger: logger) {
+            try await worker.run(jobs: jobs, handlers: worker.handlers(), logger: logger) { _ in
                 try await Self.show(jobs, summaryEvery: interval)
             }
             if given != nil && namespace == Self.ownNamespace {

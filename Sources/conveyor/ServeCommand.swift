@@ -104,7 +104,12 @@ struct ServeCommand: AsyncParsableCommand {
         )
         let server: ConveyorServer
         do {
-            server = try ConveyorServer(jobs: jobs, configuration: configuration, logger: logger)
+            server = try ConveyorServer(
+                jobs: jobs,
+                configuration: configuration,
+                metrics: PrometheusExporter.bootstrapMetricsSystem(),
+                logger: logger
+            )
         } catch let error as ConveyorError {
             throw CommandFailure(message: error.message, exitCode: .validationFailure)
         }

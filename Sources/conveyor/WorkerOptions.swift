@@ -3,6 +3,7 @@ import Conveyor
 import Foundation
 import Logging
 import ServiceLifecycle
+import Synchronization
 import UnixSignals
 
 /// The options of a worker process, shared by `conveyor worker`, `conveyor dev` and `conveyor demo`.
@@ -236,13 +237,13 @@ struct WorkerOptions: ParsableArguments {
     }
 
     /// Runs a worker (with its embedded scheduler, unless `--no-scheduler`) on `jobs` until SIGTERM or SIGINT, while
-    /// `alongside` runs too (it is cancelled at shutdown). The first signal shuts down gracefully; a second one ends
-    /// the grace period at once.
+    /// `alongside` runs too (it is told whether the worker is shutting down, and cancelled once it has). The first
+    /// signal shuts down gracefully; a second one ends the grace period at once.
     func run(
         jobs: JobQueue,
         handlers: JobHandlers,
         logger: Logger,
-        alongside: (@Sendable () async throws -> Void)? = nil
+        alongside: (@Sendable (_ isStopping: @escaping @Sendable () -> Bool) async throws -> Void)? = nil
     ) async throws {
         if let warning = await jobs.evictionWarning() {
             guard allowEviction else {
@@ -256,12 +257,14 @@ struct WorkerOptions: ParsableArguments {
         // scheduler was still letting go of its lease was "a service that finished unexpectedly" (exit 1).
         let worker = Worker(queue: jobs, handlers: handlers, configuration: configuration, logger: logger)
         let group = ServiceGroup(configuration: ServiceGroupConfiguration(services: [worker], logger: logger))
+        let stopping = StopFlag()
         try await withThrowingTaskGroup(of: Void.self) { tasks in
             tasks.addTask {
                 var received = 0
                 for await _ in await UnixSignalsSequence(trapping: .sigterm, .sigint) {
                     received += 1
                     if received == 1 {
+                        stopping.set()
                         await group.triggerGracefulShutdown()
                     } else {
                         worker.shutdown(gracePeriod: .zero)
@@ -271,7 +274,7 @@ struct WorkerOptions: ParsableArguments {
             if let alongside {
                 tasks.addTask {
                     do {
-                        try await alongside()
+                        try await alongside { stopping.isSet }
                     } catch is CancellationError {
                     } catch {
                         logger.error("\(error)")
@@ -282,6 +285,15 @@ struct WorkerOptions: ParsableArguments {
             tasks.cancelAll()
         }
     }
+}
+
+/// Set once a shutdown starts.
+private final class StopFlag: Sendable {
+    private let state = Mutex(false)
+
+    func set() { state.withLock { $0 = true } }
+
+    var isSet: Bool { state.withLock { $0 } }
 }
 
 /// Built-in handlers for trying Conveyor and for tests: `sleep`, `echo` and `fail`.

@@ -16,6 +16,17 @@ struct ServeBuildingBlocksTests {
         #expect(HTML.action("Retry", "POST", "/x", readOnly: true).isEmpty)
     }
 
+    @Test func prometheusLabelValuesAreEscapedAndValuesWrittenExactly() {
+        var text = PrometheusText()
+        text.family("conveyor_queue_jobs", .gauge, "Jobs.")
+        text.sample("conveyor_queue_jobs", [("queue", "a\"b\\c\nd")], 3)
+        text.sample("conveyor_queue_jobs", [], 0.25)
+        #expect(
+            text.text == "# HELP conveyor_queue_jobs Jobs.\n# TYPE conveyor_queue_jobs gauge\n"
+                + "conveyor_queue_jobs{queue=\"a\\\"b\\\\c\\nd\"} 3\nconveyor_queue_jobs 0.25\n"
+        )
+    }
+
     @Test func jsonBodiesAreReadStrictly() throws {
         let body = try JSONBody(bytes: Array(#"{"type":"t","n":3,"flag":true,"f":1.5,"s":"1"}"#.utf8))
         #expect(try body.requiredString("type") == "t")

@@ -33,6 +33,7 @@ struct WorkerMetricsTests {
                 _ = try await jobs.result(of: bad, timeout: .seconds(20))
             }
             let dimensions = [("queue", "metered"), ("type", "measured")]
+            #expect(try metrics.expectCounter("conveyor_jobs_enqueued_total", dimensions).totalValue == 1)
             #expect(try metrics.expectCounter("conveyor_jobs_started_total", dimensions).totalValue == 1)
             #expect(try metrics.expectCounter("conveyor_jobs_completed_total", dimensions).totalValue == 1)
             #expect(try metrics.expectTimer("conveyor_job_duration_seconds", dimensions).values.count == 1)

@@ -150,7 +150,7 @@ public final class Worker: Service, Sendable {
     let clusterWaits = Mutex<[String: RedisConnection]>([:])
     /// Claimed jobs go from the dispatcher to idle slots through it.
     let handoff: JobHandoff
-    let metrics = WorkerMetrics()
+    var metrics: MetricHandles { queue.metrics }
     private let startedAt = Date()
 
     struct Running: Sendable {
@@ -598,9 +598,7 @@ public final class Worker: Service, Sendable {
                         maxStalls: configuration.maxStalls
                     )
                     if handled > 0 {
-                        Counter(label: "conveyor_jobs_stalled_total", dimensions: [("queue", name)]).increment(
-                            by: handled
-                        )
+                        metrics.counter("conveyor_jobs_stalled_total", queue: name, type: nil).increment(by: handled)
                         logger.info("reclaimed \(handled) jobs with expired leases in queue \(name)")
                     }
                 } while handled == 1000 || trimmed >= 1000
