@@ -180,6 +180,10 @@ struct ServeAPITests {
                 ("GET", "/api/jobs?reference_id=42&status=pending&queue=ops", nil, 400, "invalidArgument"),
                 ("GET", "/api/jobs?reference_type=a%20b&reference_id=42", nil, 400, "invalidArgument"),
                 ("GET", "/api/jobs?id=ops/one&queue=bad%20queue", nil, 400, "invalidArgument"),
+                // No such route, or not with this method: JSON errors too.
+                ("GET", "/api/nowhere", nil, 404, "notFound"),
+                ("PATCH", "/api/jobs/ops/one", nil, 405, "methodNotAllowed"),
+                ("PUT", "/api/queues", nil, 405, "methodNotAllowed"),
                 ("GET", "/api/queues/nowhere", nil, 404, "queueNotFound"),
                 ("POST", "/api/queues/nowhere/pause", nil, 404, "queueNotFound"),
                 ("GET", "/api/queues/ops/history?minutes=99999", nil, 400, "invalidArgument"),
@@ -222,6 +226,23 @@ struct ServeAPITests {
             let paused = try await serve.request("POST", "/api/schedules/ops/nightly%3Areport/pause")
             #expect(paused.status == 200, "\(paused.text)")
             #expect(try await jobs.schedules().first?.isPaused == true)
+        }
+    }
+
+    @Test func unknownRoutesAndMethodsAnswerJSONErrors() async throws {
+        try await withJobQueue { _, server in
+            let serve = try await ServeProcess.start(server)
+            let missing = try await serve.request("GET", "/api/nowhere/at/all")
+            #expect(missing.status == 404 && missing.errorCode == "notFound", "\(missing.text)")
+            #expect(missing.headers["content-type"]?.hasPrefix("application/json") == true)
+            let wrongMethod = try await serve.request("DELETE", "/api/jobs")
+            #expect(wrongMethod.status == 405 && wrongMethod.errorCode == "methodNotAllowed", "\(wrongMethod.text)")
+            #expect(wrongMethod.headers["allow"] == "GET, HEAD, POST")
+            let health = try await serve.request("PUT", "/health", authorized: false)
+            #expect(health.status == 405 && health.headers["allow"] == "GET, HEAD", "\(health.text)")
+            // Credentials are still checked first, and pages keep their own answers.
+            #expect(try await serve.request("GET", "/api/nowhere", authorized: false).status == 401)
+            #expect(try await serve.request("GET", "/no-such-page").status == 404)
         }
     }
 
