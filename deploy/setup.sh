@@ -4,7 +4,8 @@
 # tests' certificates), redis-server and redis-tools (redis-cli, redis-benchmark), and python3-redis for the
 # cross-language test; for the network-partition tests (PartitionTests): iproute2 (ip netns, veth), nftables (drop
 # and loss rules), iptables (its NFQUEUE target: this kernel has no nft queue expression) and libnetfilter-queue-dev
-# with a C compiler (the program that delays queued packets; the kernel has no netem).
+# with a C compiler (the program that delays queued packets; the kernel has no netem); and, from PyPI for Debian's
+# python3 (python3-pip), schemathesis and openapi-spec-validator for the API's OpenAPI test (ServeOpenAPITests).
 set -euo pipefail
 
 missing=()
@@ -23,6 +24,18 @@ command -v nft >/dev/null 2>&1 || missing+=(nftables)
 command -v iptables >/dev/null 2>&1 || missing+=(iptables)
 dpkg -s libnetfilter-queue-dev >/dev/null 2>&1 || missing+=(libnetfilter-queue-dev)
 command -v cc >/dev/null 2>&1 || missing+=(gcc libc6-dev)
+# The pinned versions that ServeOpenAPITests runs with.
+python_tools=(schemathesis==4.32.5 openapi-spec-validator==0.9.0)
+python_tools_present() {
+    /usr/bin/python3 - "${python_tools[@]}" >/dev/null 2>&1 <<'PYTHON'
+import sys
+from importlib.metadata import version
+sys.exit(0 if all(version(name) == wanted for name, wanted in (t.split("==") for t in sys.argv[1:])) else 1)
+PYTHON
+}
+if ! python_tools_present; then
+    /usr/bin/python3 -m pip --version >/dev/null 2>&1 || missing+=(python3-pip)
+fi
 
 if [ ${#missing[@]} -gt 0 ]; then
     echo "setup: installing ${missing[*]}"
@@ -33,6 +46,15 @@ if [ ${#missing[@]} -gt 0 ]; then
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
     apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+if ! python_tools_present; then
+    echo "setup: installing ${python_tools[*]} for /usr/bin/python3 (PyPI)"
+    if [ "$(id -u)" -ne 0 ]; then
+        echo "setup: run as root (or: PIP_BREAK_SYSTEM_PACKAGES=1 /usr/bin/python3 -m pip install ${python_tools[*]})" >&2
+        exit 1
+    fi
+    PIP_BREAK_SYSTEM_PACKAGES=1 /usr/bin/python3 -m pip install -q --root-user-action=ignore "${python_tools[@]}"
 fi
 
 if ! command -v swift >/dev/null 2>&1; then

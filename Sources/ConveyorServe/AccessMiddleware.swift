@@ -77,7 +77,8 @@ struct AccessMiddleware: RouterMiddleware {
                 )
             )
         }
-        if isChange && ambient {
+        // A public path takes no change but the sign-in form's, so another method there is simply not allowed.
+        if isChange && ambient && (!isPublic || path == "/login") {
             let sent = request.headers[Self.csrfHeader] ?? Self.formField("_csrf", of: request) ?? ""
             guard !isNewToken, !sent.isEmpty,
                 SignedSession.constantTimeEqual(Array(sent.utf8), Array(existingToken.utf8))

@@ -50,6 +50,7 @@ public struct ConveyorServer: Sendable {
         let dashboard = Dashboard(jobs: jobs, configuration: configuration, api: api)
         let router = Router(context: ServeRequestContext.self)
         router.add(middleware: access)
+        router.add(middleware: APIFallbackMiddleware())
 
         router.get("/health") { _, _ in APIResponses.json(["status": "ok"]) }
         HealthRoutes(jobs: jobs).add(to: router)

@@ -11,7 +11,7 @@ extension Dashboard {
             request,
             context,
             title: id,
-            live: ["page": "job", "job": id, "queues": context.parameters.get("queue") ?? ""]
+            live: ["page": "job", "job": id, "queues": context.pathParameter("queue")]
         ) {
             guard let job = try await jobs.get(id) else { throw ConveyorError(.jobNotFound, "no job \(id)", jobID: id) }
             async let progressTask = jobs.progress(of: id)

@@ -159,7 +159,7 @@ struct Dashboard: Sendable {
     // MARK: - Queue
 
     func queuePage(_ request: Request, _ context: ServeRequestContext) async -> Response {
-        let name = context.parameters.get("queue") ?? ""
+        let name = context.pathParameter("queue")
         return await Self.render(request, context, title: name, live: ["page": "queue", "queues": name]) {
             let name = try await api.knownQueue(context)
             let query = QueryParameters(request: request)

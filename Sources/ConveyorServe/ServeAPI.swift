@@ -46,7 +46,7 @@ struct ServeAPI: Sendable {
 
     /// A queue named in the path, which must exist.
     func knownQueue(_ context: ServeRequestContext) async throws -> String {
-        let name = context.parameters.get("queue") ?? ""
+        let name = context.pathParameter("queue")
         try JobQueue.validateQueue(name)
         let known = try await jobs.queues()
         guard known.contains(name) else {
@@ -61,7 +61,7 @@ struct ServeAPI: Sendable {
 
     /// The full id `<queue>/<id>` named in the path.
     static func jobID(_ context: ServeRequestContext) -> String {
-        (context.parameters.get("queue") ?? "") + "/" + (context.parameters.get("id") ?? "")
+        context.pathParameter("queue") + "/" + context.pathParameter("id")
     }
 
     // MARK: - Queues
@@ -126,33 +126,40 @@ struct ServeAPI: Sendable {
     // MARK: - Jobs
 
     func listJobs(_ request: Request) async throws -> Response {
+        // Every parameter is checked before anything is read, whichever of them decides what is listed.
         let query = QueryParameters(request: request)
-        if let id = query.string("id") {
-            let job = try await jobs.get(id)
-            return APIResponses.json(["jobs": job.map { [$0.jsonObject(full: true)] } ?? []])
-        }
-        if let referenceType = query.string("reference_type") {
-            guard let referenceID = query.string("reference_id") else {
-                throw APIError.invalid("reference_type needs reference_id")
-            }
-            return APIResponses.json([
-                "jobs": try await jobs.jobs(referenceType: referenceType, referenceID: referenceID).map {
-                    $0.jsonObject(full: true)
-                }
-            ])
-        }
-        guard let status = try query.choice("status", Self.statuses) else {
-            throw APIError.invalid(
-                "give status (\(JobStatus.allCases.map(\.rawValue).joined(separator: ", "))), "
-                    + "reference_type and reference_id, or id"
-            )
-        }
+        let id = query.string("id")
+        let referenceType = query.string("reference_type")
+        let referenceID = query.string("reference_id")
+        let status = try query.choice("status", Self.statuses)
         let queue = query.string("queue") ?? jobs.configuration.defaultQueue
         try JobQueue.validateQueue(queue)
         let offset = try query.integer("offset", in: 0...1_000_000_000, default: 0)
         let limit = try query.integer("limit", in: 1...1000, default: 50)
         let order =
             try query.choice("order", ["oldest": ListOrder.oldestFirst, "newest": .newestFirst]) ?? .oldestFirst
+        if referenceType != nil && referenceID == nil { throw APIError.invalid("reference_type needs reference_id") }
+        if referenceID != nil && referenceType == nil { throw APIError.invalid("reference_id needs reference_type") }
+        if let referenceType, let referenceID {
+            _ = try Self.reference(type: referenceType, id: referenceID, place: "query")
+        }
+        if let id {
+            let job = try await jobs.get(id)
+            return APIResponses.json(["jobs": job.map { [$0.jsonObject(full: true)] } ?? []])
+        }
+        if let referenceType, let referenceID {
+            return APIResponses.json([
+                "jobs": try await jobs.jobs(referenceType: referenceType, referenceID: referenceID).map {
+                    $0.jsonObject(full: true)
+                }
+            ])
+        }
+        guard let status else {
+            throw APIError.invalid(
+                "give status (\(JobStatus.allCases.map(\.rawValue).joined(separator: ", "))), "
+                    + "reference_type and reference_id, or id"
+            )
+        }
         let found = try await jobs.list(
             queue: queue,
             status: status,
@@ -272,8 +279,8 @@ struct ServeAPI: Sendable {
 
     /// The stored schedule named in the path.
     func storedSchedule(_ context: ServeRequestContext) async throws -> StoredSchedule {
-        let queue = context.parameters.get("queue") ?? ""
-        let name = context.parameters.get("name") ?? ""
+        let queue = context.pathParameter("queue")
+        let name = context.pathParameter("name")
         guard
             let found = try await jobs.schedules().first(where: {
                 $0.schedule.queue == queue && $0.schedule.name == name

@@ -1,3 +1,4 @@
+import Foundation
 public import Hummingbird
 import Logging
 import NIOCore
@@ -11,5 +12,14 @@ public struct ServeRequestContext: RequestContext {
 
     public init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
+    }
+}
+
+extension ServeRequestContext {
+    /// A parameter of the route's path, percent-decoded (the router matches the path as sent, so `%3A` is still
+    /// escaped in it), or as sent when it is not valid percent-encoded UTF-8; `""` when the route has none.
+    func pathParameter(_ name: String) -> String {
+        let raw = parameters.get(name) ?? ""
+        return raw.removingPercentEncoding ?? raw
     }
 }

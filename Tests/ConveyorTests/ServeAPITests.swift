@@ -154,12 +154,36 @@ struct ServeAPITests {
                 ("POST", "/api/jobs", Data(#"{"type":"x","colour":"red"}"#.utf8), 400, "invalidArgument"),
                 ("POST", "/api/jobs", Data(#"{"type":"x","queue":"bad queue!"}"#.utf8), 400, "invalidArgument"),
                 ("POST", "/api/jobs", Data(#"{"type":"x","run_at":1,"delay_ms":5}"#.utf8), 400, "invalidArgument"),
+                (
+                    "POST", "/api/jobs", Data(#"{"type":"x","reference":{"type":"","id":""}}"#.utf8), 400,
+                    "invalidArgument"
+                ),
+                (
+                    "POST", "/api/jobs", Data(#"{"type":"x","reference":{"type":"u","id":""}}"#.utf8), 400,
+                    "invalidArgument"
+                ),
+                ("POST", "/api/jobs", Data(#"{"type":"two words"}"#.utf8), 400, "invalidArgument"),
+                (
+                    "POST", "/api/schedules", Data(#"{"name":"n","type":"two words","every_ms":60000}"#.utf8), 400,
+                    "invalidArgument"
+                ),
                 ("POST", "/api/jobs/bulk", Data(#"{"jobs":[]}"#.utf8), 400, "invalidArgument"),
                 ("POST", "/api/jobs/bulk", Data(#"{"jobs":[{"type":"x"},{"type":7}]}"#.utf8), 400, "invalidArgument"),
                 ("GET", "/api/jobs?queue=ops&status=bogus", nil, 400, "invalidArgument"),
                 ("GET", "/api/jobs?queue=ops&status=pending&limit=0", nil, 400, "invalidArgument"),
                 ("GET", "/api/jobs?queue=ops&status=pending&order=sideways", nil, 400, "invalidArgument"),
                 ("GET", "/api/jobs", nil, 400, "invalidArgument"),
+                // Every parameter is checked, also those that the chosen kind of listing does not use.
+                ("GET", "/api/jobs?id=ops/one&limit=0", nil, 400, "invalidArgument"),
+                ("GET", "/api/jobs?id=ops/one&order=sideways", nil, 400, "invalidArgument"),
+                ("GET", "/api/jobs?reference_type=user&reference_id=42&status=bogus", nil, 400, "invalidArgument"),
+                ("GET", "/api/jobs?reference_id=42&status=pending&queue=ops", nil, 400, "invalidArgument"),
+                ("GET", "/api/jobs?reference_type=a%20b&reference_id=42", nil, 400, "invalidArgument"),
+                ("GET", "/api/jobs?id=ops/one&queue=bad%20queue", nil, 400, "invalidArgument"),
+                // No such route, or not with this method: JSON errors too.
+                ("GET", "/api/nowhere", nil, 404, "notFound"),
+                ("PATCH", "/api/jobs/ops/one", nil, 405, "methodNotAllowed"),
+                ("PUT", "/api/queues", nil, 405, "methodNotAllowed"),
                 ("GET", "/api/queues/nowhere", nil, 404, "queueNotFound"),
                 ("POST", "/api/queues/nowhere/pause", nil, 404, "queueNotFound"),
                 ("GET", "/api/queues/ops/history?minutes=99999", nil, 400, "invalidArgument"),
@@ -181,6 +205,44 @@ struct ServeAPITests {
                 #expect(!message.isEmpty, "\(method) \(path) has no message")
             }
             #expect(try await redisFingerprint(server) == before)
+        }
+    }
+
+    @Test func pathParametersArePercentDecoded() async throws {
+        try await withJobQueue { jobs, server in
+            let serve = try await ServeProcess.start(server)
+            _ = try await jobs.enqueue("ping", json: "{}", options: JobOptions(queue: "ops", id: "order:42@shop"))
+            let job = try await serve.request("GET", "/api/jobs/ops/order%3A42%40shop")
+            #expect(try job.status == 200 && (job.json()["id"] as? String) == "ops/order:42@shop", "\(job.text)")
+            let events = try await serve.request("GET", "/api/jobs/ops/order%3a42%40shop/events")
+            #expect(events.status == 200, "\(events.text)")
+            #expect(try await serve.request("GET", "/api/queues/%6Fps").status == 200)
+            let added = try await serve.request(
+                "POST",
+                "/api/schedules",
+                json: ["name": "nightly:report", "type": "report", "queue": "ops", "every_ms": 60_000]
+            )
+            #expect(added.status == 201, "\(added.text)")
+            let paused = try await serve.request("POST", "/api/schedules/ops/nightly%3Areport/pause")
+            #expect(paused.status == 200, "\(paused.text)")
+            #expect(try await jobs.schedules().first?.isPaused == true)
+        }
+    }
+
+    @Test func unknownRoutesAndMethodsAnswerJSONErrors() async throws {
+        try await withJobQueue { _, server in
+            let serve = try await ServeProcess.start(server)
+            let missing = try await serve.request("GET", "/api/nowhere/at/all")
+            #expect(missing.status == 404 && missing.errorCode == "notFound", "\(missing.text)")
+            #expect(missing.headers["content-type"]?.hasPrefix("application/json") == true)
+            let wrongMethod = try await serve.request("DELETE", "/api/jobs")
+            #expect(wrongMethod.status == 405 && wrongMethod.errorCode == "methodNotAllowed", "\(wrongMethod.text)")
+            #expect(wrongMethod.headers["allow"] == "GET, HEAD, POST")
+            let health = try await serve.request("PUT", "/health", authorized: false)
+            #expect(health.status == 405 && health.headers["allow"] == "GET, HEAD", "\(health.text)")
+            // Credentials are still checked first, and pages keep their own answers.
+            #expect(try await serve.request("GET", "/api/nowhere", authorized: false).status == 401)
+            #expect(try await serve.request("GET", "/no-such-page").status == 404)
         }
     }
 
