@@ -37,6 +37,61 @@ enum OpenAPIDocument {
                 }
               }
             },
+            "/health/live": {
+              "get": {
+                "tags": ["meta"],
+                "operationId": "healthLive",
+                "summary": "Liveness for probes (needs no credentials)",
+                "security": [],
+                "responses": {
+                  "200": {
+                    "description": "The process answers",
+                    "content": {"application/json": {"schema": {
+                      "type": "object", "required": ["status"], "additionalProperties": false,
+                      "properties": {"status": {"type": "string", "enum": ["live"]}}
+                    }}}
+                  }
+                }
+              }
+            },
+            "/health/ready": {
+              "get": {
+                "tags": ["meta"],
+                "operationId": "healthReady",
+                "summary": "Readiness: Redis answers within 2 s with this build's function library (needs no credentials)",
+                "security": [],
+                "responses": {
+                  "200": {
+                    "description": "Ready",
+                    "content": {"application/json": {"schema": {
+                      "type": "object", "required": ["status", "library"], "additionalProperties": false,
+                      "properties": {"status": {"type": "string", "enum": ["ready"]}, "library": {"type": "string"}}
+                    }}}
+                  },
+                  "503": {
+                    "description": "Not ready, and why (Redis unreachable or slow, no library or another version, shutting down)",
+                    "content": {"application/json": {"schema": {
+                      "type": "object", "required": ["status", "reason"], "additionalProperties": false,
+                      "properties": {"status": {"type": "string", "enum": ["unready"]}, "reason": {"type": "string"}}
+                    }}}
+                  }
+                }
+              }
+            },
+            "/metrics": {
+              "get": {
+                "tags": ["meta"],
+                "operationId": "metrics",
+                "summary": "Prometheus text: this process's metrics and Redis's state read at scrape time",
+                "responses": {
+                  "200": {
+                    "description": "Prometheus text format 0.0.4",
+                    "content": {"text/plain": {"schema": {"type": "string"}}}
+                  },
+                  "401": {"$ref": "#/components/responses/Unauthorized"}
+                }
+              }
+            },
             "/api/openapi.json": {
               "get": {
                 "tags": ["meta"],
