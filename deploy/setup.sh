@@ -5,7 +5,8 @@
 # cross-language test; for the network-partition tests (PartitionTests): iproute2 (ip netns, veth), nftables (drop
 # and loss rules), iptables (its NFQUEUE target: this kernel has no nft queue expression) and libnetfilter-queue-dev
 # with a C compiler (the program that delays queued packets; the kernel has no netem); and, from PyPI for Debian's
-# python3 (python3-pip), schemathesis and openapi-spec-validator for the API's OpenAPI test (ServeOpenAPITests).
+# python3 (python3-pip), schemathesis and openapi-spec-validator for the API's OpenAPI test (ServeOpenAPITests) and
+# promql-parser for the Grafana dashboard's queries; python3-prometheus-client parses /metrics.
 set -euo pipefail
 
 missing=()
@@ -24,8 +25,9 @@ command -v nft >/dev/null 2>&1 || missing+=(nftables)
 command -v iptables >/dev/null 2>&1 || missing+=(iptables)
 dpkg -s libnetfilter-queue-dev >/dev/null 2>&1 || missing+=(libnetfilter-queue-dev)
 command -v cc >/dev/null 2>&1 || missing+=(gcc libc6-dev)
-# The pinned versions that ServeOpenAPITests runs with.
-python_tools=(schemathesis==4.32.5 openapi-spec-validator==0.9.0)
+# The pinned versions that ServeOpenAPITests runs with, and the PromQL parser that checks the Grafana dashboard
+# (PrometheusMetricsTests).
+python_tools=(schemathesis==4.32.5 openapi-spec-validator==0.9.0 promql-parser==0.12.0)
 python_tools_present() {
     /usr/bin/python3 - "${python_tools[@]}" >/dev/null 2>&1 <<'PYTHON'
 import sys

@@ -138,6 +138,15 @@ struct PrometheusMetricsTests {
             #expect(Self.total(samples, "conveyor_workers") == 1 && Self.total(samples, "conveyor_worker_slots") == 10)
             #expect(Self.total(samples, "conveyor_redis_up") == 1)
             #expect(Self.total(samples, "conveyor_redis_roundtrip_seconds") > 0)
+            // Every query of the Grafana dashboard in deploy/ parses as PromQL, and every series it reads is one a
+            // worker exports.
+            let checker = repositoryRoot.appendingPathComponent("Tests/Interop/check_grafana_dashboard.py").path
+            let dashboard = repositoryRoot.appendingPathComponent("deploy/grafana/conveyor-dashboard.json").path
+            let queried = Set(
+                try await runTool(["/usr/bin/python3", checker, dashboard]).split(separator: "\n").map(String.init)
+            )
+            let exported = Set(samples.map(\.name))
+            #expect(queried.count >= 10 && queried.isSubset(of: exported), "\(queried.subtracting(exported))")
             try await worker.signal(SIGTERM)
             #expect(try await worker.exit() == 0)
         }
