@@ -333,11 +333,21 @@ struct ServeAPI: Sendable {
 
     func stats() async throws -> Response {
         let names = try await jobs.queues()
+        async let summaries = queueSummaries(names)
+        // Each queue's last minute, read at once for every queue.
+        let lastMinute = try await withThrowingTaskGroup(of: (Int, Throughput).self) { group in
+            for (index, name) in names.enumerated() {
+                group.addTask { (index, try await jobs.throughput(queue: name)) }
+            }
+            var results = [Throughput?](repeating: nil, count: names.count)
+            for try await (index, throughput) in group { results[index] = throughput }
+            return results
+        }
         var queues: [[String: Any]] = []
-        for summary in try await queueSummaries(names) {
+        for (index, summary) in try await summaries.enumerated() {
             var summary = summary.object
-            let throughput = try await jobs.throughput(queue: summary["queue"] as? String ?? "")
-            summary["last_minute"] = ["completed": throughput.completed, "failed": throughput.failed]
+            let throughput = lastMinute[index]
+            summary["last_minute"] = ["completed": throughput?.completed ?? 0, "failed": throughput?.failed ?? 0]
             queues.append(summary)
         }
         async let workers = jobs.workers()
