@@ -40,6 +40,7 @@ enum DashboardAssets {
         (function () {
           const body = document.body;
           const token = () => (document.querySelector('meta[name="csrf-token"]') || {}).content || '';
+          const state = document.getElementById('live-state');
           const flash = (text) => { const box = document.getElementById('flash'); if (box) box.textContent = text; };
           function localTimes(root) {
             root.querySelectorAll('time[data-ms]').forEach((node) => {
@@ -48,8 +49,18 @@ enum DashboardAssets {
               node.textContent = date.toLocaleString();
             });
           }
-          let refreshing = false, again = false, last = 0;
+          let refreshing = false, again = false, last = 0, held = false, source = null, followed = null;
+          // A refresh replaces the live part, so it would wipe what is being typed in a field of it (the search box)
+          // and take the focus away: it waits until the field is left.
+          function typing() {
+            const field = document.activeElement;
+            return !!field && ['INPUT', 'TEXTAREA', 'SELECT'].includes(field.tagName) && document.getElementById('live').contains(field);
+          }
           async function refresh() {
+            if (typing()) {
+              if (!held) { held = true; document.activeElement.addEventListener('blur', () => { held = false; soon(); }, { once: true }); }
+              return;
+            }
             if (refreshing) { again = true; return; }
             refreshing = true;
             try {
@@ -64,6 +75,7 @@ enum DashboardAssets {
                 if (newFeed) kept.forEach((item) => newFeed.appendChild(item));
                 localTimes(live);
                 body.dataset.refreshed = String(Date.now());
+                if (body.dataset.page && window.EventSource) follow();
               }
             } finally {
               refreshing = false; last = Date.now();
@@ -88,29 +100,47 @@ enum DashboardAssets {
             } catch (error) { flash(String(error)); } finally { button.disabled = false; }
           });
           localTimes(document);
-          const queues = (body.dataset.queues || '').split(' ').filter(Boolean);
           if (!body.dataset.page || !window.EventSource) return;
-          const url = new URL('/api/events', location.origin);
-          queues.forEach((queue) => url.searchParams.append('queue', queue));
-          if (queues.length === 0) return;
-          const source = new EventSource(url);
-          const state = document.getElementById('live-state');
-          source.onopen = () => state && state.classList.add('on');
-          source.onerror = () => state && state.classList.remove('on');
-          source.addEventListener('jobs', (message) => {
-            const events = JSON.parse(message.data);
-            const feed = document.getElementById('feed');
-            if (feed) {
-              events.slice(-20).forEach((e) => {
-                const item = document.createElement('li');
-                item.textContent = new Date(e.at).toLocaleTimeString() + '  ' + e.id + '  ' + e.type + '  ' + (e.from || 'new') + ' → ' + e.to;
-                feed.insertBefore(item, feed.firstChild);
-              });
-              while (feed.children.length > 50) feed.removeChild(feed.lastChild);
-            }
-            if (body.dataset.page === 'job' && !events.some((e) => e.id === body.dataset.job)) return;
-            soon();
-          });
+          // The queues whose events the page follows: those it was rendered with and, on the overview, those it lists
+          // now, so that a queue created after the page was loaded is followed from the refresh that shows it on.
+          function follow() {
+            const names = new Set((body.dataset.queues || '').split(' ').filter(Boolean));
+            if (body.dataset.page === 'overview') document.querySelectorAll('#queues tr[data-queue]').forEach((row) => names.add(row.dataset.queue));
+            const queues = Array.from(names).sort();
+            if (queues.join(' ') === followed) return;
+            const replacing = followed !== null;
+            followed = queues.join(' ');
+            if (source) source.close();
+            source = null;
+            if (state) state.classList.remove('on');
+            if (queues.length === 0) return;
+            const url = new URL('/api/events', location.origin);
+            queues.forEach((queue) => url.searchParams.append('queue', queue));
+            const current = new EventSource(url);
+            let opened = replacing;
+            source = current;
+            // Events start at the connection: after a reconnection, or a new set of queues, what happened in between
+            // shows with a refresh.
+            current.onopen = () => { if (state) state.classList.add('on'); if (opened) soon(); opened = true; };
+            current.onerror = () => state && state.classList.remove('on');
+            current.addEventListener('jobs', (message) => {
+              const events = JSON.parse(message.data);
+              const feed = document.getElementById('feed');
+              if (feed) {
+                events.slice(-20).forEach((e) => {
+                  const item = document.createElement('li');
+                  item.textContent = new Date(e.at).toLocaleTimeString() + '  ' + e.id + '  ' + e.type + '  ' + (e.from || 'new') + ' → ' + e.to;
+                  feed.insertBefore(item, feed.firstChild);
+                });
+                while (feed.children.length > 50) feed.removeChild(feed.lastChild);
+              }
+              if (body.dataset.page === 'job' && !events.some((e) => e.id === body.dataset.job)) return;
+              soon();
+            });
+          }
+          follow();
+          // An overview without any queue has nothing to follow: it looks again every 2 s until the first one appears.
+          if (body.dataset.page === 'overview') setInterval(() => { if (!source) refresh(); }, 2000);
         })();
         """
 }

@@ -66,6 +66,7 @@ class NoRedirects(urllib.request.HTTPRedirectHandler):
 class Dashboard:
     def __init__(self, arguments):
         self.base = arguments.base_url.rstrip("/")
+        self.empty_base = arguments.empty_base_url.rstrip("/")
         self.token = arguments.token
         self.shots = arguments.screenshots
         self.redis = redis.Redis(host="127.0.0.1", port=arguments.redis_port, decode_responses=True)
@@ -427,6 +428,28 @@ class Dashboard:
         self.wait(lambda: self.css('button.action[data-path="/api/queues/work/pause"]'), "the pause button again")
         self.still(marker, "resume")
         log(f"  resumed: claiming again after {self.measured['claim_after_resume_ms']} ms")
+        self.typing_survives_live_updates()
+
+    def typing_survives_live_updates(self):
+        """While the worker moves jobs of the queue shown, what the user types in the search box stays."""
+        log("typing in the search box of a busy queue's page")
+        field = self.one("input[name=q]")
+        field.click()
+        moving = self.pending("work")
+        for letter in "sleep":
+            # As a keyboard does: to whatever has the focus now.
+            self.driver.switch_to.active_element.send_keys(letter)
+            time.sleep(0.4)
+        check(self.pending("work") < moving, "the worker moved no job while typing: nothing was checked")
+        value = self.script("const f = document.querySelector('input[name=q]'); return f ? f.value : null")
+        focused = self.script("return document.activeElement && document.activeElement.name")
+        check(value == "sleep" and focused == "q",
+              f"the search box lost what was typed ('{value}', focus on '{focused}') to a live refresh")
+        refreshed = self.script("return document.body.dataset.refreshed || ''")
+        self.one("h1").click()
+        self.wait(lambda: self.script("return document.body.dataset.refreshed || ''") != refreshed,
+                  "a refresh once the search box is left")
+        log("  what was typed stayed; the page refreshed once the box was left")
 
     def refusals(self):
         log("refusals: an action without the CSRF token or without credentials changes nothing")
@@ -480,6 +503,34 @@ class Dashboard:
             log(f"  {name}: {status}")
         log("  Redis unchanged by all of them; with the page's token: 200")
 
+    def first_queue(self):
+        """An overview opened before any queue exists shows the first one without a reload, then goes live."""
+        log("an empty overview: the first queue appears without a reload, and then updates live")
+        base = self.empty_base
+        self.driver.get(base + "/")
+        self.wait(lambda: self.script("return document.body && document.body.dataset.page") == "overview",
+                  "the empty overview")
+        check("No queues yet" in self.one("main").text, "the empty overview's text")
+        marker = self.mark()
+        time.sleep(1)
+
+        def enqueue(n):
+            request = urllib.request.Request(
+                base + "/api/jobs", data=json.dumps({"type": "noop", "queue": "first", "payload": {"n": n}}).encode(),
+                method="POST", headers={"Content-Type": "application/json", "Authorization": "Bearer " + self.token})
+            with urllib.request.urlopen(request, timeout=WAIT) as answer:
+                check(answer.status == 201, f"enqueue: {answer.status}")
+
+        enqueue(1)
+        self.wait(lambda: self.css('#queues tr[data-queue="first"]'), "the first queue's row", timeout=15)
+        self.still(marker, "the first queue")
+        self.connected()
+        time.sleep(1)
+        cell = '(document.querySelector(\'#queues tr[data-queue="first"] td[data-status="pending"]\') || {}).textContent'
+        latency = self.measure_live("the new queue's count", lambda: enqueue(2), f"{cell} === '2'")
+        self.measured["live_new_queue_ms"] = round(latency)
+        check(latency <= LIVE_LIMIT_MS, f"the new queue's update took {latency:.0f} ms")
+
     def final_overview(self):
         self.open("/", "overview")
         self.connected()
@@ -496,6 +547,7 @@ def main():
     parser.add_argument("--screenshots", required=True)
     parser.add_argument("--profile", required=True, help="Chromium's profile folder (made anew)")
     parser.add_argument("--namespace", default="conveyor")
+    parser.add_argument("--empty-base-url", required=True, help="a conveyor serve on a namespace with no queue yet")
     arguments = parser.parse_args()
     # SIGTERM (the Swift test giving up) ends the browser too, through the finally below.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -506,7 +558,7 @@ def main():
     steps = [
         dashboard.sign_in, dashboard.overview, dashboard.queue_page, dashboard.retry, dashboard.job_pages,
         dashboard.hostile, dashboard.schedules, dashboard.workers, dashboard.live_updates, dashboard.pause,
-        dashboard.refusals, dashboard.final_overview,
+        dashboard.refusals, dashboard.first_queue, dashboard.final_overview,
     ]
     try:
         for step in steps:

@@ -30,6 +30,8 @@ struct DashboardBrowserTests {
                 try await jobs.counts(queue: "work")[.completed] == 24
             }
             let serve = try await ServeProcess.start(server)
+            // Another server on a namespace with no queue yet, for an overview that starts empty.
+            let empty = try await ServeProcess.start(server, arguments: ["--namespace", "fresh"])
 
             let scratch = FileManager.default.temporaryDirectory.appendingPathComponent(
                 "conveyor-browser-\(UUID().uuidString)"
@@ -48,12 +50,14 @@ struct DashboardBrowserTests {
                     repositoryRoot.appendingPathComponent("Tests/Browser/dashboard_browser.py").path,
                     "--base-url", "http://127.0.0.1:\(serve.port)", "--redis-port", String(server.port),
                     "--token", "test-token", "--screenshots", screenshots.path, "--profile", profile,
+                    "--empty-base-url", "http://127.0.0.1:\(empty.port)",
                 ],
                 input: [],
                 // HOME in the scratch folder: Chromium's crash-report database and caches go there, not to ~.
                 environment: [
                     "PATH": "/usr/bin:/bin", "HOME": scratch.path, "XDG_CONFIG_HOME": scratch.path + "/config",
-                    "XDG_CACHE_HOME": scratch.path + "/cache", "PYTHONUNBUFFERED": "1", "LANG": "C.UTF-8",
+                    "XDG_CACHE_HOME": scratch.path + "/cache", "PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBYTECODE": "1",
+                    "LANG": "C.UTF-8",
                 ]
             )
             let leftovers = Self.stopLeftovers(group: browser.group, marker: scratch.path)
@@ -65,7 +69,7 @@ struct DashboardBrowserTests {
 
             try await worker.signal(SIGTERM)
             _ = try await worker.exit()
-            _ = serve
+            _ = (serve, empty)
         }
     }
 
