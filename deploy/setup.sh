@@ -4,9 +4,11 @@
 # tests' certificates), redis-server and redis-tools (redis-cli, redis-benchmark), and python3-redis for the
 # cross-language test; for the network-partition tests (PartitionTests): iproute2 (ip netns, veth), nftables (drop
 # and loss rules), iptables (its NFQUEUE target: this kernel has no nft queue expression) and libnetfilter-queue-dev
-# with a C compiler (the program that delays queued packets; the kernel has no netem); and, from PyPI for Debian's
-# python3 (python3-pip), schemathesis and openapi-spec-validator for the API's OpenAPI test (ServeOpenAPITests) and
-# promql-parser for the Grafana dashboard's queries; python3-prometheus-client parses /metrics.
+# with a C compiler (the program that delays queued packets; the kernel has no netem); for the dashboard's browser
+# test (DashboardBrowserTests): Debian's chromium, its chromium-driver (the same version, from the same source
+# package) and python3-selenium (Debian's 4.8 speaks W3C WebDriver to any current chromedriver); and, from PyPI for
+# Debian's python3 (python3-pip), schemathesis and openapi-spec-validator for the API's OpenAPI test
+# (ServeOpenAPITests) and promql-parser for the Grafana dashboard's queries; python3-prometheus-client parses /metrics.
 set -euo pipefail
 
 missing=()
@@ -38,6 +40,13 @@ PYTHON
 if ! python_tools_present; then
     /usr/bin/python3 -m pip --version >/dev/null 2>&1 || missing+=(python3-pip)
 fi
+# Headless Chromium driven by Selenium, for the dashboard's browser test. The browser and its driver must be of one
+# version: when they differ (one upgraded alone), both are installed again, which brings them to the same one.
+if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ] ||
+    [ "$(dpkg-query -W -f='${Version}' chromium 2>/dev/null)" != "$(dpkg-query -W -f='${Version}' chromium-driver 2>/dev/null)" ]; then
+    missing+=(chromium chromium-driver)
+fi
+/usr/bin/python3 -c 'import selenium' >/dev/null 2>&1 || missing+=(python3-selenium)
 
 if [ ${#missing[@]} -gt 0 ]; then
     echo "setup: installing ${missing[*]}"

@@ -396,7 +396,7 @@ class Dashboard:
 
     def pause(self):
         log("pause: the queue page's button stops the running worker from claiming; resume starts it again")
-        jobs = [{"type": "sleep", "queue": "work", "payload": {"ms": 150}} for _ in range(150)]
+        jobs = [{"type": "sleep", "queue": "work", "payload": {"ms": 150}} for _ in range(300)]
         status, text = self.http("POST", "/api/jobs/bulk", {"jobs": jobs})
         check(status == 201, f"bulk enqueue: {status} {text}")
         self.open("/queues/work", "queue")
