@@ -28,6 +28,7 @@ import urllib.request
 import redis
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
@@ -161,6 +162,19 @@ class Dashboard:
     def one(self, selector, what=None):
         return self.wait(lambda: (self.css(selector) or [None])[0], what or selector)
 
+    def press(self, selector):
+        """Clicks what `selector` finds now: a live refresh can replace the element between finding and clicking it
+        (a busy queue's page refreshes up to four times a second), and then the new one is clicked, as a person
+        would click the button they see."""
+        deadline = time.monotonic() + WAIT
+        while True:
+            try:
+                self.one(selector).click()
+                return
+            except StaleElementReferenceException:
+                if time.monotonic() > deadline:
+                    raise
+
     def open(self, path, page):
         self.driver.get(self.base + path)
         self.wait(lambda: self.driver.execute_script("return document.body && document.body.dataset.page") == page,
@@ -260,9 +274,9 @@ class Dashboard:
         log("retry: the failed job's button makes it pending in Redis")
         check(self.job("mail/bounce-1").get("status") == "failed", "bounce-1 is not failed before the click")
         marker = self.mark()
-        button = self.one('#jobs tr[data-job="mail/bounce-1"] button.action[data-path="/api/jobs/mail/bounce-1/retry"]')
-        check(button.get_attribute("data-method") == "POST", "the retry button's method")
-        button.click()
+        button = '#jobs tr[data-job="mail/bounce-1"] button.action[data-path="/api/jobs/mail/bounce-1/retry"]'
+        check(self.one(button).get_attribute("data-method") == "POST", "the retry button's method")
+        self.press(button)
         status = self.until(lambda: self.job("mail/bounce-1").get("status") == "pending" and "pending",
                             "bounce-1 to be pending in Redis")
         self.wait(lambda: not self.css('#jobs tr[data-job="mail/bounce-1"]'), "the row to leave the failed list")
@@ -404,10 +418,10 @@ class Dashboard:
         start = self.pending("work")
         self.until(lambda: self.pending("work") < start - 3, "the worker to claim jobs of work", timeout=WAIT)
         marker = self.mark()
-        self.one('button.action[data-path="/api/queues/work/pause"]').click()
+        self.press('button.action[data-path="/api/queues/work/pause"]')
         self.until(lambda: self.paused("work"), "work to be paused in Redis")
         self.wait(lambda: self.css('button.action[data-path="/api/queues/work/resume"]'), "the resume button")
-        check("paused" in self.one("h1").text, "no paused badge")
+        self.wait(lambda: "paused" in self.script("return document.querySelector('h1').textContent"), "the paused badge")
         self.still(marker, "pause")
         # Jobs claimed before the pause may still finish; none may be claimed after it.
         self.until(lambda: self.counts("work")["processing"] == 0, "the jobs claimed before the pause to finish")
@@ -420,7 +434,7 @@ class Dashboard:
         self.measured["paused_pending"] = [before, after]
         log(f"  paused: pending stayed {before} for 2.5 s, nothing processing")
         self.shot("11-queue-work-paused")
-        self.one('button.action[data-path="/api/queues/work/resume"]').click()
+        self.press('button.action[data-path="/api/queues/work/resume"]')
         self.until(lambda: not self.paused("work"), "work to be resumed in Redis")
         resumed = time.monotonic()
         self.until(lambda: self.pending("work") < before, "the worker to claim again after the resume", timeout=WAIT)
@@ -433,8 +447,7 @@ class Dashboard:
     def typing_survives_live_updates(self):
         """While the worker moves jobs of the queue shown, what the user types in the search box stays."""
         log("typing in the search box of a busy queue's page")
-        field = self.one("input[name=q]")
-        field.click()
+        self.press("input[name=q]")
         moving = self.pending("work")
         for letter in "sleep":
             # As a keyboard does: to whatever has the focus now.
@@ -446,7 +459,7 @@ class Dashboard:
         check(value == "sleep" and focused == "q",
               f"the search box lost what was typed ('{value}', focus on '{focused}') to a live refresh")
         refreshed = self.script("return document.body.dataset.refreshed || ''")
-        self.one("h1").click()
+        self.press("h1")
         self.wait(lambda: self.script("return document.body.dataset.refreshed || ''") != refreshed,
                   "a refresh once the search box is left")
         log("  what was typed stayed; the page refreshed once the box was left")
