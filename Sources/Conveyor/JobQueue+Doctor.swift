@@ -202,8 +202,7 @@ extension JobQueue {
                 )
             }
             // The library.
-            let call = JobQueue.routed(RedisCommand("FCALL", "conveyor_version", 0), to: node)
-            let reply = try? await redis.send(call)
+            let reply = try? await libraryVersionReply(on: node)
             if let version = reply?.string, version == ConveyorLibrary.version {
                 checks.append(DoctorCheck("function library\(on)", .pass, "version \(version), as this build needs"))
             } else {
@@ -321,7 +320,9 @@ extension JobQueue {
                 )
             }
         }
-        return [DoctorCheck("permissions (\(role.rawValue))", .pass, "every probe of a \(role.rawValue) was allowed")]
+        return [
+            DoctorCheck("permissions (\(role.rawValue))", .pass, "every probe of the \(role.rawValue) role was allowed")
+        ]
     }
 
     /// `field:value` lines of an `INFO` or `CLUSTER INFO` reply.

@@ -141,19 +141,29 @@ extension JobQueue {
         return versions
     }
 
+    /// What `conveyor_version` answers on one server (or cluster node): with `FCALL_RO` (the function is
+    /// `no-writes`), so a read-only user (the dashboard's) may check the version too, and with `FCALL` when the
+    /// server holds a library whose version function is not flagged so (an older or foreign one).
+    func libraryVersionReply(on node: RedisURL.Address?) async throws -> RedisReply {
+        let reply = try await whileLoading("checking Conveyor's function library") {
+            try await redis.send(JobQueue.routed(RedisCommand("FCALL_RO", "conveyor_version", 0), to: node))
+        }
+        guard let message = reply.errorMessage, message.contains("write flag") else { return reply }
+        return try await whileLoading("checking Conveyor's function library") {
+            try await redis.send(JobQueue.routed(RedisCommand("FCALL", "conveyor_version", 0), to: node))
+        }
+    }
+
     /// The library version one server (or cluster node) holds.
     private func installedLibraryVersion(on node: RedisURL.Address?) async throws -> String? {
-        let call = JobQueue.routed(RedisCommand("FCALL", "conveyor_version", 0), to: node)
-        let reply = try await whileLoading("checking Conveyor's function library") {
-            try await redis.send(call)
-        }
+        let reply = try await libraryVersionReply(on: node)
         if let message = reply.errorMessage {
             if Self.isMissingFunction(message) { return nil }
             throw ConveyorError(
                 .redis,
-                "\(node.map { "The cluster node \($0) of " } ?? "")Redis at \(redis.configuration.url) refused FCALL "
+                "\(node.map { "The cluster node \($0) of " } ?? "")Redis at \(redis.configuration.url) refused FCALL_RO "
                     + "conveyor_version: \(message)"
-                    + (message.hasPrefix("NOPERM") ? "; the user needs +fcall (see the README's ACL section)" : "")
+                    + (message.hasPrefix("NOPERM") ? "; the user needs +fcall_ro (see the README's ACL section)" : "")
             )
         }
         // A library from before the version function answers with its version string only from then on.

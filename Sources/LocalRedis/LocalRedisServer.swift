@@ -27,6 +27,9 @@ public final class LocalRedisServer: Sendable {
         /// Listen with TLS: ``LocalRedisServer/port`` is then the `tls-port` and ``LocalRedisServer/url`` a
         /// `rediss://` URL; `nil` for plain TCP.
         public var tls: TLSOptions?
+        /// Keep the persistence settings of ``configurationFile`` (and ``arguments``); by default the server is
+        /// started with `--save ""` and `--appendonly no`, as a test's scratch server needs no disk.
+        public var keepsConfiguredPersistence = false
 
         /// Creates options.
         ///
@@ -195,11 +198,10 @@ public final class LocalRedisServer: Sendable {
             "--bind", "127.0.0.1",
             "--dir", directory,
             "--logfile", directory + "/redis.log",
-            "--save", "",
-            "--appendonly", "no",
             "--daemonize", "no",
             "--protected-mode", "no",
         ]
+        if !options.keepsConfiguredPersistence { arguments += ["--save", "", "--appendonly", "no"] }
         if options.unixSocket {
             arguments += ["--unixsocket", socketPath, "--unixsocketperm", "700"]
         }

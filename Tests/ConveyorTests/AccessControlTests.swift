@@ -16,11 +16,12 @@ struct AccessControlTests {
         return root.appendingPathComponent("deploy/redis/users.acl").path
     }
 
-    /// Applies the `user` lines of the ACL file, with `password` for every user.
+    /// Applies the `user conveyor-…` lines of the ACL file, with `password` for every user (not the line that turns
+    /// the default user off: the tests' own connections use it).
     static func applyDocumentedUsers(_ admin: RedisClient) async throws -> [String] {
         let text = try String(contentsOfFile: aclFile, encoding: .utf8)
         var names: [String] = []
-        for line in text.split(separator: "\n") where line.hasPrefix("user ") {
+        for line in text.split(separator: "\n") where line.hasPrefix("user conveyor-") {
             var words = line.split(separator: " ").dropFirst().map(String.init)
             words = words.map { $0.hasPrefix(">CHANGE-ME") ? ">pw" : $0 }
             let reply = try await admin.send(RedisCommand("ACL", ["SETUSER"] + words))

@@ -23,8 +23,10 @@ struct DoctorTests {
             try await jobs.installLibrary()
             let checks = await jobs.doctor(role: .admin)
             let names = checks.map(\.name)
+            // The round trip is timed: on a loaded machine it may warn (over 10 ms), but it never fails.
+            #expect(Self.check(checks, "round trip").map { $0.status != .fail } == true, "\(checks)")
             for name in [
-                "round trip", "redis version", "maxmemory-policy", "persistence", "function library", "clock",
+                "redis version", "maxmemory-policy", "persistence", "function library", "clock",
                 "permissions (admin)",
             ] {
                 #expect(Self.check(checks, name)?.status == .pass, "\(name): \(checks)")
