@@ -8,7 +8,10 @@
 # test (DashboardBrowserTests): Debian's chromium, its chromium-driver (the same version, from the same source
 # package) and python3-selenium (Debian's 4.8 speaks W3C WebDriver to any current chromedriver); and, from PyPI for
 # Debian's python3 (python3-pip), schemathesis and openapi-spec-validator for the API's OpenAPI test
-# (ServeOpenAPITests) and promql-parser for the Grafana dashboard's queries; python3-prometheus-client parses /metrics.
+# (ServeOpenAPITests), promql-parser for the Grafana dashboard's queries and kubernetes-validate for the Kubernetes
+# manifests; python3-prometheus-client parses /metrics; the Compose Specification schema (compose_spec.json of the
+# docker-compose 1.29.2 wheel, from PyPI, Apache-2.0) goes to /var/cache/conveyor-test for
+# Tests/Deploy/check_manifests.py.
 set -euo pipefail
 
 missing=()
@@ -27,9 +30,9 @@ command -v nft >/dev/null 2>&1 || missing+=(nftables)
 command -v iptables >/dev/null 2>&1 || missing+=(iptables)
 dpkg -s libnetfilter-queue-dev >/dev/null 2>&1 || missing+=(libnetfilter-queue-dev)
 command -v cc >/dev/null 2>&1 || missing+=(gcc libc6-dev)
-# The pinned versions that ServeOpenAPITests runs with, and the PromQL parser that checks the Grafana dashboard
-# (PrometheusMetricsTests).
-python_tools=(schemathesis==4.32.5 openapi-spec-validator==0.9.0 promql-parser==0.12.0)
+# The pinned versions that ServeOpenAPITests runs with, the PromQL parser that checks the Grafana dashboard
+# (PrometheusMetricsTests), and the Kubernetes schemas (1.25-1.37) that DeployManifestTests validate against.
+python_tools=(schemathesis==4.32.5 openapi-spec-validator==0.9.0 promql-parser==0.12.0 kubernetes-validate==1.37.0)
 python_tools_present() {
     /usr/bin/python3 - "${python_tools[@]}" >/dev/null 2>&1 <<'PYTHON'
 import sys
@@ -66,6 +69,30 @@ if ! python_tools_present; then
         exit 1
     fi
     PIP_BREAK_SYSTEM_PACKAGES=1 /usr/bin/python3 -m pip install -q --root-user-action=ignore "${python_tools[@]}"
+fi
+
+# The Compose Specification schema for DeployManifestTests: taken from the docker-compose 1.29.2 wheel (only the wheel
+# is downloaded, nothing is installed) and checked against its known hash.
+compose_schema=/var/cache/conveyor-test/compose_spec.json
+compose_schema_sha256=0dc04bd346dcfee1b1419628fff79937bbf076925f298f272a2b490e2b112bac
+if ! echo "$compose_schema_sha256  $compose_schema" | sha256sum --check --status 2>/dev/null; then
+    echo "setup: extracting the Compose Specification schema from docker-compose==1.29.2 (PyPI) to $compose_schema"
+    if [ "$(id -u)" -ne 0 ]; then
+        echo "setup: run as root to write $compose_schema" >&2
+        exit 1
+    fi
+    wheels=/var/cache/conveyor-test/wheels
+    mkdir -p "$wheels"
+    /usr/bin/python3 -m pip download -q --no-deps --only-binary=:all: --dest "$wheels" docker-compose==1.29.2
+    /usr/bin/python3 - "$wheels/docker_compose-1.29.2-py2.py3-none-any.whl" "$compose_schema" <<'PYTHON'
+import sys, zipfile
+with zipfile.ZipFile(sys.argv[1]) as wheel:
+    data = wheel.read("compose/config/compose_spec.json")
+with open(sys.argv[2] + ".new", "wb") as out:
+    out.write(data)
+PYTHON
+    echo "$compose_schema_sha256  $compose_schema.new" | sha256sum --check --status
+    mv "$compose_schema.new" "$compose_schema"
 fi
 
 if ! command -v swift >/dev/null 2>&1; then
