@@ -31,9 +31,11 @@ struct DashboardBenchmark: AsyncParsableCommand {
     @Option(help: "Pending jobs left in each queue.") var pending = 10
     @Option(help: "Page loads measured per run.") var loads = 30
     @Option(help: "Page loads before measuring.") var warmups = 3
-    @Option(help: "Runs of the page loads.") var pageRuns = 3
+    @Option(help: "Runs of the page loads; 0 skips them.") var pageRuns = 3
     @Option(help: "Transitions (enqueues) per second during the stream test; 0 skips it.") var rate = 5_000
     @Option(help: "Seconds of the stream test.") var seconds = 30
+    @Option(help: "Extra /api/events clients that never read during the stream test (the server must not buffer).")
+    var stalledClients = 1
     @Option(help: "Worker concurrency while seeding.") var concurrency = 200
     @Option(help: "The conveyor binary (default: the one next to conveyor-bench).") var conveyor: String?
 
@@ -58,7 +60,7 @@ struct DashboardBenchmark: AsyncParsableCommand {
             figures.merge(seeded) { $1 }
             let serve = try ServeProcess(executable: executable, url: url)
             do {
-                figures.merge(try await pageLoads(url, serve)) { $1 }
+                if pageRuns > 0 { figures.merge(try await pageLoads(url, serve)) { $1 } }
                 if rate > 0 { figures.merge(try await stream(store, names, serve)) { $1 } }
                 serve.stop()
             } catch {
@@ -214,7 +216,7 @@ struct DashboardBenchmark: AsyncParsableCommand {
         var cpuPerLoad: [Double] = []
         var bytes = 0
         var commands: [(String, Double)] = []
-        for run in 1...max(1, pageRuns) {
+        for run in 1...pageRuns {
             for _ in 0..<warmups { bytes = try serve.get("/").bytes }
             let before = try await cost.snapshot()
             var times: [Duration] = []
@@ -264,6 +266,15 @@ struct DashboardBenchmark: AsyncParsableCommand {
     func stream(_ store: JobQueue, _ names: [String], _ serve: ServeProcess) async throws -> [String: any Sendable] {
         let probe = try StreamProbe(port: serve.port, token: serve.token)
         defer { probe.stop() }
+        // Clients that connect and then never read: what the server holds for them must stay bounded.
+        let stalled = try (0..<stalledClients).map { _ in
+            let socket = try PlainSocket(port: serve.port, receiveBuffer: 4096)
+            try socket.send(
+                "GET /api/events HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer \(serve.token)\r\n\r\n"
+            )
+            return socket
+        }
+        defer { for socket in stalled { socket.close() } }
         try await Task.sleep(for: .seconds(2))  // the stream reads its cursors first
         let clock = ContinuousClock()
         let start = clock.now
@@ -339,6 +350,7 @@ struct DashboardBenchmark: AsyncParsableCommand {
             )
         }
         let peak = rss.map(\.1).max() ?? 0
+        print("stream: \(stalledClients) more client(s) connected to /api/events and never read")
         print(
             "serve RSS: start \(startRSS / 1024) MiB, peak \(peak / 1024) MiB, end \(endRSS / 1024) MiB "
                 + "(samples each second: \(rss.map { String($0.1 / 1024) }.joined(separator: " ")))"
@@ -354,7 +366,8 @@ struct DashboardBenchmark: AsyncParsableCommand {
                     "max_ms": rounded($0.max),
                 ] as [String: any Sendable]
             },
-            "serve_rss_kib_start": startRSS, "serve_rss_kib_peak": peak, "serve_rss_kib_end": endRSS,
+            "stream_stalled_clients": stalledClients, "serve_rss_kib_start": startRSS, "serve_rss_kib_peak": peak,
+            "serve_rss_kib_end": endRSS,
         ]
     }
 }
@@ -439,9 +452,12 @@ final class ServeProcess: @unchecked Sendable {
 struct PlainSocket: Sendable {
     let descriptor: Int32
 
-    init(port: Int) throws {
+    init(port: Int, receiveBuffer: Int32? = nil) throws {
         descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard descriptor >= 0 else { throw ValidationError("socket: errno \(errno)") }
+        if var size = receiveBuffer {
+            setsockopt(descriptor, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
+        }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = in_port_t(UInt16(port).bigEndian)
