@@ -12,7 +12,7 @@ struct ConveyorBench: AsyncParsableCommand {
         subcommands: [
             RedisBenchmark.self, EnqueueBenchmark.self, DrainBenchmark.self, LatencyBenchmark.self,
             LatenessBenchmark.self, SchedulesBenchmark.self, CronBenchmark.self, CostBenchmark.self, TLSBenchmark.self,
-            ServeCommand.self,
+            ServeCommand.self, DashboardBenchmark.self,
         ]
     )
 }
