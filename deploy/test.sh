@@ -24,13 +24,15 @@ export SWT_EXPERIMENTAL_MAXIMUM_PARALLELIZATION_WIDTH=${SWT_EXPERIMENTAL_MAXIMUM
 # The tests run in a session of their own, so what they leave behind is told apart from any other redis-server or
 # worker on the machine (a conveyor dev in another terminal, say).
 # The Redis Cluster suites (six servers and three busy worker processes each) run after the rest, one test at a time,
-# so their load neither starves the timing-sensitive tests nor stretches a measured shard failover.
+# so their load neither starves the timing-sensitive tests nor stretches a measured shard failover. The image's build
+# steps (ImageBuildTests: a whole build from nothing, both cores busy for minutes) run last, alone.
 session_file=$(mktemp)
-timeout -k 10 1500 setsid --wait bash -c '
+timeout -k 10 2100 setsid --wait bash -c '
     echo $$ > "$0"
-    swift test --skip-build --skip Cluster; rest=$?
+    swift test --skip-build --skip "Cluster|ImageBuild"; rest=$?
     SWT_EXPERIMENTAL_MAXIMUM_PARALLELIZATION_WIDTH=1 swift test --skip-build --filter Cluster; cluster=$?
-    [ "$rest" = 0 ] && [ "$cluster" = 0 ]' "$session_file" 2>&1 | tee "$log"
+    swift test --skip-build --filter ImageBuild; image=$?
+    [ "$rest" = 0 ] && [ "$cluster" = 0 ] && [ "$image" = 0 ]' "$session_file" 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 session=$(cat "$session_file")
 

@@ -11,7 +11,7 @@ final class ConveyorProcess: Sendable {
     let task: Task<ChildProcess.Termination, any Error>
     let outputPath: String
 
-    init(_ arguments: [String], environment: [String: String] = [:]) {
+    init(_ arguments: [String], environment: [String: String] = [:], executable: String = ConveyorExecutable.path) {
         let outputPath = FileManager.default.temporaryDirectory.appendingPathComponent(
             "conveyor-output-\(UUID().uuidString)"
         ).path
@@ -23,7 +23,7 @@ final class ConveyorProcess: Sendable {
         task = Task {
             // sh replaces itself with conveyor (exec), so the pid and the signals are conveyor's.
             try await child.run(
-                ["/bin/sh", "-c", #"exec "$0" "$@" >"$CONVEYOR_TEST_OUTPUT" 2>&1"#, ConveyorExecutable.path]
+                ["/bin/sh", "-c", #"exec "$0" "$@" >"$CONVEYOR_TEST_OUTPUT" 2>&1"#, executable]
                     + arguments,
                 input: [],
                 environment: merged.merging(["CONVEYOR_TEST_OUTPUT": outputPath]) { $1 }
