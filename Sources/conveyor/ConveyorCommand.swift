@@ -219,6 +219,19 @@ struct ConnectionOptions: ParsableArguments {
         return try RedisURL.fromEnvironment()
     }
 
+    /// The job queue of a long-running process (`worker`, `serve`): a client named `clientName` whose commands may
+    /// take 10 s (a worker's batched calls, a page's reads under load), on `namespace`. Shut its client down at the end.
+    func processQueue(clientName: String, namespace: String, logger: Logger) throws -> JobQueue {
+        var configuration = try clientConfiguration()
+        configuration.clientName = clientName
+        configuration.commandTimeout = .seconds(10)
+        return JobQueue(
+            redis: RedisClient(configuration: configuration, logger: logger),
+            configuration: queueConfiguration(namespace: namespace),
+            logger: logger
+        )
+    }
+
     /// Client settings for the chosen server and timeout.
     func clientConfiguration() throws -> RedisClient.Configuration {
         try validate()

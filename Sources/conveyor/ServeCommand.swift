@@ -92,16 +92,12 @@ struct ServeCommand: AsyncParsableCommand {
     func run() async throws {
         let logger = bootstrapLogging(logLevel)
         let configuration = ServeConfiguration(host: host, port: port, access: try access(), readOnly: readOnly)
-        var clientConfiguration = try store.connection.clientConfiguration()
-        clientConfiguration.clientName = "conveyor-serve"
-        clientConfiguration.commandTimeout = .seconds(10)
-        let redis = RedisClient(configuration: clientConfiguration, logger: logger)
-        defer { redis.shutdown() }
-        let jobs = JobQueue(
-            redis: redis,
-            configuration: store.connection.queueConfiguration(namespace: store.namespace),
+        let jobs = try store.connection.processQueue(
+            clientName: "conveyor-serve",
+            namespace: store.namespace,
             logger: logger
         )
+        defer { jobs.redis.shutdown() }
         let server: ConveyorServer
         do {
             server = try ConveyorServer(

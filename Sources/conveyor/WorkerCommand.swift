@@ -61,16 +61,8 @@ struct WorkerCommand: AsyncParsableCommand {
 
     func run() async throws {
         let logger = bootstrapLogging(worker.logLevel)
-        var clientConfiguration = try connection.clientConfiguration()
-        clientConfiguration.clientName = "conveyor-worker"
-        clientConfiguration.commandTimeout = .seconds(10)
-        let redis = RedisClient(configuration: clientConfiguration, logger: logger)
-        defer { redis.shutdown() }
-        let jobs = JobQueue(
-            redis: redis,
-            configuration: connection.queueConfiguration(namespace: namespace),
-            logger: logger
-        )
+        let jobs = try connection.processQueue(clientName: "conveyor-worker", namespace: namespace, logger: logger)
+        defer { jobs.redis.shutdown() }
         guard let metricsPort else {
             try await worker.run(jobs: jobs, handlers: worker.handlers(), logger: logger)
             return

@@ -50,6 +50,33 @@ struct ImageBuildTests {
             )
         )
 
+        // Every shared library the binary loads belongs to a package the runtime stage installs, or to Debian's
+        // slim base image (libc6, libgcc-s1, libstdc++6), and those packages exist in bookworm.
+        let dockerfile = try String(
+            contentsOf: repositoryRoot.appendingPathComponent("deploy/docker/Dockerfile"),
+            encoding: .utf8
+        )
+        let installs = dockerfile.matches(of: #/apt-get install -y --no-install-recommends ([a-z0-9.+\- ]+)/#)
+        let runtime = try #require(installs.last).output.1.split(separator: " ").map(String.init)
+        #expect(runtime.contains("libhiredis0.14") && runtime.contains("libssl3"), "\(runtime)")
+        _ = try await runTool(["apt-cache", "show", "--no-all-versions"] + runtime)
+        let libraries = try await runTool(["ldd", binary]).split(separator: "\n").compactMap { line -> String? in
+            let parts = line.split(separator: " ")
+            guard let arrow = parts.firstIndex(of: "=>"), arrow + 1 < parts.count else { return nil }
+            return String(parts[arrow + 1])
+        }
+        #expect(libraries.count >= 5, "\(libraries)")
+        for library in libraries {
+            // By file name: with merged /usr, dpkg knows some under /lib and others under /usr/lib.
+            let name = library.split(separator: "/").last.map(String.init) ?? library
+            let owner =
+                try await runTool(["dpkg", "-S", "*/\(name)"]).split(separator: ":").first.map(String.init) ?? ""
+            #expect(
+                (runtime + ["libc6", "libgcc-s1", "libstdc++6"]).contains(owner),
+                "\(library) comes from \(owner), which the runtime image lacks"
+            )
+        }
+
         let version = try await ChildProcess().run([binary, "--version"], input: [], environment: [:])
         #expect(String(decoding: version.output, as: UTF8.self).contains(ConveyorVersion.current))
 
