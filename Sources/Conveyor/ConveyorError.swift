@@ -31,6 +31,9 @@ public struct ConveyorError: Error, Sendable, Hashable, CustomStringConvertible 
         /// The change was stored on the primary, but fewer replicas than ``ReplicaAcknowledgement/replicas``
         /// acknowledged it in time.
         public static let notReplicated = Code(name: "notReplicated")
+        /// A typed wait (``JobQueue/result(of:as:timeout:)``) found the job failed or cancelled: its error is in
+        /// the message.
+        public static let jobFailed = Code(name: "jobFailed")
 
         public var description: String { name }
     }

@@ -95,14 +95,11 @@ struct ReadmeSnippetTests {
         return folder
     }
 
-    @Test func everySwiftSnippetTypeChecksAgainstTheBuiltModules() async throws {
-        let blocks = try Self.swiftBlocks().filter { !$0.isManifest }
-        // The RedisClient tour, the job store, workers, recurring jobs: a parser that finds none checks nothing.
-        #expect(blocks.count >= 4, "found only \(blocks.count) ```swift blocks")
-        let folder = try Self.temporaryFolder()
-        defer { try? FileManager.default.removeItem(at: folder) }
-        let file = folder.appendingPathComponent("ReadmeSnippets.swift")
-        try Self.source(blocks).write(to: file, atomically: true, encoding: .utf8)
+    /// Type-checks one Swift file against the modules this test binary was built with (Conveyor, RedisClient,
+    /// Logging, …), in `folder`; the status and what swiftc printed.
+    static func typecheck(_ source: String, in folder: URL) async throws -> (status: Int32, output: String) {
+        let file = folder.appendingPathComponent("Snippets.swift")
+        try source.write(to: file, atomically: true, encoding: .utf8)
         let hiredis = try await Self.run(["/usr/bin/env", "pkg-config", "--cflags-only-I", "hiredis"])
         let hiredisIncludes = hiredis.status == 0 ? hiredis.output.split(separator: " ").map(String.init) : []
         var arguments = [
@@ -121,7 +118,16 @@ struct ReadmeSnippetTests {
         for include in hiredisIncludes where include.hasPrefix("-I") {
             arguments += ["-Xcc", include.trimmingCharacters(in: .whitespacesAndNewlines)]
         }
-        let checked = try await Self.run(arguments + [file.path])
+        return try await Self.run(arguments + [file.path])
+    }
+
+    @Test func everySwiftSnippetTypeChecksAgainstTheBuiltModules() async throws {
+        let blocks = try Self.swiftBlocks().filter { !$0.isManifest }
+        // The RedisClient tour, the job store, workers, recurring jobs: a parser that finds none checks nothing.
+        #expect(blocks.count >= 4, "found only \(blocks.count) ```swift blocks")
+        let folder = try Self.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let checked = try await Self.typecheck(Self.source(blocks), in: folder)
         #expect(checked.status == 0, "README snippets do not compile:\n\(checked.output)")
     }
 

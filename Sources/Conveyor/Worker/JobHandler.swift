@@ -177,13 +177,96 @@ public struct JobHandlers: Sendable {
         }
     }
 
-    /// Decodes a job's payload; a payload that does not fit the type fails the job without retries.
+    /// Registers the handler of a typed job: its payload and result types come from `job`, so they match what
+    /// ``JobQueue/enqueue(_:_:options:)`` sends.
+    ///
+    /// - Parameters:
+    ///   - job: The job's name and types.
+    ///   - options: Timeout and retry settings.
+    ///   - body: Runs one job.
+    public mutating func register<Payload, Output>(
+        _ job: JobName<Payload, Output>,
+        options: HandlerOptions = HandlerOptions(),
+        _ body: @escaping @Sendable (Payload, JobContext) async throws -> Output
+    ) {
+        entries[job.rawValue] = Entry(options: options) { context in
+            let output = try await body(try Self.decode(Payload.self, context), context)
+            if output is NoResult { return nil }
+            return String(decoding: try JSONEncoder().encode(output), as: UTF8.self)
+        }
+    }
+
+    /// Registers the handler of a typed job without a result.
+    ///
+    /// - Parameters:
+    ///   - job: The job's name and payload type.
+    ///   - options: Timeout and retry settings.
+    ///   - body: Runs one job.
+    public mutating func register<Payload>(
+        _ job: JobName<Payload, NoResult>,
+        options: HandlerOptions = HandlerOptions(),
+        _ body: @escaping @Sendable (Payload, JobContext) async throws -> Void
+    ) {
+        register(job, options: options) { payload, context in
+            try await body(payload, context)
+            return NoResult()
+        }
+    }
+
+    /// Decodes a job's payload; a payload that does not fit the type fails the job without retries, with a short
+    /// message naming the type and the field.
     static func decode<Payload: Decodable>(_ type: Payload.Type, _ context: JobContext) throws -> Payload {
         do {
             return try JSONDecoder().decode(Payload.self, from: Data(context.job.payload.utf8))
+        } catch let error as DecodingError {
+            throw JobFailure.permanent(
+                "the payload of \(context.job.type) is not \(Self.article(Payload.self)): " + Self.describe(error)
+            )
         } catch {
-            throw JobFailure.permanent("the payload does not decode as \(Payload.self): \(error)")
+            throw JobFailure.permanent(
+                "the payload of \(context.job.type) is not \(Self.article(Payload.self)): \(error)"
+            )
         }
+    }
+
+    /// A decoding error in one line: where (the field's path) and what.
+    static func describe(_ error: DecodingError) -> String {
+        func place(_ codingPath: [any CodingKey]) -> String {
+            let parts = codingPath.map { key in key.intValue.map { "[\($0)]" } ?? key.stringValue }
+            guard !parts.isEmpty else { return "the payload" }
+            return "field '" + parts.joined(separator: ".").replacingOccurrences(of: ".[", with: "[") + "'"
+        }
+        switch error {
+        case .keyNotFound(let key, let context):
+            return "\(place(context.codingPath + [key])) is missing"
+        case .typeMismatch(let type, let context):
+            return "\(place(context.codingPath)) is not \(Self.jsonKind(type))"
+        case .valueNotFound(let type, let context):
+            return "\(place(context.codingPath)) is null, not \(Self.jsonKind(type))"
+        case .dataCorrupted(let context):
+            return context.codingPath.isEmpty
+                ? "it is not valid JSON" : "\(place(context.codingPath)): \(context.debugDescription)"
+        @unknown default:
+            return "\(error)"
+        }
+    }
+
+    /// What JSON value a Swift type expects: "a string", "a number", "an object", … .
+    static func jsonKind(_ type: Any.Type) -> String {
+        switch type {
+        case is String.Type, is Substring.Type: "a string"
+        case is Bool.Type: "a boolean"
+        case is any BinaryInteger.Type, is any BinaryFloatingPoint.Type: "a number"
+        default:
+            "\(type)".hasPrefix("Dictionary<")
+                ? "an object" : "\(type)".hasPrefix("Array<") ? "an array" : article(type)
+        }
+    }
+
+    /// The type's name after "a" or "an".
+    static func article(_ type: Any.Type) -> String {
+        let name = "\(type)"
+        return (name.first.map { "AEIOU".contains($0) } == true ? "an " : "a ") + name
     }
 
     /// Registers a closure that works on the raw JSON: it reads `context.job.payload` and returns JSON text (or
