@@ -50,7 +50,7 @@ extension JobQueue {
             throw ConveyorError(.redis, "unexpected reply to a schedule upsert: \(reply)")
         }
         if outcome == .updated {
-            logger.info("schedule \(schedule.name) changed; its next run was computed again")
+            logger.debug("schedule \(schedule.name) changed; its next run was computed again")
         }
         if outcome != .unchanged { try await announceScheduleChange(schedule.name) }
         return (outcome, nextRun >= 0 ? Date(timeIntervalSince1970: Double(nextRun) / 1000) : nil)

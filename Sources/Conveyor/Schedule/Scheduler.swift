@@ -77,6 +77,7 @@ public final class Scheduler: Service, Sendable {
     /// Its settings.
     public let configuration: Configuration
     private let logger: Logger
+    private let failures = RepeatedFailureLog()
     private let token = JobQueue.makeID()
     private let state = Mutex<(leading: Bool, stopping: Bool, waiter: RedisConnection?)>((false, false, nil))
     private let warnedAboutSkew = Mutex(false)
@@ -223,9 +224,10 @@ public final class Scheduler: Service, Sendable {
                 {
                     cursor = last
                 }
+                failures.succeeded("scheduler step", logger: logger)
             } catch {
                 if isStopping || Task.isCancelled { return }
-                logger.error("scheduler step failed: \(error)")
+                failures.failed("scheduler step", "scheduler step failed: \(error)", logger: logger)
                 try? await Task.sleep(for: .milliseconds(500))
             }
         }

@@ -79,7 +79,7 @@ extension Worker {
         }
         if let failure {
             if isStopping || Task.isCancelled { return }
-            logger.error("waiting for jobs failed: \(failure)")
+            failures.failed("wait", "waiting for jobs failed: \(failure)", logger: logger)
             try? await Task.sleep(for: .milliseconds(200))
         }
     }

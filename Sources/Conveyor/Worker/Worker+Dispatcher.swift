@@ -177,8 +177,14 @@ extension Worker {
                 on: connection
             )
             watches[name]?.nextDue = reply.nextDueIn.map { .now + $0 }
+            failures.succeeded("promotion", logger: logger)
         } catch {
-            logger.error("promoting due jobs of queue \(name) failed: \(error)")
+            failures.failed(
+                "promotion",
+                "promoting due jobs of queue \(name) failed: \(error)",
+                logger: logger,
+                metadata: ["conveyor.queue": "\(name)"]
+            )
             watches[name]?.nextDue = .now + .seconds(1)
         }
     }
@@ -202,7 +208,7 @@ extension Worker {
                 )
             }
         } else {
-            logger.error("recording outcomes or claiming failed: \(error)")
+            failures.failed("report", "recording outcomes or claiming failed: \(error)", logger: logger)
         }
         if stopping, let deadline, ContinuousClock.now >= deadline {
             logger.error(
@@ -283,20 +289,36 @@ extension Worker {
         if let since {
             logger.warning("Redis accepts writes again after \(ContinuousClock.now - since); claiming again")
         }
+        failures.succeeded("report", logger: logger)
         for (report, status) in zip(reports, reply.statuses) {
             let job = report.claimed.job
             switch status {
             case .success(let status):
                 metrics.outcome(status, queue: job.queue, type: job.type).increment()
                 if status != .completed, case .failed(_, _, let message, _, _, _, _) = report.outcome {
-                    logger.info("job \(job.id) failed (\(status.rawValue)): \(message)")
+                    // A failed job is the application's business (its error is in the job, the events and the
+                    // metrics), not the operator's: debug, as swift-log asks of libraries.
+                    logger.debug(
+                        "job \(job.id) failed (\(status.rawValue)): \(message)",
+                        metadata: ["conveyor.job": "\(job.id)", "conveyor.queue": "\(job.queue)"]
+                    )
                 }
             case .failure(let error) where error.code == .staleLease || error.code == .invalidState:
-                logger.warning("job \(job.id) moved on while it ran: \(error.message)")
+                // Its result is dropped and another attempt ran or runs it: a duplicate run, worth a warning.
+                logger.warning(
+                    "job \(job.id) moved on while it ran: \(error.message)",
+                    metadata: ["conveyor.job": "\(job.id)", "conveyor.queue": "\(job.queue)"]
+                )
             case .failure(let error) where error.code == .jobNotFound:
-                logger.warning("job \(job.id) was removed while it ran")
+                logger.debug(
+                    "job \(job.id) was removed while it ran",
+                    metadata: ["conveyor.job": "\(job.id)", "conveyor.queue": "\(job.queue)"]
+                )
             case .failure(let error):
-                logger.error("could not record the outcome of job \(job.id): \(error)")
+                logger.error(
+                    "could not record the outcome of job \(job.id): \(error)",
+                    metadata: ["conveyor.job": "\(job.id)", "conveyor.queue": "\(job.queue)"]
+                )
             }
         }
         var watch = watches[name] ?? QueueWatch()
@@ -357,6 +379,7 @@ extension Worker {
                 blockingFor: timeout
             )
             state.withLock { $0.blockedLong = false }
+            failures.succeeded("wait", logger: logger)
             if let name = reply.array?.first?.string, name != bellKey,
                 let woken = queues.first(where: { keys.wake($0) == name })
             {
@@ -371,7 +394,7 @@ extension Worker {
         } catch {
             state.withLock { $0.blockedLong = false }
             if isStopping || Task.isCancelled { return }
-            logger.error("waiting for jobs failed: \(error)")
+            failures.failed("wait", "waiting for jobs failed: \(error)", logger: logger)
             for name in queues { watches[name]?.empty = false }
             try? await Task.sleep(for: .milliseconds(200))
         }

@@ -143,6 +143,8 @@ public final class Worker: Service, Sendable {
     let scheduler: Scheduler?
     let handlers: JobHandlers
     let logger: Logger
+    /// Failures that repeat while Redis is unreachable, logged once in a while instead of every time.
+    let failures = RepeatedFailureLog()
     let state: Mutex<State>
     /// Wakes the dispatcher when a slot hands it an outcome or starts waiting, or at shutdown.
     let bell = Doorbell()
@@ -462,7 +464,10 @@ public final class Worker: Service, Sendable {
         case .stopped(.shutdown):
             do {
                 try await queue.release(job.id, leaseToken: claimed.leaseToken)
-                logger.info("gave job \(job.id) back to pending at shutdown")
+                logger.debug(
+                    "gave job \(job.id) back to pending at shutdown",
+                    metadata: ["conveyor.job": "\(job.id)", "conveyor.queue": "\(job.queue)"]
+                )
             } catch {
                 logger.warning("could not give job \(job.id) back at shutdown (its lease will expire): \(error)")
             }
@@ -551,8 +556,14 @@ public final class Worker: Service, Sendable {
                     // A job whose outcome waits to be sent keeps its lease; a cancel asked for meanwhile is
                     // applied by conveyor_report (a failure) or comes too late (a completion).
                 }
+                failures.succeeded("heartbeat", logger: logger)
             } catch {
-                logger.error("heartbeat failed: \(error)")
+                failures.failed(
+                    "heartbeat",
+                    "heartbeat failed (the leases of \(jobs.count) jobs in queue \(name) were not renewed): \(error)",
+                    logger: logger,
+                    metadata: ["conveyor.queue": "\(name)"]
+                )
             }
         }
     }
@@ -599,11 +610,19 @@ public final class Worker: Service, Sendable {
                     )
                     if handled > 0 {
                         metrics.counter("conveyor_jobs_stalled_total", queue: name, type: nil).increment(by: handled)
-                        logger.info("reclaimed \(handled) jobs with expired leases in queue \(name)")
+                        logger.notice(
+                            "reclaimed \(handled) jobs with expired leases in queue \(name)",
+                            metadata: ["conveyor.queue": "\(name)"]
+                        )
                     }
                 } while handled == 1000 || trimmed >= 1000
             } catch {
-                logger.error("reclaim failed in queue \(name): \(error)")
+                failures.failed(
+                    "reclaim",
+                    "reclaim failed in queue \(name): \(error)",
+                    logger: logger,
+                    metadata: ["conveyor.queue": "\(name)"]
+                )
             }
         }
     }
