@@ -56,21 +56,24 @@ enum DashboardAssets {
             const field = document.activeElement;
             return !!field && ['INPUT', 'TEXTAREA', 'SELECT'].includes(field.tagName) && document.getElementById('live').contains(field);
           }
+          function hold() {
+            if (!held) { held = true; document.activeElement.addEventListener('blur', () => { held = false; soon(); }, { once: true }); }
+          }
           async function refresh() {
-            if (typing()) {
-              if (!held) { held = true; document.activeElement.addEventListener('blur', () => { held = false; soon(); }, { once: true }); }
-              return;
-            }
+            if (typing()) { hold(); return; }
             if (refreshing) { again = true; return; }
             refreshing = true;
             try {
               const url = new URL(location.href); url.searchParams.set('fragment', '1');
               const answer = await fetch(url, { credentials: 'same-origin' });
-              if (answer.ok) {
+              const html = answer.ok ? await answer.text() : null;
+              // The field may have got the focus while the fragment was on its way: keep what is typed there.
+              if (html !== null && typing()) { hold(); return; }
+              if (html !== null) {
                 const live = document.getElementById('live');
                 const feed = document.getElementById('feed');
                 const kept = feed ? Array.from(feed.children) : [];
-                live.innerHTML = await answer.text();
+                live.innerHTML = html;
                 const newFeed = document.getElementById('feed');
                 if (newFeed) kept.forEach((item) => newFeed.appendChild(item));
                 localTimes(live);
