@@ -56,11 +56,19 @@ enum DashboardAssets {
             const field = document.activeElement;
             return !!field && ['INPUT', 'TEXTAREA', 'SELECT'].includes(field.tagName) && document.getElementById('live').contains(field);
           }
+          // A button held down must still be there when it is released, or the click is lost: while a pointer is
+          // down, refreshes wait for it to come up.
+          let pressing = false, waiting = false;
+          document.addEventListener('pointerdown', () => { pressing = true; }, true);
+          const released = () => { pressing = false; if (waiting) { waiting = false; setTimeout(refresh, 0); } };
+          document.addEventListener('pointerup', released, true);
+          document.addEventListener('pointercancel', released, true);
           function hold() {
             if (!held) { held = true; document.activeElement.addEventListener('blur', () => { held = false; soon(); }, { once: true }); }
           }
           async function refresh() {
             if (typing()) { hold(); return; }
+            if (pressing) { waiting = true; return; }
             if (refreshing) { again = true; return; }
             refreshing = true;
             try {
@@ -69,6 +77,7 @@ enum DashboardAssets {
               const html = answer.ok ? await answer.text() : null;
               // The field may have got the focus while the fragment was on its way: keep what is typed there.
               if (html !== null && typing()) { hold(); return; }
+              if (html !== null && pressing) { waiting = true; return; }
               if (html !== null) {
                 const live = document.getElementById('live');
                 const feed = document.getElementById('feed');

@@ -26,6 +26,7 @@ import urllib.error
 import urllib.request
 
 import redis
+from selenium.webdriver.common.action_chains import ActionChains
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.common.exceptions import StaleElementReferenceException
@@ -443,14 +444,13 @@ class Dashboard:
         self.still(marker, "resume")
         log(f"  resumed: claiming again after {self.measured['claim_after_resume_ms']} ms")
         self.typing_survives_live_updates()
+        self.slow_click_survives_live_updates()
 
-    def typing_survives_live_updates(self):
-        """While the worker moves jobs of the queue shown, what the user types in the search box stays."""
-        log("typing in the search box of a busy queue's page")
-        # Refreshes take 0.8 s to come back, as on a slow link: one is on its way whenever the box gets the focus,
-        # and must not land over what is being typed.
+    def slow_refreshes(self):
+        """Makes the page's refreshes take 0.8 s to come back, as on a slow link, and waits until one is on its way
+        (window.fetch = window.__fetch undoes it)."""
         self.script("""
-            window.__fetch = window.fetch;
+            window.__fetch = window.__fetch || window.fetch;
             window.__slow = 0;
             window.fetch = (input, init) => {
                 if (!String((input && input.url) || input).includes('fragment=1')) return window.__fetch(input, init);
@@ -461,6 +461,29 @@ class Dashboard:
             };
         """)
         self.wait(lambda: self.script("return window.__slow") > 0, "a live refresh on its way")
+
+    def slow_click_survives_live_updates(self):
+        """A button held down while refreshes land (a slow click on a busy page) still acts when it is released."""
+        log("a slow click on a busy queue's page")
+        self.press("h1")
+        self.slow_refreshes()
+        button = self.one('button.action[data-path="/api/queues/work/pause"]')
+        ActionChains(self.driver).click_and_hold(button).perform()
+        time.sleep(1.5)  # at least one refresh comes back meanwhile
+        ActionChains(self.driver).release().perform()
+        self.until(lambda: self.paused("work"), "the slowly clicked pause to reach Redis")
+        self.script("window.fetch = window.__fetch")
+        self.wait(lambda: self.css('button.action[data-path="/api/queues/work/resume"]'), "the resume button")
+        self.press('button.action[data-path="/api/queues/work/resume"]')
+        self.until(lambda: not self.paused("work"), "work to be resumed in Redis")
+        log("  the button held for 1.5 s through live refreshes acted when released")
+
+    def typing_survives_live_updates(self):
+        """While the worker moves jobs of the queue shown, what the user types in the search box stays."""
+        log("typing in the search box of a busy queue's page")
+        # Refreshes take 0.8 s to come back, as on a slow link: one is on its way whenever the box gets the focus,
+        # and must not land over what is being typed.
+        self.slow_refreshes()
         self.press("input[name=q]")
         moving = self.pending("work")
         for letter in "sleep":
