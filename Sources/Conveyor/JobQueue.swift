@@ -467,6 +467,36 @@ public final class JobQueue: Sendable {
         }
     }
 
+    /// What a job type may be, for error messages: the rule of `conveyor_enqueue`.
+    public static let jobTypeRule = "1-128 letters, digits or _ . - : /"
+
+    /// Whether `type` is a job type `conveyor_enqueue` accepts: 1-128 ASCII letters, digits or `_ . - : /`. The
+    /// CLI, the HTTP API and ``Schedule`` check it where the type is given, so that a type no job can have is refused
+    /// there and not at the first enqueue.
+    public static func isValidJobType(_ type: String) -> Bool {
+        !type.isEmpty && type.utf8.count <= 128
+            && type.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || "_.-:/".contains($0)) }
+    }
+
+    /// What is wrong with a job reference, or `nil`: its type must be 1-64 letters, digits or `_ . -` and its id
+    /// 1-256 bytes without control characters (the rule of `conveyor_enqueue`, which takes an empty pair for "no
+    /// reference": enqueue refuses a ``JobReference`` with both parts empty instead of dropping it).
+    public static func referenceProblem(_ reference: JobReference) -> String? {
+        let type = reference.type.utf8
+        let nameBytes = type.allSatisfy { byte in
+            (48...57).contains(byte) || (65...90).contains(byte) || (97...122).contains(byte) || byte == 95
+                || byte == 46 || byte == 45
+        }
+        guard (1...64).contains(type.count), nameBytes else {
+            return "the reference type must be 1-64 letters, digits or _ . -, got '\(reference.type)'"
+        }
+        guard (1...256).contains(reference.id.utf8.count), !reference.id.utf8.contains(where: { $0 < 32 || $0 == 127 })
+        else {
+            return "the reference id must be 1-256 bytes without control characters"
+        }
+        return nil
+    }
+
     /// Splits a full job id `<queue>/<id>` into its queue and its id within the queue.
     func split(_ id: String) throws -> (queue: String, localID: String) {
         guard let slash = id.firstIndex(of: "/") else {
@@ -529,6 +559,13 @@ public final class JobQueue: Sendable {
             option("timeout_ms", max(1, Self.milliseconds(timeout)))
         }
         if let reference = options.reference {
+            // conveyor_enqueue reads an empty pair as "no reference"; from Swift it is a mistake, not silence.
+            if reference.type.isEmpty && reference.id.isEmpty {
+                throw ConveyorError(
+                    .invalidArgument,
+                    "the reference has an empty reference_type and reference_id: give both, or no reference"
+                )
+            }
             option("reference_type", reference.type)
             option("reference_id", reference.id)
         }

@@ -54,18 +54,10 @@ struct Dashboard: Sendable {
             title: "Overview",
             live: ["page": "overview", "queues": names.joined(separator: " ")]
         ) {
-            let summaries = try await withThrowingTaskGroup(of: (Int, QueueSummary, [ThroughputMinute]).self) {
-                group in
-                for (index, name) in names.enumerated() {
-                    group.addTask {
-                        async let summary = api.queueSummary(name)
-                        async let history = jobs.history(queue: name, minutes: 60)
-                        return (index, try await summary, try await history)
-                    }
-                }
-                var results = [(QueueSummary, [ThroughputMinute])?](repeating: nil, count: names.count)
-                for try await (index, summary, history) in group { results[index] = (summary, history) }
-                return results.compactMap { $0 }
+            let summaries = try await names.concurrentMap { name in
+                async let summary = QueueSummary.read(name, from: jobs)
+                async let history = jobs.history(queue: name, minutes: 60)
+                return (try await summary, try await history)
             }
             var totalsByMinute: [Date: (completed: Int, failed: Int)] = [:]
             var rows = ""
@@ -167,7 +159,7 @@ struct Dashboard: Sendable {
             let offset = try query.integer("offset", in: 0...1_000_000_000, default: 0)
             let limit = 25
             let search = (query.string("q") ?? "").trimmingCharacters(in: .whitespaces)
-            async let summaryTask = api.queueSummary(name)
+            async let summaryTask = QueueSummary.read(name, from: jobs)
             let summary = try await summaryTask
             let counts = summary.counts
             let paused = summary.paused

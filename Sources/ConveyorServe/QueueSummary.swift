@@ -35,13 +35,6 @@ struct QueueSummary: Sendable {
 
     /// Reads the summaries of many queues concurrently, in the order given.
     static func read(_ names: [String], from jobs: JobQueue) async throws -> [QueueSummary] {
-        try await withThrowingTaskGroup(of: (Int, QueueSummary).self) { group in
-            for (index, name) in names.enumerated() {
-                group.addTask { (index, try await read(name, from: jobs)) }
-            }
-            var results = [QueueSummary?](repeating: nil, count: names.count)
-            for try await (index, summary) in group { results[index] = summary }
-            return results.compactMap { $0 }
-        }
+        try await names.concurrentMap { try await read($0, from: jobs) }
     }
 }

@@ -14,29 +14,18 @@ extension ServeAPI {
     /// schedule cannot be stored with a type that none of its jobs could have).
     static func jobType(_ body: JSONBody) throws(APIError) -> String {
         let type = try body.requiredString("type")
-        guard (1...128).contains(type.utf8.count), type.utf8.allSatisfy({ isNameByte($0) || $0 == 58 || $0 == 47 })
-        else {
-            throw APIError.invalid("\(body.place): 'type' must be 1-128 letters, digits or _ . - : /, got '\(type)'")
+        guard JobQueue.isValidJobType(type) else {
+            throw APIError.invalid("\(body.place): 'type' must be \(JobQueue.jobTypeRule), got '\(type)'")
         }
         return type
     }
 
-    /// An ASCII letter or digit, `_`, `.` or `-`: what queue names and reference types are made of.
-    static func isNameByte(_ byte: UInt8) -> Bool {
-        (48...57).contains(byte) || (65...90).contains(byte) || (97...122).contains(byte) || byte == 95 || byte == 46
-            || byte == 45
-    }
-
-    /// A job reference as enqueuing accepts it (`type` 1-64 letters, digits or `_ . -`; `id` 1-256 bytes without
-    /// control characters), so that an empty one is refused rather than dropped.
+    /// A job reference as enqueuing accepts it (``JobQueue/referenceProblem(_:)``), so that an empty one is
+    /// refused rather than dropped, with the place of the request it came from.
     static func reference(type: String, id: String, place: String) throws(APIError) -> JobReference {
-        guard (1...64).contains(type.utf8.count), type.utf8.allSatisfy(isNameByte) else {
-            throw APIError.invalid("\(place): the reference type must be 1-64 letters, digits or _ . -, got '\(type)'")
-        }
-        guard (1...256).contains(id.utf8.count), !id.utf8.contains(where: { $0 < 32 || $0 == 127 }) else {
-            throw APIError.invalid("\(place): the reference id must be 1-256 bytes without control characters")
-        }
-        return JobReference(type: type, id: id)
+        let reference = JobReference(type: type, id: id)
+        if let problem = JobQueue.referenceProblem(reference) { throw APIError.invalid("\(place): \(problem)") }
+        return reference
     }
 
     /// A job from a request body: `{"type": …, "payload": …, "queue": …, …}` (see the OpenAPI document).

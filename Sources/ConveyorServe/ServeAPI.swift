@@ -66,20 +66,12 @@ struct ServeAPI: Sendable {
 
     // MARK: - Queues
 
-    func queueSummary(_ name: String) async throws -> QueueSummary {
-        try await QueueSummary.read(name, from: jobs)
-    }
-
-    func queueSummaries(_ names: [String]) async throws -> [QueueSummary] {
-        try await QueueSummary.read(names, from: jobs)
-    }
-
     func listQueues() async throws -> Response {
-        APIResponses.json(["queues": try await queueSummaries(try await jobs.queues()).map(\.object)])
+        APIResponses.json(["queues": try await QueueSummary.read(try await jobs.queues(), from: jobs).map(\.object)])
     }
 
     func getQueue(_ context: ServeRequestContext) async throws -> Response {
-        APIResponses.json(try await queueSummary(try await knownQueue(context)).object)
+        APIResponses.json(try await QueueSummary.read(try await knownQueue(context), from: jobs).object)
     }
 
     func pauseQueue(_ context: ServeRequestContext, paused: Bool) async throws -> Response {
@@ -333,22 +325,17 @@ struct ServeAPI: Sendable {
 
     func stats() async throws -> Response {
         let names = try await jobs.queues()
-        async let summaries = queueSummaries(names)
-        // Each queue's last minute, read at once for every queue.
-        let lastMinute = try await withThrowingTaskGroup(of: (Int, Throughput).self) { group in
-            for (index, name) in names.enumerated() {
-                group.addTask { (index, try await jobs.throughput(queue: name)) }
-            }
-            var results = [Throughput?](repeating: nil, count: names.count)
-            for try await (index, throughput) in group { results[index] = throughput }
-            return results
+        let jobs = self.jobs
+        // Each queue's summary and last minute, read at once for every queue.
+        let read = try await names.concurrentMap { name in
+            async let summary = QueueSummary.read(name, from: jobs)
+            async let throughput = jobs.throughput(queue: name)
+            return (try await summary, try await throughput)
         }
-        var queues: [[String: Any]] = []
-        for (index, summary) in try await summaries.enumerated() {
-            var summary = summary.object
-            let throughput = lastMinute[index]
-            summary["last_minute"] = ["completed": throughput?.completed ?? 0, "failed": throughput?.failed ?? 0]
-            queues.append(summary)
+        let queues: [[String: Any]] = read.map { summary, throughput in
+            var object = summary.object
+            object["last_minute"] = ["completed": throughput.completed, "failed": throughput.failed]
+            return object
         }
         async let workers = jobs.workers()
         async let leader = jobs.leader()

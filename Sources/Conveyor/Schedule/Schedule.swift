@@ -107,6 +107,12 @@ public struct Schedule: Sendable, Hashable {
                 "schedule '\(name)': the payload is not valid JSON: \(problem.describe(in: payload))"
             )
         }
+        guard JobQueue.isValidJobType(type) else {
+            throw ConveyorError(
+                .invalidArgument,
+                "schedule '\(name)': the job type '\(type)' must be \(JobQueue.jobTypeRule) (no job could have it)"
+            )
+        }
         try JobQueue.validateQueue(queue)
         self.name = name
         self.type = type
